@@ -1,0 +1,103 @@
+"""Effective access of a person in an account.
+
+DESIGN rule 4: permission on an account is the union of the person's permission rows
+on the account and on its ancestors (downward inheritance, rule 1), resolved with a
+constant number of queries whatever the depth, and cached on the user object for the
+request, as Django's ModelBackend caches its permission set.
+"""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.http import Http404
+
+from members.models import Membership
+from members.roles import get_role
+
+from .models import Account, AccountUserObjectPermission
+
+_CACHE_ATTR = "_account_access_cache"
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    account: Account
+    ancestors: tuple[Account, ...]  # root first, parent last
+    memberships: tuple[Membership, ...]  # the person's, on this account or an ancestor
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    def has(self, *codenames: str) -> bool:
+        return all(c in self.permissions for c in codenames)
+
+    @cached_property
+    def can(self) -> dict[str, bool]:
+        """For templates: ``{% if can.manage_agents %}``."""
+        return dict.fromkeys(self.permissions, True)
+
+    @cached_property
+    def direct_membership(self) -> Membership | None:
+        return next((m for m in self.memberships if m.account_id == self.account.pk), None)
+
+    @cached_property
+    def effective_membership(self) -> Membership:
+        """The membership that gives the highest role here (own account wins ties)."""
+        return max(
+            self.memberships,
+            key=lambda m: (get_role(m.role).priority, m.account_id == self.account.pk, m.account.depth),
+        )
+
+    @property
+    def role(self):
+        return get_role(self.effective_membership.role)
+
+    @property
+    def is_inherited(self) -> bool:
+        return self.effective_membership.account_id != self.account.pk
+
+    @property
+    def inherited_from(self) -> Account | None:
+        return self.effective_membership.account if self.is_inherited else None
+
+
+def resolve_access(user, account: Account) -> AccountAccess | None:
+    """The person's access in ``account``, or None when they cannot reach it.
+
+    Three queries (ancestors, memberships, permission rows), whatever the depth;
+    cached on ``user`` so a request pays them once per account.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return None
+    cache = user.__dict__.setdefault(_CACHE_ATTR, {})
+    if account.pk in cache:
+        return cache[account.pk]
+
+    ancestors = tuple(Account.objects.filter(path__in=account.ancestor_paths).order_by("depth")) if (
+        account.depth > 1
+    ) else ()
+    by_id = {a.pk: a for a in (*ancestors, account)}
+    memberships = tuple(Membership.objects.filter(user=user, account_id__in=list(by_id)))
+    access = None
+    if memberships:
+        for m in memberships:
+            m.account = by_id[m.account_id]  # no query per membership
+        codenames = frozenset(
+            AccountUserObjectPermission.objects.filter(user=user, content_object_id__in=list(by_id))
+            .values_list("permission__codename", flat=True)
+        )
+        access = AccountAccess(account, ancestors, memberships, codenames)
+    cache[account.pk] = access
+    return access
+
+
+def forget_access(user) -> None:
+    """Drop the per-request cache (after a change to the person's own access)."""
+    user.__dict__.pop(_CACHE_ATTR, None)
+
+
+def access_or_404(user, public_id) -> AccountAccess:
+    """The URL's account with the person's access; 404 when it is not theirs to reach (rule 5)."""
+    account = Account.objects.filter(public_id=public_id).first()
+    access = resolve_access(user, account) if account else None
+    if access is None:
+        raise Http404("No such account.")
+    return access

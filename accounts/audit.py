@@ -1,0 +1,22 @@
+"""Writing the audit trail: called inside the service's transaction, so the row and the change land together."""
+
+from .models import Account, AuditEvent
+
+
+def client_ip(request) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit(*, account: Account, actor, action: str, summary: str, request=None, **data) -> AuditEvent:
+    return AuditEvent.objects.create(
+        account=account,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_email=getattr(actor, "email", "") or "",
+        action=action,
+        summary=summary[:255],
+        data=data,
+        ip_address=client_ip(request),
+        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:255] if request is not None else ""),
+    )

@@ -1,0 +1,40 @@
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+
+from .access import access_or_404
+from .permissions import PERM_BY_CODENAME
+
+
+class AccountViewMixin(LoginRequiredMixin):
+    """Loads the URL's account (``account_id``) with the person's access, once per request.
+
+    Another tenant's account is a 404 (DESIGN rule 5); a reachable account where the
+    person lacks ``permission_required`` is a 403 naming what is missing. Set
+    ``permission_required`` to a codename or a tuple of codenames.
+    """
+
+    permission_required: str | tuple[str, ...] = ()
+
+    def get_permission_required(self) -> tuple[str, ...]:
+        perms = self.permission_required
+        return (perms,) if isinstance(perms, str) else tuple(perms)
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.access = access_or_404(request.user, kwargs["account_id"])
+        self.account = self.access.account
+        request.account = self.account
+        request.account_access = self.access
+        missing = [c for c in self.get_permission_required() if not self.access.has(c)]
+        if missing:
+            raise PermissionDenied(
+                f"Your role in {self.account.name} does not allow this "
+                f"({', '.join(PERM_BY_CODENAME[c].label.lower() for c in missing)})."
+            )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx.setdefault("account", self.account)
+        return ctx

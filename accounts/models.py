@@ -1,0 +1,177 @@
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Length, Lower, Substr
+from django.urls import reverse
+from django.utils import timezone
+from guardian.models import UserObjectPermissionBase
+from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
+
+from .permissions import MODEL_PERMISSIONS
+
+NAME_MIN_LENGTH = 2
+NAME_MAX_LENGTH = 100
+
+
+class AccountHasSubaccounts(ValidationError):
+    """Deleting an account that still has subaccounts would orphan or delete customers."""
+
+
+class AccountQuerySet(MP_NodeQuerySet):
+    def reachable_by(self, user):
+        """Accounts the user reaches: those they belong to, and every descendant of those.
+
+        One query: an account is reachable when one of the user's memberships is on an
+        account whose path is a prefix of its own (materialized path, DESIGN rule 1).
+        """
+        if not user.is_authenticated:
+            return self.none()
+        from members.models import Membership
+
+        on_prefix = (
+            Membership.objects.filter(user=user)
+            .annotate(_plen=Length("account__path"))
+            .filter(account__path=Substr(OuterRef("path"), 1, F("_plen")))
+        )
+        return self.filter(Exists(on_prefix))
+
+    def delete(self, *args, **kwargs):
+        """Refuse to delete any account that still has subaccounts (treebeard would cascade)."""
+        blocked = [a.name for a in self.filter(numchild__gt=0).only("name")[:5]]
+        if blocked:
+            raise AccountHasSubaccounts(
+                "Cannot delete %(names)s: move or delete its subaccounts first.",
+                params={"names": ", ".join(blocked)},
+            )
+        return super().delete(*args, **kwargs)
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+
+class AccountManager(MP_NodeManager):
+    def get_queryset(self):
+        return AccountQuerySet(self.model, using=self._db).order_by("path")
+
+    def reachable_by(self, user):
+        return self.get_queryset().reachable_by(user)
+
+
+class Account(MP_Node):
+    """A tenant: a root account (billed directly) or a subaccount nested under a parent.
+
+    The tree is a materialized path (django-treebeard): ancestors are one indexed
+    ``path IN (...)`` query, descendants one ``path LIKE 'prefix%'`` range query.
+    ``parent`` mirrors the path for readable joins and the admin; both are only
+    written by ``accounts.services``.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    steplen = 4
+    node_order_by = []
+
+    public_id = models.UUIDField("account ID", default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountManager()
+
+    class Meta:
+        permissions = MODEL_PERMISSIONS
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "parent", name="account_name_unique_among_siblings"),
+            models.CheckConstraint(
+                condition=models.Q(parent__isnull=True, depth=1) | models.Q(parent__isnull=False, depth__gt=1),
+                name="account_parent_matches_depth",
+            ),
+        ]
+        indexes = [models.Index(fields=["parent", "name"])]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("accounts:dashboard", kwargs={"account_id": self.public_id})
+
+    @property
+    def ancestor_paths(self) -> list[str]:
+        """Paths of every ancestor, root first (no query)."""
+        return [self.path[:i] for i in range(self.steplen, len(self.path), self.steplen)]
+
+    @property
+    def lineage_paths(self) -> list[str]:
+        """Ancestor paths plus this account's own."""
+        return [*self.ancestor_paths, self.path]
+
+    @property
+    def is_subaccount(self) -> bool:
+        return self.depth > 1
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == self.Status.SUSPENDED
+
+    def descendants(self):
+        """Every account below this one, one range query on the path index."""
+        return Account.objects.filter(path__startswith=self.path, depth__gt=self.depth)
+
+    def delete(self, *args, **kwargs):
+        if self.numchild:
+            raise AccountHasSubaccounts(
+                "Cannot delete %(name)s while it has subaccounts: move or delete them first.",
+                params={"name": self.name},
+            )
+        return super().delete(*args, **kwargs)
+
+
+class AccountUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's direct foreign-key permission row: one (user, permission, account).
+
+    Rows hold what a person may do in an account where they are a member; they are
+    written only by ``members.services.membership_sync_permissions``. Inheritance down
+    the tree is resolved at check time (``accounts.access``), never by copying rows.
+    """
+
+    content_object = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="user_permissions")
+
+    class Meta(UserObjectPermissionBase.Meta):
+        indexes = [models.Index(fields=["user", "content_object"])]
+
+
+class AuditEvent(models.Model):
+    """Who did what, in which account, from where."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64)
+    summary = models.CharField(max_length=255)
+    data = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-created_at"]),
+            models.Index(fields=["account", "action"]),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"

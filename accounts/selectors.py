@@ -1,0 +1,52 @@
+"""Reads about the account tree that several views share."""
+
+from dataclasses import dataclass
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+
+from members.models import Membership
+
+from .models import Account
+
+
+@dataclass(frozen=True)
+class SwitcherEntry:
+    account: Account
+    role: str | None = None  # the person's own role, on entry points
+
+
+def entry_points(user) -> list[SwitcherEntry]:
+    """The top of the person's reachable forest: accounts they belong to that are not
+    below another account they belong to. One query, whatever the tree's size."""
+    memberships = list(Membership.objects.filter(user=user).select_related("account"))
+    paths = {m.account.path for m in memberships}
+    tops = [m for m in memberships if not any(p in paths for p in m.account.ancestor_paths)]
+    tops.sort(key=lambda m: (m.account.name.lower(), m.account.path))
+    return [SwitcherEntry(m.account, m.get_role_display()) for m in tops]
+
+
+def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
+    """One page of an account's direct children, by name."""
+    qs = Account.objects.filter(parent=parent).order_by("name", "pk")
+    return Paginator(qs, per_page).get_page(page)
+
+
+def search_page(user, query: str, *, page: int = 1, per_page: int = 50):
+    """Reachable accounts whose name contains ``query``, with their parent for context."""
+    qs = (
+        Account.objects.reachable_by(user)
+        .filter(name__icontains=query.strip())
+        .select_related("parent")
+        .order_by("name", "pk")
+    )
+    return Paginator(qs, per_page).get_page(page)
+
+
+def dashboard_counts(account: Account) -> dict[str, int]:
+    """Members here, direct subaccounts and all subaccounts below: two queries."""
+    members = Membership.objects.filter(account=account).aggregate(n=Count("pk"))["n"]
+    below = Account.objects.filter(path__startswith=account.path, depth__gt=account.depth).aggregate(
+        all=Count("pk"), direct=Count("pk", filter=Q(depth=account.depth + 1))
+    )
+    return {"members": members, "subaccounts": below["direct"], "all_subaccounts": below["all"]}

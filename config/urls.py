@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts.views import home
+
+admin.site.site_header = "Agency Console — platform admin"
+admin.site.site_title = "Agency Console admin"
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("members.urls")),
+    path("", include("accounts.urls")),
+]

@@ -1,0 +1,139 @@
+"""Writes about memberships. Each is atomic, names who acted (``by``), writes its audit row
+in the same transaction and keeps the person's django-guardian rows in step."""
+
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from accounts.audit import audit
+from accounts.models import Account, AccountUserObjectPermission
+
+from .models import Membership
+from .roles import RoleId, get_role
+
+
+def role_permissions(membership: Membership) -> frozenset[str]:
+    """The codenames a membership holds in its own account.
+
+    Today the role alone decides; the subaccount's access categories (set by its
+    parent) and the account's agency settings cap it here when those land.
+    """
+    return get_role(membership.role).permissions
+
+
+def membership_sync_permissions(membership: Membership) -> None:
+    """Make the person's permission rows on the membership's account match its role.
+
+    Writes only the difference; removes every row when the membership is gone.
+    """
+    rows = AccountUserObjectPermission.objects.filter(user_id=membership.user_id, content_object=membership.account)
+    desired = role_permissions(membership) if membership.pk else frozenset()
+    existing = dict(rows.values_list("permission__codename", "pk"))
+    stale = [pk for code, pk in existing.items() if code not in desired]
+    if stale:
+        AccountUserObjectPermission.objects.filter(pk__in=stale).delete()
+    missing = desired - existing.keys()
+    if missing:
+        ct = ContentType.objects.get_for_model(Account)
+        perms = Permission.objects.filter(content_type=ct, codename__in=missing)
+        AccountUserObjectPermission.objects.bulk_create(
+            [
+                AccountUserObjectPermission(user_id=membership.user_id, content_object=membership.account, permission=p)
+                for p in perms
+            ]
+        )
+
+
+def _actor_role(by, account: Account):
+    """The actor's effective role in the account, or None for the platform (admin, commands)."""
+    if by is None:
+        return None
+    from accounts.access import resolve_access
+
+    access = resolve_access(by, account)
+    if access is None:
+        raise PermissionDenied("You do not belong to this account.")
+    return access.role
+
+
+def _check_may_assign(by, account: Account, role_id: str) -> None:
+    actor_role = _actor_role(by, account)
+    if actor_role is not None and not actor_role.can_assign(get_role(role_id)):
+        raise PermissionDenied(f"As {actor_role.name} you cannot grant the {get_role(role_id).name} role.")
+
+
+@transaction.atomic
+def membership_add(*, account: Account, user, role: str, by, request=None) -> Membership:
+    get_role(role)
+    _check_may_assign(by, account, role)
+    if Membership.objects.filter(account=account, user=user).exists():
+        raise ValidationError(f"{user.email} is already a member of {account.name}.")
+    membership = Membership.objects.create(account=account, user=user, role=role, created_by=by)
+    membership_sync_permissions(membership)
+    audit(
+        account=account, actor=by, request=request, action="member.added",
+        summary=f"{user.email} added as {get_role(role).name}", user=user.email, role=role,
+    )
+    return membership
+
+
+def _owners_left_after(membership: Membership) -> int:
+    owners = Membership.objects.select_for_update().filter(account_id=membership.account_id, role=RoleId.OWNER)
+    return sum(1 for m in owners if m.pk != membership.pk)
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, by, request=None) -> Membership:
+    get_role(role)
+    if role == membership.role:
+        return membership
+    _check_may_assign(by, membership.account, membership.role)  # may touch who they are now
+    _check_may_assign(by, membership.account, role)  # and may grant what they become
+    if membership.role == RoleId.OWNER and _owners_left_after(membership) == 0:
+        raise ValidationError(
+            f"{membership.user.email} is the last Owner of {membership.account.name}: make someone else Owner first."
+        )
+    old = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    membership_sync_permissions(membership)
+    audit(
+        account=membership.account, actor=by, request=request, action="member.role_changed",
+        summary=f"{membership.user.email}: {get_role(old).name} → {get_role(role).name}",
+        user=membership.user.email, old_role=old, new_role=role,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, by, request=None) -> None:
+    if by is None or by.pk != membership.user_id:  # leaving is always allowed, removing needs rank
+        _check_may_assign(by, membership.account, membership.role)
+    if membership.role == RoleId.OWNER and _owners_left_after(membership) == 0:
+        raise ValidationError(
+            f"{membership.user.email} is the last Owner of {membership.account.name} and cannot be removed."
+        )
+    account, email = membership.account, membership.user.email
+    membership.delete()
+    membership.pk = None
+    membership_sync_permissions(membership)
+    audit(
+        account=account, actor=by, request=request, action="member.removed",
+        summary=f"{email} removed" if (by is None or by.email != email) else f"{email} left the account",
+        user=email,
+    )
+
+
+@transaction.atomic
+def user_signup(*, email: str, name: str, password: str, account_name: str, request=None):
+    """A new person with a new independent account they own."""
+    from accounts.services import account_create
+
+    from .models import User
+
+    user = User.objects.create_user(email=email, password=password, name=name)
+    account = account_create(name=account_name, owner=user, by=user, request=request)
+    user.last_account = account
+    user.save(update_fields=["last_account"])
+    return user, account

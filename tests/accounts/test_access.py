@@ -1,0 +1,65 @@
+import pytest
+
+from accounts.access import resolve_access
+from accounts.models import Account
+from members.roles import ROLES, RoleId
+from tests.factories import AccountFactory, UserFactory, account_chain
+
+pytestmark = pytest.mark.django_db
+
+
+def fresh(user):
+    """The same person as a new request would load them (no per-request cache)."""
+    return type(user).objects.get(pk=user.pk)
+
+
+def test_parent_admin_works_in_every_descendant(make_member):
+    chain = account_chain(5)
+    admin = make_member(chain[0], RoleId.ADMIN)
+    for account in chain:
+        access = resolve_access(fresh(admin), account)
+        assert access is not None and access.has("manage_subaccounts", "manage_members")
+        assert access.role.id == RoleId.ADMIN
+    assert resolve_access(fresh(admin), chain[-1]).inherited_from == chain[0]
+
+
+def test_no_upward_no_sibling_no_cross_root_access(make_member):
+    agency = AccountFactory()
+    a, b = AccountFactory(parent=agency), AccountFactory(parent=agency)
+    other = AccountFactory()
+    owner_of_a = make_member(a, RoleId.OWNER)
+    assert resolve_access(fresh(owner_of_a), a) is not None
+    assert resolve_access(fresh(owner_of_a), agency) is None
+    assert resolve_access(fresh(owner_of_a), b) is None
+    assert resolve_access(fresh(owner_of_a), other) is None
+
+
+def test_effective_permissions_are_the_union_over_the_path(make_member):
+    root = AccountFactory()
+    child = AccountFactory(parent=root)
+    user = make_member(root, RoleId.VIEWER)
+    make_member(child, RoleId.MEMBER, user=user)
+    access = resolve_access(fresh(user), child)
+    assert access.permissions == ROLES["viewer"].permissions | ROLES["member"].permissions
+    assert resolve_access(fresh(user), root).permissions == ROLES["viewer"].permissions
+
+
+@pytest.mark.parametrize("depth", [1, 5])
+def test_resolving_access_costs_three_queries_at_any_depth(depth, make_member, django_assert_num_queries):
+    chain = account_chain(depth)
+    user = fresh(make_member(chain[0], RoleId.ADMIN))
+    leaf = Account.objects.get(pk=chain[-1].pk)
+    with django_assert_num_queries(3 if depth > 1 else 2):
+        assert resolve_access(user, leaf) is not None
+    with django_assert_num_queries(0):  # cached for the rest of the request
+        assert user.has_perm("accounts.manage_agents", leaf)
+
+
+def test_backend_answers_has_perm_with_inheritance(make_member):
+    root = AccountFactory()
+    child = AccountFactory(parent=root)
+    member = make_member(root, RoleId.MEMBER)
+    assert fresh(member).has_perm("accounts.manage_agents", child)
+    assert not fresh(member).has_perm("accounts.delete_agents", child)
+    assert not fresh(member).has_perm("accounts.manage_agents", AccountFactory())
+    assert not fresh(UserFactory()).has_perm("accounts.view_agents", root)

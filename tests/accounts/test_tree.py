@@ -1,0 +1,93 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts.models import Account, AccountHasSubaccounts
+from accounts.services import account_delete, subaccount_create
+from members.roles import RoleId
+from tests.factories import AccountFactory, UserFactory, account_chain
+
+pytestmark = pytest.mark.django_db
+
+
+def test_subaccount_nesting_stops_at_five_levels():
+    chain = account_chain(5)
+    assert [a.depth for a in chain] == [1, 2, 3, 4, 5]
+    with pytest.raises(ValidationError, match="at most 5 levels deep"):
+        subaccount_create(parent=chain[-1], name="Sixth", by=UserFactory())
+    assert not Account.objects.filter(name="Sixth").exists()
+
+
+def test_depth_limit_is_a_setting(settings):
+    settings.ACCOUNT_MAX_DEPTH = 2
+    chain = account_chain(2)
+    with pytest.raises(ValidationError, match="at most 2 levels deep"):
+        subaccount_create(parent=chain[-1], name="Third", by=None)
+
+
+def test_subaccount_creator_becomes_owner_and_parent_is_recorded():
+    root, user = AccountFactory(), UserFactory()
+    child = subaccount_create(parent=root, name="  Acme   Corp ", by=user)
+    assert child.name == "Acme Corp"
+    assert child.parent == root and child.depth == 2
+    assert child.memberships.get().role == RoleId.OWNER
+    root.refresh_from_db()
+    assert root.numchild == 1
+
+
+@pytest.mark.parametrize("name", ["", " ", "a", " b "])
+def test_account_names_need_two_characters_after_trimming(name):
+    with pytest.raises(ValidationError, match="at least 2 characters"):
+        subaccount_create(parent=AccountFactory(), name=name, by=None)
+
+
+def test_names_are_unique_among_siblings_only():
+    root_a, root_b = AccountFactory(), AccountFactory()
+    subaccount_create(parent=root_a, name="Sales", by=None)
+    with pytest.raises(ValidationError, match="already has a subaccount named"):
+        subaccount_create(parent=root_a, name="SALES", by=None)
+    subaccount_create(parent=root_b, name="Sales", by=None)  # another parent: fine
+    AccountFactory(name="Twin")
+    AccountFactory(name="Twin")  # two independent customers may share a name
+
+
+def test_ancestors_and_descendants_are_one_query_each(django_assert_num_queries):
+    chain = account_chain(5)
+    leaf, root = chain[-1], chain[0]
+    with django_assert_num_queries(1):
+        assert list(Account.objects.get_ancestors(leaf)) == chain[:-1]
+    with django_assert_num_queries(1):
+        assert set(root.descendants()) == set(chain[1:])
+
+
+def test_deleting_a_parent_with_subaccounts_is_refused_everywhere():
+    parent = AccountFactory(name="Parent")
+    child = AccountFactory(parent=parent)
+    with pytest.raises(AccountHasSubaccounts):
+        parent.delete()
+    with pytest.raises(AccountHasSubaccounts):
+        Account.objects.filter(pk=parent.pk).delete()
+    with pytest.raises(AccountHasSubaccounts, match="while it has 1 subaccount"):
+        account_delete(account=parent, by=None)
+    assert Account.objects.filter(pk__in=[parent.pk, child.pk]).count() == 2
+
+
+def test_deleting_a_leaf_subaccount_works_and_updates_the_parent():
+    parent = AccountFactory()
+    child = AccountFactory(parent=parent)
+    account_delete(account=child, by=None)
+    parent.refresh_from_db()
+    assert parent.numchild == 0
+    assert parent.audit_events.filter(action="subaccount.deleted").exists()
+
+
+def test_reachable_by_is_downward_only_and_one_query(django_assert_num_queries, make_member):
+    agency = AccountFactory(name="Agency")
+    client_a = AccountFactory(parent=agency, name="Client A")
+    client_a_team = AccountFactory(parent=client_a, name="Client A team")
+    client_b = AccountFactory(parent=agency, name="Client B")
+    other_root = AccountFactory(name="Other")
+    user = make_member(client_a)
+    with django_assert_num_queries(1):
+        reachable = set(Account.objects.reachable_by(user))
+    assert reachable == {client_a, client_a_team}
+    assert agency not in reachable and client_b not in reachable and other_root not in reachable

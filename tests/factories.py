@@ -1,0 +1,76 @@
+"""factory-boy factories. ``account_tree`` builds a tree of any depth and breadth in one call."""
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.models import Account
+from members.models import Membership, User
+from members.roles import RoleId
+from members.services import membership_add
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.test")
+    name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        if create:
+            instance.save(update_fields=["password"])
+
+
+class AccountFactory(DjangoModelFactory):
+    """A root account, or a child when ``parent`` is given (placed by treebeard)."""
+
+    class Meta:
+        model = Account
+
+    name = factory.Sequence(lambda n: f"Account {n:04d}")
+    parent = None
+
+    @classmethod
+    def _create(cls, model_class, *args, parent=None, **kwargs):
+        instance = model_class(parent=parent, **kwargs)
+        if parent is None:
+            return Account.objects.add_root(instance=instance)
+        return Account.objects.add_child(parent, instance=instance)
+
+
+class MembershipFactory(DjangoModelFactory):
+    """Goes through the service so the person's permission rows are written too."""
+
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    account = factory.SubFactory(AccountFactory)
+    role = RoleId.MEMBER
+
+    @classmethod
+    def _create(cls, model_class, *args, user, account, role, **kwargs):
+        return membership_add(account=account, user=user, role=role, by=None)
+
+
+def account_chain(depth: int, *, root: Account | None = None, prefix: str = "Level") -> list[Account]:
+    """A root and ``depth - 1`` nested subaccounts below it: [level 1, level 2, ...]."""
+    chain = [root or AccountFactory(name=f"{prefix} 1")]
+    for level in range(2, depth + 1):
+        chain.append(AccountFactory(parent=chain[-1], name=f"{prefix} {level}"))
+    return chain
+
+
+def account_tree(*, breadth: int, depth: int = 2, root: Account | None = None) -> Account:
+    """A root with ``breadth`` children per node, ``depth`` levels in all (root included)."""
+    root = root or AccountFactory()
+    frontier = [root]
+    for _ in range(depth - 1):
+        frontier = [AccountFactory(parent=node) for node in frontier for _ in range(breadth)]
+    root.refresh_from_db()
+    return root
