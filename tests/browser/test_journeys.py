@@ -1,0 +1,41 @@
+import pytest
+from playwright.sync_api import expect
+
+from members.roles import RoleId
+from tests.factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_sign_in_switch_account_and_see_the_dashboard_change(page, sign_in, screenshot):
+    agency = AccountFactory(name="Northwind Agency")
+    client = AccountFactory(parent=agency, name="Acme Corp")
+    AccountFactory(parent=client, name="Acme Sales")
+    owner = UserFactory(email="owner@northwind.test")
+    MembershipFactory(user=owner, account=agency, role=RoleId.OWNER)
+
+    sign_in(owner.email, PASSWORD)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Northwind Agency")
+    expect(page.get_by_test_id("subaccounts-count")).to_have_text("1")
+    screenshot("dashboard-agency")
+
+    page.locator("#switcher summary").click()
+    page.get_by_role("button", name="Show subaccounts of Northwind Agency").click()
+    page.get_by_role("button", name="Acme Corp", exact=True).click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme Corp")
+    expect(page.get_by_test_id("role")).to_have_text("Owner")
+    expect(page.get_by_text("Inherited from Northwind Agency")).to_be_visible()
+    expect(page.locator("#switcher summary")).to_contain_text("Subaccount · level 2")
+    assert f"/a/{client.public_id}/" in page.url
+    screenshot("dashboard-subaccount")
+
+    # Search runs on the server.
+    page.locator("#switcher summary").click()
+    page.get_by_role("searchbox", name="Search accounts").fill("sales")
+    page.get_by_role("button", name="Acme Sales", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme Sales")
+
+    # "/" returns to the account last chosen.
+    page.goto(page.url.split("/a/")[0] + "/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme Sales")
