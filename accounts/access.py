@@ -46,6 +46,18 @@ class AccountAccess:
             key=lambda m: (get_role(m.role).priority, m.account_id == self.account.pk, m.account.depth),
         )
 
+    @cached_property
+    def suspended_at(self) -> Account | None:
+        """The suspended account on the path to here (this one or an ancestor), if any."""
+        return next((a for a in (*self.ancestors, self.account) if a.is_suspended), None)
+
+    @property
+    def is_locked_out(self) -> bool:
+        """Suspended, and the person reaches it only from inside the suspended part.
+        People of the parent above it keep working (they suspended it)."""
+        held = self.suspended_at
+        return held is not None and not any(m.account.depth < held.depth for m in self.memberships)
+
     @property
     def role(self):
         return get_role(self.effective_membership.role)

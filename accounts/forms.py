@@ -1,7 +1,8 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .models import NAME_MAX_LENGTH
+from .models import LIMIT_NAMES, NAME_MAX_LENGTH
+from .permissions import CATEGORIES, Level, Matrix, clean_matrix
 from .services import clean_account_name
 
 
@@ -18,3 +19,79 @@ class AccountNameForm(forms.Form):
             return clean_account_name(self.cleaned_data["name"], parent=self.parent, exclude=self.exclude)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
+
+
+class AccessMatrixForm(forms.Form):
+    """None / Read / Full per permission category, never above what the person holds (rule 6)."""
+
+    def __init__(self, *args, current: dict, ceiling: Matrix | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ceiling = ceiling
+        current = clean_matrix(current)
+        for category in CATEGORIES:
+            self.fields[category.key] = forms.ChoiceField(
+                label=category.label,
+                choices=[(level.name.lower(), level.label) for level in category.levels],
+                initial=current.get(category.key, category.top).name.lower(),
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        for category in CATEGORIES:
+            value = cleaned.get(category.key)
+            if value is None or self.ceiling is None:
+                continue
+            if Level.parse(value) > self.ceiling[category.key]:
+                self.add_error(category.key, f"You hold only {self.ceiling[category.key].label} access to "
+                                             f"{category.label} yourself, so you cannot grant {value.title()}.")
+        return cleaned
+
+    @property
+    def matrix(self) -> dict[str, str]:
+        return {c.key: self.cleaned_data[c.key] for c in CATEGORIES}
+
+    def rows(self):
+        return [(c, self[c.key]) for c in CATEGORIES]
+
+
+LIMIT_LABELS = {
+    "minutes": "Minutes per period",
+    "concurrent_calls": "Concurrent calls",
+    "agents": "Max agents",
+    "members": "Max members",
+}
+
+
+class LimitsForm(forms.Form):
+    """The four limits. ``parent_defaults`` (on a subaccount) says what a blank field takes."""
+
+    def __init__(self, *args, parent_defaults: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in LIMIT_NAMES:
+            if parent_defaults is None:
+                help_text = "Blank: no limit."
+            else:
+                default = parent_defaults[name]
+                help_text = f"Blank: the parent's default ({'no limit' if default is None else default})."
+            self.fields[name] = forms.IntegerField(label=LIMIT_LABELS[name], required=False, min_value=0,
+                                                   max_value=10_000_000, help_text=help_text)
+
+    @property
+    def limits(self) -> dict[str, int | None]:
+        return {name: self.cleaned_data.get(name) for name in LIMIT_NAMES}
+
+
+class SuspendForm(forms.Form):
+    confirm = forms.BooleanField(label="I understand that its members lose access until it is reactivated.")
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, label="Actor email")
+    action = forms.ChoiceField(required=False, label="Action")
+    include_subaccounts = forms.BooleanField(required=False, label="Include subaccounts")
+
+    def __init__(self, *args, actions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
+
+

@@ -1,5 +1,6 @@
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 
 from .access import access_or_404
 from .permissions import PERM_BY_CODENAME
@@ -26,6 +27,9 @@ class AccountViewMixin(LoginRequiredMixin):
         self.account = self.access.account
         request.account = self.account
         request.account_access = self.access
+        if self.access.is_locked_out:
+            return TemplateResponse(request, "accounts/suspended.html",
+                                    {"suspended_account": self.access.suspended_at}, status=403)
         missing = [c for c in self.get_permission_required() if not self.access.has(c)]
         if missing:
             raise PermissionDenied(

@@ -12,6 +12,7 @@ from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
 from .permissions import MODEL_PERMISSIONS
 
+LIMIT_NAMES = ("minutes", "concurrent_calls", "agents", "members")
 NAME_MIN_LENGTH = 2
 NAME_MAX_LENGTH = 100
 
@@ -87,6 +88,21 @@ class Account(MP_Node):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Set by the parent: caps what this account's own members may do here (DESIGN rule 2).
+    # {category: level}; a missing category is not capped. Empty on root accounts.
+    access_categories = models.JSONField(default=dict, blank=True)
+    # Limits of this account (null: no limit of its own; ancestors' pools still apply).
+    limit_minutes = models.PositiveIntegerField("minutes per period", null=True, blank=True)
+    limit_concurrent_calls = models.PositiveIntegerField("concurrent calls", null=True, blank=True)
+    limit_agents = models.PositiveIntegerField("max agents", null=True, blank=True)
+    limit_members = models.PositiveIntegerField("max members", null=True, blank=True)
+    # What this account gives the subaccounts created under it from now on.
+    default_access_categories = models.JSONField(default=dict, blank=True)
+    default_limit_minutes = models.PositiveIntegerField("minutes per period", null=True, blank=True)
+    default_limit_concurrent_calls = models.PositiveIntegerField("concurrent calls", null=True, blank=True)
+    default_limit_agents = models.PositiveIntegerField("max agents", null=True, blank=True)
+    default_limit_members = models.PositiveIntegerField("max members", null=True, blank=True)
+
     objects = AccountManager()
 
     class Meta:
@@ -123,6 +139,26 @@ class Account(MP_Node):
     @property
     def is_suspended(self) -> bool:
         return self.status == self.Status.SUSPENDED
+
+    @property
+    def billing_mode(self) -> str:
+        """A subaccount is billed through its parent; a root account is billed directly.
+        (A billing transfer makes a subaccount a root, so the mode follows the tree.)"""
+        return "parent" if self.depth > 1 else "direct"
+
+    @property
+    def billing_mode_label(self) -> str:
+        return "Parent billing" if self.depth > 1 else "Direct billing"
+
+    @property
+    def root_path(self) -> str:
+        return self.path[: self.steplen]
+
+    def limits(self) -> dict[str, int | None]:
+        return {name: getattr(self, f"limit_{name}") for name in LIMIT_NAMES}
+
+    def default_limits(self) -> dict[str, int | None]:
+        return {name: getattr(self, f"default_limit_{name}") for name in LIMIT_NAMES}
 
     def descendants(self):
         """Every account below this one, one range query on the path index."""

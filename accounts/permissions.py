@@ -76,6 +76,7 @@ PERMISSIONS: tuple[Perm, ...] = (
     Perm("delete_contacts", "Delete contacts", "contacts", Level.FULL),
     Perm("view_settings", "View account settings", "settings", Level.READ),
     Perm("manage_settings", "Edit account settings", "settings", Level.FULL),
+    Perm("view_audit_log", "View the audit trail", "settings", Level.FULL),
     Perm("view_members", "View members", "members", Level.READ),
     Perm("manage_members", "Manage members and invitations", "members", Level.FULL),
     Perm("view_subaccounts", "View subaccounts", "subaccounts", Level.READ),

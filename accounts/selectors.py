@@ -50,3 +50,39 @@ def dashboard_counts(account: Account) -> dict[str, int]:
         all=Count("pk"), direct=Count("pk", filter=Q(depth=account.depth + 1))
     )
     return {"members": members, "subaccounts": below["direct"], "all_subaccounts": below["all"]}
+
+
+def subaccount_rows(qs, period=None):
+    """Annotate subaccounts with members, agents and minutes used this period (their whole
+    subtree), each a correlated subquery: the row count never changes the query count."""
+    from django.db.models import OuterRef, Subquery, Sum
+    from django.db.models.functions import Coalesce
+
+    from billing.models import UsageRecord, period_start
+    from workspace.models import Agent
+
+    period = period or period_start()
+
+    def count_of(model):
+        return Coalesce(Subquery(
+            model.objects.filter(account=OuterRef("pk")).order_by().values("account")
+            .annotate(n=Count("pk")).values("n")[:1]
+        ), 0)
+
+    minutes = (UsageRecord.objects.filter(period=period, account__path__startswith=OuterRef("path"))
+               .order_by().values("period").annotate(total=Sum("minutes")).values("total")[:1])
+    return qs.annotate(
+        members_count=count_of(Membership),
+        agents_count=count_of(Agent),
+        minutes_used=Coalesce(Subquery(minutes), 0),
+    )
+
+
+def descendant_or_404(account: Account, public_id) -> Account:
+    """A subaccount anywhere below ``account``; anything else (itself, a sibling, another tenant) is 404."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        Account.objects.select_related("parent"),
+        public_id=public_id, path__startswith=account.path, depth__gt=account.depth,
+    )

@@ -4,11 +4,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from billing.selectors import plan_for
+from billing.services import subscription_start
 from members.roles import RoleId
-from members.services import membership_add
+from members.services import account_sync_permissions, membership_add
 
 from .audit import audit
-from .models import NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts
+from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts
+from .permissions import CATEGORIES, Level, Matrix, clean_matrix, matrix_of
 
 
 def clean_account_name(name: str, *, parent: Account | None, exclude: Account | None = None) -> str:
@@ -42,19 +45,52 @@ def account_create(*, name: str, owner, by=None, request=None) -> Account:
     """A new independent (root) account; ``owner`` becomes its Owner."""
     name = clean_account_name(name, parent=None)
     account = Account.objects.add_root(instance=Account(name=name, created_by=by or owner))
+    subscription_start(account=account)
     audit(account=account, actor=by or owner, request=request, action="account.created",
           summary=f"Account “{name}” created")
     membership_add(account=account, user=owner, role=RoleId.OWNER, by=None, request=request)
     return account
 
 
+def subaccount_refusal(parent: Account, by) -> str | None:
+    """Why ``by`` may not create a subaccount under ``parent`` now, or None when they may.
+
+    ``by=None`` is the platform (admin, commands): only the tree and the plan apply.
+    """
+    if by is not None:
+        from .access import resolve_access
+
+        access = resolve_access(by, parent)
+        if access is None or not access.has("manage_subaccounts"):
+            return f"Your role in {parent.name} does not allow creating subaccounts."
+    if parent.is_suspended:
+        return f"{parent.name} is suspended."
+    plan = plan_for(parent)
+    if plan is None or not plan.allows_subaccounts:
+        return (f"The {plan.name if plan else 'current'} plan does not include subaccount management: "
+                "upgrade to the Agency plan to create subaccounts.")
+    if parent.depth >= settings.ACCOUNT_MAX_DEPTH:
+        return (f"Subaccounts can be nested at most {settings.ACCOUNT_MAX_DEPTH} levels deep; "
+                f"{parent.name} is already at level {parent.depth}.")
+    return None
+
+
 @transaction.atomic
 def subaccount_create(*, parent: Account, name: str, by, owner=None, request=None) -> Account:
-    """A subaccount of ``parent``; its creator (or ``owner``) becomes its Owner."""
+    """A subaccount of ``parent``, on parent billing, starting from the parent's defaults
+    (access categories and limits); its creator (or ``owner``) becomes its Owner."""
     parent = Account.objects.select_for_update().get(pk=parent.pk)
     check_can_nest_under(parent)
+    refusal = subaccount_refusal(parent, by)
+    if refusal:
+        raise ValidationError(refusal, code="refused")
     name = clean_account_name(name, parent=parent)
-    account = Account.objects.add_child(parent, instance=Account(name=name, parent=parent, created_by=by))
+    account = Account(
+        name=name, parent=parent, created_by=by,
+        access_categories=dict(parent.default_access_categories),
+        **{f"limit_{n}": getattr(parent, f"default_limit_{n}") for n in LIMIT_NAMES},
+    )
+    account = Account.objects.add_child(parent, instance=account)
     owner = owner or by
     if owner is not None:
         membership_add(account=account, user=owner, role=RoleId.OWNER, by=None, request=request)
@@ -103,3 +139,100 @@ def account_switched(*, user, to: Account, request=None) -> None:
         user.save(update_fields=["last_account"])
     audit(account=to, actor=user, request=request, action="account.switched",
           summary=f"{user.email} switched to {to.name}")
+
+
+def grantable_matrix(access) -> Matrix:
+    """The highest level per category a person may hand out: what they hold (DESIGN rule 6)."""
+    return matrix_of(access.permissions)
+
+
+def _check_grantable(matrix: Matrix, access) -> None:
+    if access is None:  # the platform
+        return
+    ceiling = grantable_matrix(access)
+    over = [c.label for c in CATEGORIES if matrix.get(c.key, Level.NONE) > ceiling[c.key]]
+    if over:
+        raise ValidationError(f"You cannot grant more than you hold yourself: {', '.join(over)}.", code="over")
+
+
+def _stored(matrix: Matrix) -> dict[str, str]:
+    return {k: Level(v).name.lower() for k, v in matrix.items()}
+
+
+@transaction.atomic
+def subaccount_set_access(*, account: Account, matrix: dict, by, access=None, request=None) -> Account:
+    """Set the categories a subaccount's own members may use; their rows re-sync at once.
+
+    ``access`` is the actor's access in the parent (None for the platform).
+    """
+    if not account.is_subaccount:
+        raise ValidationError("Only subaccounts have access categories set by a parent.")
+    matrix = clean_matrix(matrix)
+    _check_grantable(matrix, access)
+    old = account.access_categories
+    account.access_categories = _stored(matrix)
+    Account.objects.filter(pk=account.pk).update(access_categories=account.access_categories)
+    account_sync_permissions(account)
+    audit(account=account, actor=by, request=request, action="subaccount.access_changed",
+          summary="Access categories changed", old=old, new=account.access_categories)
+    if account.parent_id:
+        audit(account=account.parent, actor=by, request=request, action="subaccount.access_changed",
+              summary=f"Access categories of {account.name} changed", subaccount=str(account.public_id),
+              new=account.access_categories)
+    return account
+
+
+@transaction.atomic
+def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -> Account:
+    """Set a subaccount's limits. ``None`` means "use the parent's default" (resolved now)."""
+    if not account.is_subaccount:
+        raise ValidationError("Only subaccounts have limits set by a parent.")
+    parent = account.parent
+    values = {}
+    for name in LIMIT_NAMES:
+        value = limits.get(name)
+        values[f"limit_{name}"] = getattr(parent, f"default_limit_{name}") if value is None else value
+    old = account.limits()
+    Account.objects.filter(pk=account.pk).update(**values)
+    for field, value in values.items():
+        setattr(account, field, value)
+    for target in (account, parent):
+        audit(account=target, actor=by, request=request, action="subaccount.limits_changed",
+              summary=f"Limits of {account.name} changed", subaccount=str(account.public_id),
+              old=old, new=account.limits())
+    return account
+
+
+@transaction.atomic
+def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by, access=None,
+                            request=None) -> Account:
+    """What subaccounts created under ``account`` from now on start with. Existing ones keep theirs."""
+    matrix = clean_matrix(matrix)
+    _check_grantable(matrix, access)
+    account.default_access_categories = _stored(matrix)
+    values = {"default_access_categories": account.default_access_categories}
+    for name in LIMIT_NAMES:
+        values[f"default_limit_{name}"] = limits.get(name)
+        setattr(account, f"default_limit_{name}", limits.get(name))
+    Account.objects.filter(pk=account.pk).update(**values)
+    audit(account=account, actor=by, request=request, action="subaccount.defaults_changed",
+          summary="Defaults for new subaccounts changed",
+          access=account.default_access_categories, limits=account.default_limits())
+    return account
+
+
+@transaction.atomic
+def subaccount_set_status(*, account: Account, suspended: bool, by, request=None) -> Account:
+    """Suspend or reactivate a subaccount (and so everything below it)."""
+    if not account.is_subaccount:
+        raise ValidationError("Only subaccounts can be suspended by a parent.")
+    status = Account.Status.SUSPENDED if suspended else Account.Status.ACTIVE
+    if account.status == status:
+        return account
+    account.status = status
+    Account.objects.filter(pk=account.pk).update(status=status)
+    verb = "suspended" if suspended else "reactivated"
+    for target in (account, account.parent):
+        audit(account=target, actor=by, request=request, action=f"subaccount.{verb}",
+              summary=f"{account.name} {verb}", subaccount=str(account.public_id))
+    return account

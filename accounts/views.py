@@ -17,7 +17,7 @@ from .forms import AccountNameForm
 from .mixins import AccountViewMixin
 from .models import Account
 from .selectors import children_page, dashboard_counts, entry_points, search_page
-from .services import account_create, account_rename, account_switched
+from .services import account_create, account_rename, account_switched, subaccount_refusal
 
 
 def _reachable(user, public_id) -> Account | None:
@@ -95,7 +95,8 @@ class AccountSettingsView(AccountViewMixin, FormView):
 
 
 class AccountCreateView(FormView):
-    """A new independent account; its creator becomes Owner and is switched to it."""
+    """Create Account: a new independent account (its creator becomes Owner and is switched
+    to it), or, from an account (``?from=``), a subaccount of it when that is allowed."""
 
     template_name = "accounts/create.html"
     form_class = AccountNameForm
@@ -104,6 +105,15 @@ class AccountCreateView(FormView):
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?next={request.path}")
         return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        origin = self.request.GET.get("from")
+        if origin:
+            access = access_or_404(self.request.user, _uuid_or_404(origin))
+            ctx["origin"] = access.account
+            ctx["sub_refusal"] = subaccount_refusal(access.account, self.request.user)
+        return ctx
 
     def form_valid(self, form):
         account = account_create(name=form.cleaned_data["name"], owner=self.request.user, by=self.request.user,

@@ -1,4 +1,5 @@
-"""Print the query counts of the dashboard and the switcher at 5 and 50 subaccounts and at depth 1 and 5.
+"""Print query counts: dashboard and switcher at 5 and 50 subaccounts and at depth 1 and 5; the
+subaccounts page at 5, 200 and 2,000 subaccounts (with usage, members and agents on every row).
 
 Run: .venv/bin/python bench/query_counts.py   (uses a throw-away test database; DATABASE_URL picks PostgreSQL)
 """
@@ -20,13 +21,34 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 
 
 def count(client, url, **params):
+    connection.queries_log.clear()  # the log keeps 9,000 queries: start each measure empty
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url, params, HTTP_HX_REQUEST="true" if "switcher" in url else None)
     assert response.status_code == 200, (url, response.status_code)
     return len(ctx.captured_queries)
 
 
+def _decorate(root):
+    """A member, an agent and a usage record on every subaccount, in bulk."""
+    from accounts.models import Account
+    from billing.models import UsageRecord, period_start
+    from members.models import Membership
+    from tests.factories import UserFactory
+    from workspace.models import Agent
+
+    subs = list(Account.objects.filter(parent=root))
+    users = UserFactory.create_batch(len(subs))
+    pairs = zip(users, subs, strict=True)
+    Membership.objects.bulk_create(Membership(user=u, account=a, role="member") for u, a in pairs)
+    Agent.objects.bulk_create(Agent(account=a, name="Agent") for a in subs)
+    UsageRecord.objects.bulk_create(UsageRecord(account=a, period=period_start(), minutes=3, seconds=150)
+                                    for a in subs)
+
+
 def main():
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # setup speed only
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0)
     try:
@@ -52,6 +74,16 @@ def main():
                          count(client, "/switcher/"), count(client, "/switcher/", parent=str(chain[0].public_id)),
                          count(client, "/switcher/", q="Depth")))
         print(f"database: {connection.vendor}")
+        print(f"{'case':<20}{'subaccounts page':>18}{'sorted by minutes':>19}{'search':>8}")
+        for n in (5, 200, 2000):
+            root = account_tree(breadth=n)
+            user = UserFactory()
+            MembershipFactory(user=user, account=root, role=RoleId.OWNER)
+            _decorate(root)
+            client.force_login(user)
+            page = f"/a/{root.public_id}/subaccounts/"
+            print(f"{f'{n} subaccounts':<20}{count(client, page):>18}{count(client, page, sort='minutes'):>19}"
+                  f"{count(client, page, q='Account'):>8}")
         print(f"{'case':<20}{'dashboard':>10}{'switcher':>10}{'children':>10}{'search':>10}")
         for row in rows:
             print(f"{row[0]:<20}" + "".join(f"{v:>10}" for v in row[1:]))

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "accounts",
     "agency",
     "billing",
+    "workspace",
 ]
 
 MIDDLEWARE = [

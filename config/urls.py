@@ -11,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("members.urls")),
     path("", include("accounts.urls")),
+    path("", include("workspace.urls")),
+    path("", include("billing.urls")),
 ]

@@ -8,18 +8,41 @@ from django.db import transaction
 
 from accounts.audit import audit
 from accounts.models import Account, AccountUserObjectPermission
+from accounts.permissions import cap, clean_matrix
 
 from .models import Membership
 from .roles import RoleId, get_role
 
 
 def role_permissions(membership: Membership) -> frozenset[str]:
-    """The codenames a membership holds in its own account.
+    """The codenames a membership holds in its own account: its role's, capped by the
+    access categories the parent set on a subaccount (DESIGN rule 2)."""
+    account = membership.account
+    codenames = get_role(membership.role).permissions
+    if account.depth > 1 and account.access_categories:
+        codenames = cap(codenames, clean_matrix(account.access_categories))
+    return codenames
 
-    Today the role alone decides; the subaccount's access categories (set by its
-    parent) and the account's agency settings cap it here when those land.
-    """
-    return get_role(membership.role).permissions
+
+def account_sync_permissions(account: Account) -> None:
+    """Re-sync every membership of ``account`` (after its caps changed): three queries in all."""
+    memberships = list(Membership.objects.filter(account=account))
+    for m in memberships:
+        m.account = account
+    desired = {(m.user_id, code) for m in memberships for code in role_permissions(m)}
+    rows = AccountUserObjectPermission.objects.filter(content_object=account)
+    existing = {(uid, code): pk for uid, code, pk in rows.values_list("user_id", "permission__codename", "pk")}
+    stale = [pk for key, pk in existing.items() if key not in desired]
+    if stale:
+        AccountUserObjectPermission.objects.filter(pk__in=stale).delete()
+    missing = desired - existing.keys()
+    if missing:
+        perms = dict(Permission.objects.filter(content_type=ContentType.objects.get_for_model(Account),
+                                               codename__in={c for _, c in missing}).values_list("codename", "pk"))
+        AccountUserObjectPermission.objects.bulk_create([
+            AccountUserObjectPermission(user_id=uid, content_object=account, permission_id=perms[code])
+            for uid, code in missing
+        ])
 
 
 def membership_sync_permissions(membership: Membership) -> None:
@@ -69,6 +92,7 @@ def membership_add(*, account: Account, user, role: str, by, request=None) -> Me
     _check_may_assign(by, account, role)
     if Membership.objects.filter(account=account, user=user).exists():
         raise ValidationError(f"{user.email} is already a member of {account.name}.")
+    check_member_limit(account)
     membership = Membership.objects.create(account=account, user=user, role=role, created_by=by)
     membership_sync_permissions(membership)
     audit(
@@ -76,6 +100,17 @@ def membership_add(*, account: Account, user, role: str, by, request=None) -> Me
         summary=f"{user.email} added as {get_role(role).name}", user=user.email, role=role,
     )
     return membership
+
+
+def check_member_limit(account: Account, adding: int = 1) -> None:
+    """Refuse going past the account's max members (set by its parent)."""
+    if account.limit_members is None:
+        return
+    current = Membership.objects.filter(account=account).count()
+    if current + adding > account.limit_members:
+        raise ValidationError(
+            f"{account.name} has reached its limit of {account.limit_members} members "
+            f"({current} already). Ask the parent account to raise it.", code="member_limit")
 
 
 def _owners_left_after(membership: Membership) -> int:

@@ -4,6 +4,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account
+from billing.models import Plan, Subscription
 from members.models import Membership, User
 from members.roles import RoleId
 from members.services import membership_add
@@ -26,8 +27,23 @@ class UserFactory(DjangoModelFactory):
             instance.save(update_fields=["password"])
 
 
+PLANS = {
+    "free": {"name": "Free", "included_minutes": 60, "overage_cents_per_minute": 20, "allows_subaccounts": False},
+    "pro": {"name": "Pro", "monthly_price_cents": 9900, "included_minutes": 1000, "overage_cents_per_minute": 12},
+    "agency": {"name": "Agency", "monthly_price_cents": 29900, "included_minutes": 5000,
+               "overage_cents_per_minute": 9, "allows_subaccounts": True},
+}
+
+
+def plan(code: str) -> Plan:
+    """The seeded plan (re-created when a transactional test flushed the table)."""
+    found, _ = Plan.objects.get_or_create(code=code, defaults={**PLANS[code], "is_default": code == "free"})
+    return found
+
+
 class AccountFactory(DjangoModelFactory):
-    """A root account, or a child when ``parent`` is given (placed by treebeard)."""
+    """A root account (on the Agency plan unless ``plan`` says otherwise), or a child when
+    ``parent`` is given (placed by treebeard, on parent billing)."""
 
     class Meta:
         model = Account
@@ -36,10 +52,12 @@ class AccountFactory(DjangoModelFactory):
     parent = None
 
     @classmethod
-    def _create(cls, model_class, *args, parent=None, **kwargs):
+    def _create(cls, model_class, *args, parent=None, plan_code="agency", **kwargs):
         instance = model_class(parent=parent, **kwargs)
         if parent is None:
-            return Account.objects.add_root(instance=instance)
+            account = Account.objects.add_root(instance=instance)
+            Subscription.objects.create(account=account, plan=plan(plan_code))
+            return account
         return Account.objects.add_child(parent, instance=instance)
 
 

@@ -4,16 +4,16 @@ from django.core.exceptions import ValidationError
 from accounts.models import Account, AccountHasSubaccounts
 from accounts.services import account_delete, subaccount_create
 from members.roles import RoleId
-from tests.factories import AccountFactory, UserFactory, account_chain
+from tests.factories import AccountFactory, account_chain
 
 pytestmark = pytest.mark.django_db
 
 
-def test_subaccount_nesting_stops_at_five_levels():
+def test_subaccount_nesting_stops_at_five_levels(make_member):
     chain = account_chain(5)
     assert [a.depth for a in chain] == [1, 2, 3, 4, 5]
     with pytest.raises(ValidationError, match="at most 5 levels deep"):
-        subaccount_create(parent=chain[-1], name="Sixth", by=UserFactory())
+        subaccount_create(parent=chain[-1], name="Sixth", by=make_member(chain[0], RoleId.OWNER))
     assert not Account.objects.filter(name="Sixth").exists()
 
 
@@ -24,8 +24,9 @@ def test_depth_limit_is_a_setting(settings):
         subaccount_create(parent=chain[-1], name="Third", by=None)
 
 
-def test_subaccount_creator_becomes_owner_and_parent_is_recorded():
-    root, user = AccountFactory(), UserFactory()
+def test_subaccount_creator_becomes_owner_and_parent_is_recorded(make_member):
+    root = AccountFactory()
+    user = make_member(root, RoleId.ADMIN)
     child = subaccount_create(parent=root, name="  Acme   Corp ", by=user)
     assert child.name == "Acme Corp"
     assert child.parent == root and child.depth == 2

@@ -39,3 +39,36 @@ def test_sign_in_switch_account_and_see_the_dashboard_change(page, sign_in, scre
     # "/" returns to the account last chosen.
     page.goto(page.url.split("/a/")[0] + "/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Acme Sales")
+
+
+def test_create_subaccount_switch_in_create_agent_switch_back_and_see_the_count(page, sign_in, screenshot):
+    agency = AccountFactory(name="Northwind Agency")
+    owner = UserFactory(email="owner@northwind.test")
+    MembershipFactory(user=owner, account=agency, role=RoleId.OWNER)
+
+    sign_in(owner.email, PASSWORD)
+    page.get_by_role("link", name="Subaccounts").click()
+    expect(page.get_by_text("No subaccounts yet")).to_be_visible()
+    page.get_by_role("link", name="Create subaccount").click()
+    page.get_by_label("Account name").fill("Acme Corp")
+    page.get_by_role("button", name="Create subaccount").click()
+
+    # created and switched in
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme Corp")
+    expect(page.locator("#switcher summary")).to_contain_text("Subaccount · level 2")
+
+    page.get_by_role("link", name="Agents").click()
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_label("Name").fill("Front desk")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Agent “Front desk” saved.")).to_be_visible()
+
+    # back to the agency through the switcher
+    page.locator("#switcher summary").click()
+    page.get_by_role("button", name="Northwind Agency", exact=True).click()
+    # from an agent's page (an object of Acme) the switch opens the agency's dashboard
+    expect(page.get_by_role("heading", level=1)).to_have_text("Northwind Agency")
+    page.get_by_role("link", name="Subaccounts").click()
+    row = page.locator("#subaccounts tbody tr", has_text="Acme Corp")
+    expect(row.locator("td").nth(3)).to_have_text("1")  # agents column
+    screenshot("subaccounts-table")

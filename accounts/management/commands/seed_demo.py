@@ -1,11 +1,19 @@
+import datetime
+import random
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services import account_create, subaccount_create
+from billing.models import Plan
+from billing.services import subscription_start
 from members.models import Membership, User
 from members.roles import RoleId
 from members.services import membership_add
+from workspace.models import Agent, Contact
+from workspace.services import agent_create, contact_create, conversation_record
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -61,11 +69,24 @@ class Command(BaseCommand):
                 accounts[name] = existing
             elif parent is None:
                 accounts[name] = account_create(name=name, owner=owner)
+                subscription_start(account=accounts[name], plan=Plan.objects.get(code="agency"))
+                Account.objects.filter(pk=accounts[name].pk).update(default_limit_agents=10, default_limit_members=25)
+                accounts[name].refresh_from_db()
             else:
                 accounts[name] = subaccount_create(parent=parent, name=name, by=owner, owner=None)
 
-        if not Account.objects.filter(name="Blue Harbor Dental", parent=None).exists():
-            account_create(name="Blue Harbor Dental", owner=users["owner@blueharbor.example"])
+        client = Account.objects.filter(name="Blue Harbor Dental", parent=None).first()
+        if client is None:
+            client = account_create(name="Blue Harbor Dental", owner=users["owner@blueharbor.example"])
+            subscription_start(account=client, plan=Plan.objects.get(code="pro"))
+        accounts[client.name] = client
+
+        # A minutes pool on Acme Corp, so limits show on its Limits tab and in blocked conversations.
+        Account.objects.filter(pk=accounts["Acme Corp"].pk).update(limit_minutes=400, limit_agents=5)
+        for account in accounts.values():
+            account.refresh_from_db()
+            self._workspace(account, owner if account.path.startswith(accounts["Northwind Agency"].path)
+                            else users["owner@blueharbor.example"])
 
         for email, account_name, role in ROLES:
             account = accounts[account_name]
@@ -76,3 +97,30 @@ class Command(BaseCommand):
         self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")
         for email, _, what in PEOPLE:
             self.stdout.write(f"  {email:<28} {what}")
+
+    def _workspace(self, account: Account, by) -> None:
+        """Two agents, a few contacts and a month of conversations per account (once)."""
+        if Agent.objects.in_account(account).exists():
+            return
+        rng = random.Random(account.name)
+        agents = [
+            agent_create(account=account, by=by, name=f"{account.name.split(' - ')[-1]} receptionist",
+                         description="Answers inbound calls, books appointments."),
+            agent_create(account=account, by=by, name="Follow-up caller", description="Calls leads back.",
+                         status=Agent.Status.PAUSED if rng.random() < 0.3 else Agent.Status.ACTIVE),
+        ]
+        first_names = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivo", "Jun"]
+        contacts = []
+        for i, first in enumerate(rng.sample(first_names, 5)):
+            phone = f"+1415555{rng.randrange(1000, 9999)}{i}"
+            if not Contact.objects.in_account(account).filter(phone=phone).exists():
+                contacts.append(contact_create(account=account, by=by, name=f"{first} {account.name.split()[0]}",
+                                               phone=phone))
+        now = timezone.now()
+        start_of_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        minutes_so_far = max(1, int((now - start_of_month).total_seconds() // 60) - 30)
+        for _ in range(rng.randrange(8, 16)):
+            offset = datetime.timedelta(minutes=rng.randrange(0, minutes_so_far))
+            conversation_record(account=account, agent=rng.choice(agents), contact=rng.choice(contacts),
+                                started_at=start_of_month + offset, duration_seconds=rng.randrange(30, 1500),
+                                by=by, summary="Caller asked about opening hours and booked a visit.")

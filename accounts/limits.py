@@ -1,0 +1,49 @@
+"""Limits a parent sets on a subaccount, checked where the thing would be created."""
+
+from django.core.exceptions import ValidationError
+
+from billing.models import period_start
+from billing.selectors import minutes_used_in_subtrees
+
+from .models import Account
+
+
+class LimitReached(ValidationError):
+    pass
+
+
+def check_agent_limit(account: Account, current: int) -> None:
+    if account.limit_agents is not None and current + 1 > account.limit_agents:
+        raise LimitReached(
+            f"{account.name} has reached its limit of {account.limit_agents} agents. "
+            "Delete or reuse an agent, or ask the parent account to raise the limit.", code="agent_limit")
+
+
+def minutes_block_reason(lineage: list[Account], minutes: int, started_at) -> str | None:
+    """Why ``minutes`` more would break a minutes pool on the account or an ancestor, or None.
+
+    A subaccount's minutes count against every ancestor's pool. One query for all pools.
+    """
+    limited = [a for a in lineage if a.limit_minutes is not None]
+    if not limited:
+        return None
+    used = minutes_used_in_subtrees(limited, period_start(started_at))
+    for account in limited:
+        if used[account.pk] + minutes > account.limit_minutes:
+            return (f"Minutes limit reached for {account.name}: {used[account.pk]} of "
+                    f"{account.limit_minutes} minutes used this period.")
+    return None
+
+
+def concurrency_block_reason(account: Account, started_at, ended_at) -> str | None:
+    if account.limit_concurrent_calls is None:
+        return None
+    from workspace.models import Conversation
+
+    overlapping = Conversation.objects.in_account(account).filter(
+        status=Conversation.Status.COMPLETED, started_at__lt=ended_at, ended_at__gt=started_at
+    ).count()
+    if overlapping >= account.limit_concurrent_calls:
+        return (f"Concurrent call limit reached for {account.name}: "
+                f"{account.limit_concurrent_calls} calls already in progress at that time.")
+    return None

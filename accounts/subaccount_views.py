@@ -1,0 +1,300 @@
+"""The parent's pages for running its subaccounts: the table, the detail tabs, defaults, suspension."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import FormView, ListView, TemplateView
+
+from billing.selectors import minutes_used_in_subtrees, plan_for
+from members.models import Membership
+from workspace.models import Agent
+
+from .access import resolve_access
+from .forms import AccessMatrixForm, AccountNameForm, AuditFilterForm, LimitsForm, SuspendForm
+from .mixins import AccountViewMixin
+from .models import Account, AuditEvent
+from .permissions import matrix_of
+from .selectors import descendant_or_404, subaccount_rows
+from .services import (
+    account_switched,
+    subaccount_create,
+    subaccount_refusal,
+    subaccount_set_access,
+    subaccount_set_defaults,
+    subaccount_set_limits,
+    subaccount_set_status,
+)
+
+SORTS = {
+    "name": ("name",), "-name": ("-name",),
+    "members": ("-members_count", "name"), "agents": ("-agents_count", "name"),
+    "minutes": ("-minutes_used", "name"), "created": ("-created_at",),
+}
+
+
+class SubaccountListView(AccountViewMixin, ListView):
+    """Settings → Subaccounts: direct subaccounts (nested ones expand in place), searchable over the whole subtree."""
+
+    permission_required = "view_subaccounts"
+    paginate_by = 25
+
+    def get_template_names(self):
+        if self.request.htmx and self.request.GET.get("under"):
+            return ["accounts/_subaccount_rows.html"]
+        return ["accounts/subaccount_list.html"]
+
+    def get_queryset(self):
+        self.q = self.request.GET.get("q", "").strip()
+        self.sort = self.request.GET.get("sort") if self.request.GET.get("sort") in SORTS else "name"
+        self.under = descendant_or_404(self.account, self.request.GET["under"]) if self.request.GET.get("under") \
+            else None
+        if self.q:
+            qs = Account.objects.filter(path__startswith=self.account.path, depth__gt=self.account.depth,
+                                        name__icontains=self.q).select_related("parent")
+        else:
+            qs = Account.objects.filter(parent=self.under or self.account)
+        return subaccount_rows(qs).order_by(*SORTS[self.sort], "pk")
+
+    def get_paginate_by(self, queryset):
+        return None if self.request.htmx and self.under else self.paginate_by
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        refusal = subaccount_refusal(self.account, self.request.user)
+        ctx.update(q=self.q, sort=self.sort, under=self.under, refusal=refusal, depth_offset=-self.account.depth,
+                   extra_query=f"sort={self.sort}&" + (f"under={self.under.public_id}&" if self.under else ""))
+        return ctx
+
+
+class SubaccountCreateView(AccountViewMixin, FormView):
+    permission_required = "view_subaccounts"
+    template_name = "accounts/subaccount_create.html"
+    form_class = AccountNameForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "parent": self.account}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(refusal=subaccount_refusal(self.account, self.request.user), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            sub = subaccount_create(parent=self.account, name=form.cleaned_data["name"], by=self.request.user,
+                                    request=self.request)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        account_switched(user=self.request.user, to=sub, request=self.request)
+        messages.success(self.request, f"Created subaccount {sub.name} under {self.account.name}. You are its "
+                                       "Owner and are now working in it.")
+        return redirect(sub)
+
+
+class SubaccountMixin(AccountViewMixin):
+    """A subaccount of the URL's account (any depth below it), with the tabs' shared context."""
+
+    permission_required = "view_subaccounts"
+    tab = "overview"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.sub = None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_sub(self):
+        if self.sub is None:
+            self.sub = descendant_or_404(self.account, self.kwargs["sub_id"])
+        return self.sub
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx.update(sub=self.get_sub(), tab=self.tab)
+        return ctx
+
+    def require_manage(self):
+        if not self.access.has("manage_subaccounts"):
+            raise PermissionDenied(f"Your role in {self.account.name} does not allow managing subaccounts.")
+
+    def sub_url(self, name):
+        return reverse(f"accounts:subaccount-{name}",
+                       kwargs={"account_id": self.account.public_id, "sub_id": self.get_sub().public_id})
+
+
+class SubaccountOverviewView(SubaccountMixin, TemplateView):
+    template_name = "accounts/subaccount_overview.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        sub = self.get_sub()
+        ctx["row"] = subaccount_rows(Account.objects.filter(pk=sub.pk)).get()
+        ctx["all_below"] = sub.descendants().count()
+        ctx["plan"] = plan_for(sub)
+        return ctx
+
+
+class SubaccountMembersView(SubaccountMixin, ListView):
+    tab = "members"
+    template_name = "accounts/subaccount_members.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return Membership.objects.filter(account=self.get_sub()).select_related("user").order_by("user__email")
+
+
+class SubaccountPermissionsView(SubaccountMixin, FormView):
+    """The categories the subaccount's own members may use, set by the parent (rule 2)."""
+
+    tab = "permissions"
+    template_name = "accounts/subaccount_permissions.html"
+    form_class = AccessMatrixForm
+
+    def granter_access(self):
+        return resolve_access(self.request.user, self.get_sub().parent)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "current": self.get_sub().access_categories,
+                "ceiling": matrix_of(self.granter_access().permissions)}
+
+    def post(self, request, *args, **kwargs):
+        self.require_manage()
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            subaccount_set_access(account=self.get_sub(), matrix=form.matrix, by=self.request.user,
+                                  access=self.granter_access(), request=self.request)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Access categories of {self.sub.name} saved; its members' access changed "
+                                       "at once.")
+        return redirect(self.sub_url("permissions"))
+
+
+class SubaccountLimitsView(SubaccountMixin, FormView):
+    tab = "limits"
+    template_name = "accounts/subaccount_limits.html"
+    form_class = LimitsForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "initial": self.get_sub().limits(),
+                "parent_defaults": self.get_sub().parent.default_limits()}
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        sub = self.get_sub()
+        ctx["usage"] = {
+            "minutes": minutes_used_in_subtrees([sub])[sub.pk],
+            "agents": Agent.objects.in_account(sub).count(),
+            "members": Membership.objects.filter(account=sub).count(),
+        }
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        self.require_manage()
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        subaccount_set_limits(account=self.get_sub(), limits=form.limits, by=self.request.user, request=self.request)
+        messages.success(self.request, f"Limits of {self.sub.name} saved.")
+        return redirect(self.sub_url("limits"))
+
+
+class SubaccountBillingView(SubaccountMixin, TemplateView):
+    tab = "billing"
+    template_name = "accounts/subaccount_billing.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        sub = self.get_sub()
+        ctx["plan"] = plan_for(sub)
+        ctx["payer"] = Account.objects.get(path=sub.root_path)
+        ctx["minutes_subtree"] = minutes_used_in_subtrees([sub])[sub.pk]
+        ctx["minutes_own"] = subaccount_rows(Account.objects.filter(pk=sub.pk)).values_list(
+            "minutes_used", flat=True).get() if not sub.numchild else None
+        return ctx
+
+
+class SubaccountStatusView(SubaccountMixin, FormView):
+    """Suspend (with confirmation) or reactivate a subaccount."""
+
+    tab = "overview"
+    template_name = "accounts/subaccount_status.html"
+    form_class = SuspendForm
+    permission_required = "manage_subaccounts"
+
+    def post(self, request, *args, **kwargs):
+        sub = self.get_sub()
+        if sub.is_suspended:
+            subaccount_set_status(account=sub, suspended=False, by=request.user, request=request)
+            messages.success(request, f"{sub.name} is active again.")
+            return redirect(self.sub_url("overview"))
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        subaccount_set_status(account=self.get_sub(), suspended=True, by=self.request.user, request=self.request)
+        messages.warning(self.request, f"{self.sub.name} is suspended: its members can sign in but see nothing "
+                                       "until you reactivate it.")
+        return redirect(self.sub_url("overview"))
+
+
+class SubaccountDefaultsView(AccountViewMixin, TemplateView):
+    """What new subaccounts of this account start with. Existing subaccounts keep theirs."""
+
+    permission_required = ("view_subaccounts", "manage_subaccounts")
+    template_name = "accounts/subaccount_defaults.html"
+
+    def forms(self, data=None):
+        matrix = AccessMatrixForm(data, prefix="access", current=self.account.default_access_categories,
+                                  ceiling=matrix_of(self.access.permissions))
+        limits = LimitsForm(data, prefix="limits", initial=self.account.default_limits())
+        return matrix, limits
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        if "matrix_form" not in kwargs:
+            ctx["matrix_form"], ctx["limits_form"] = self.forms()
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        matrix_form, limits_form = self.forms(request.POST)
+        if matrix_form.is_valid() and limits_form.is_valid():
+            subaccount_set_defaults(account=self.account, matrix=matrix_form.matrix, limits=limits_form.limits,
+                                    by=request.user, access=self.access, request=request)
+            messages.success(request, "Defaults saved. They apply to subaccounts created from now on; existing "
+                                      "subaccounts keep their own settings.")
+            return redirect("accounts:subaccount-defaults", account_id=self.account.public_id)
+        return self.render_to_response(self.get_context_data(matrix_form=matrix_form, limits_form=limits_form))
+
+
+class AuditLogView(AccountViewMixin, ListView):
+    """Who did what here (and, on request, in the subaccounts below)."""
+
+    permission_required = "view_audit_log"
+    template_name = "accounts/audit_log.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        actions = (AuditEvent.objects.filter(account=self.account).order_by("action")
+                   .values_list("action", flat=True).distinct())
+        self.filter_form = AuditFilterForm(self.request.GET or None, actions=list(actions))
+        qs = AuditEvent.objects.select_related("account")
+        data = self.filter_form.cleaned_data if self.filter_form.is_valid() else {}
+        if data.get("include_subaccounts"):
+            qs = qs.filter(account__path__startswith=self.account.path)
+        else:
+            qs = qs.filter(account=self.account)
+        if data.get("actor"):
+            qs = qs.filter(actor_email__icontains=data["actor"])
+        if data.get("action"):
+            qs = qs.filter(action=data["action"])
+        return qs.order_by(F("created_at").desc(), "-pk")
+
+    def get_context_data(self, **kwargs):
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(filter_form=self.filter_form,
+                                         extra_query=(query.urlencode() + "&") if query else "", **kwargs)
+
+

@@ -1,0 +1,127 @@
+"""Writes about agents, contacts and conversations: atomic, audited, limits checked here."""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.audit import audit
+from accounts.limits import check_agent_limit, concurrency_block_reason, minutes_block_reason
+from accounts.models import Account
+from billing.services import usage_record_conversation
+
+from .models import Agent, Contact, Conversation
+
+
+def _lock(account: Account) -> Account:
+    """Serialize limit checks per account (two requests cannot both take the last slot)."""
+    return Account.objects.select_for_update().get(pk=account.pk)
+
+
+@transaction.atomic
+def agent_create(*, account: Account, by, request=None, **fields) -> Agent:
+    locked = _lock(account)
+    check_agent_limit(locked, Agent.objects.in_account(account).count())
+    agent = Agent(account=account, **fields)
+    agent.full_clean()
+    agent.save()
+    audit(account=account, actor=by, request=request, action="agent.created", summary=f"Agent “{agent.name}” created",
+          agent=str(agent.public_id))
+    return agent
+
+
+def _update(obj, *, by, request, kind: str, **fields):
+    changed = {k: v for k, v in fields.items() if getattr(obj, k) != v}
+    for key, value in changed.items():
+        setattr(obj, key, value)
+    if changed:
+        obj.full_clean()
+        obj.save()
+        audit(account=obj.account, actor=by, request=request, action=f"{kind}.updated",
+              summary=f"{kind.capitalize()} “{obj}” updated", fields=sorted(changed), id=str(obj.public_id))
+    return obj
+
+
+@transaction.atomic
+def agent_update(*, agent: Agent, by, request=None, **fields) -> Agent:
+    return _update(agent, by=by, request=request, kind="agent", **fields)
+
+
+def _delete(obj, *, by, request, kind: str) -> None:
+    in_use = obj.conversations.count() if hasattr(obj, "conversations") else 0
+    if in_use:
+        raise ValidationError(
+            f"{obj} has {in_use} conversation(s) and cannot be deleted: their history and billing need it."
+            + (" Pause the agent instead." if kind == "agent" else ""), code="in_use")
+    name, public_id, account = str(obj), str(obj.public_id), obj.account
+    obj.delete()
+    audit(account=account, actor=by, request=request, action=f"{kind}.deleted",
+          summary=f"{kind.capitalize()} “{name}” deleted", id=public_id)
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent, by, request=None) -> None:
+    _delete(agent, by=by, request=request, kind="agent")
+
+
+@transaction.atomic
+def contact_create(*, account: Account, by, request=None, **fields) -> Contact:
+    contact = Contact(account=account, **fields)
+    contact.full_clean()
+    contact.save()
+    audit(account=account, actor=by, request=request, action="contact.created",
+          summary=f"Contact “{contact.name}” created", id=str(contact.public_id))
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, by, request=None, **fields) -> Contact:
+    return _update(contact, by=by, request=request, kind="contact", **fields)
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, by, request=None) -> None:
+    _delete(contact, by=by, request=request, kind="contact")
+
+
+@transaction.atomic
+def conversation_record(*, account: Account, agent: Agent, contact: Contact, started_at: datetime.datetime,
+                        duration_seconds: int, by, direction=Conversation.Direction.INBOUND, summary="",
+                        request=None) -> Conversation:
+    """Record a conversation and meter its minutes.
+
+    Past a minutes pool (the account's or an ancestor's) or the concurrent-call limit the
+    conversation is still recorded, as blocked with the reason, and no usage is metered.
+    """
+    locked = _lock(account)
+    conversation = Conversation(account=account, agent=agent, contact=contact, started_at=started_at,
+                                duration_seconds=duration_seconds, direction=direction, summary=summary)
+    conversation.ended_at = started_at + datetime.timedelta(seconds=duration_seconds)
+    conversation.full_clean(exclude=["ended_at"])
+    lineage = [*Account.objects.filter(path__in=locked.ancestor_paths), locked]
+    reason = (minutes_block_reason(lineage, conversation.minutes, started_at)
+              or concurrency_block_reason(locked, started_at, conversation.ended_at))
+    if reason:
+        conversation.status, conversation.blocked_reason = Conversation.Status.BLOCKED, reason
+    conversation.save()
+    if not reason:
+        usage_record_conversation(conversation)
+    audit(account=account, actor=by, request=request, action="conversation.recorded",
+          summary=f"Conversation recorded ({conversation.minutes} min)" + (" — blocked" if reason else ""),
+          id=str(conversation.public_id), blocked=reason or "")
+    return conversation
+
+
+@transaction.atomic
+def conversation_update(*, conversation: Conversation, by, request=None, **fields) -> Conversation:
+    """Only descriptive fields change: start and duration are metered and stay as recorded."""
+    return _update(conversation, by=by, request=request, kind="conversation", **fields)
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation, by, request=None) -> None:
+    """Delete a conversation; its metered usage stays on the invoice (billing records are kept)."""
+    name, public_id, account = str(conversation), str(conversation.public_id), conversation.account
+    conversation.delete()
+    audit(account=account, actor=by, request=request, action="conversation.deleted",
+          summary=f"Conversation “{name}” deleted", id=public_id)

@@ -1,0 +1,197 @@
+"""List, detail, create, edit and delete pages for the account's agents, contacts and conversations.
+
+One set of views, parameterized per kind (``Kind``): every query starts from the current
+account (``Model.objects.in_account``), so another tenant's id is a 404.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import DetailView, FormView, ListView, TemplateView
+
+from accounts.mixins import AccountViewMixin
+
+from . import forms, services
+from .models import Agent, Contact, Conversation
+
+
+@dataclass(frozen=True)
+class Kind:
+    key: str  # URL and template prefix: "agent"
+    plural: str
+    model: Any
+    category: str  # permission category: view_<c>, manage_<c>, delete_<c>
+    form: Any
+    create: Any
+    update: Any
+    delete: Any
+    search: tuple[str, ...]
+    edit_form: Any = None
+
+    def url(self, name, account, obj=None):
+        kwargs = {"account_id": account.public_id}
+        if obj is not None:
+            kwargs["pk"] = obj.public_id
+        return reverse(f"workspace:{self.key}-{name}", kwargs=kwargs)
+
+
+AGENTS = Kind("agent", "agents", Agent, "agents", forms.AgentForm, services.agent_create, services.agent_update,
+              services.agent_delete, ("name", "description"))
+CONTACTS = Kind("contact", "contacts", Contact, "contacts", forms.ContactForm, services.contact_create,
+                services.contact_update, services.contact_delete, ("name", "phone", "email"))
+CONVERSATIONS = Kind("conversation", "conversations", Conversation, "conversations", forms.ConversationForm,
+                     None, services.conversation_update, services.conversation_delete,
+                     ("agent__name", "contact__name", "contact__phone", "summary"),
+                     edit_form=forms.ConversationEditForm)
+
+
+class KindMixin(AccountViewMixin):
+    kind: Kind = None  # set per URL: as_view(kind=AGENTS)
+    action = "view"
+
+    def get_permission_required(self):
+        return (f"{self.action}_{self.kind.category}",)
+
+    def scoped(self):
+        return self.kind.model.objects.in_account(self.account)
+
+    def get_object(self, queryset=None):
+        return get_object_or_404(self.scoped(), public_id=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["kind"] = self.kind
+        return ctx
+
+    def form_errors_from(self, form, exc: ValidationError):
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc)
+        return self.form_invalid(form)
+
+
+class ScopedListView(KindMixin, ListView):
+    paginate_by = 25
+
+    def get_template_names(self):
+        return [f"workspace/{self.kind.key}_list.html"]
+
+    def get_queryset(self):
+        qs = self.scoped()
+        if self.kind is AGENTS:
+            qs = qs.annotate(conversation_count=Count("conversations")).order_by("name", "pk")
+        if self.kind is CONVERSATIONS:
+            qs = qs.select_related("agent", "contact")
+            if self.request.GET.get("status") in Conversation.Status.values:
+                qs = qs.filter(status=self.request.GET["status"])
+        q = self.request.GET.get("q", "").strip()
+        if q:
+            match = Q()
+            for field in self.kind.search:
+                match |= Q(**{f"{field}__icontains": q})
+            qs = qs.filter(match)
+        return qs
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["q"] = self.request.GET.get("q", "").strip()
+        return ctx
+
+
+class ScopedDetailView(KindMixin, DetailView):
+    def get_template_names(self):
+        return [f"workspace/{self.kind.key}_detail.html"]
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        if self.kind is AGENTS:
+            ctx["recent"] = self.object.conversations.select_related("contact")[:10]
+        elif self.kind is CONTACTS:
+            ctx["recent"] = self.object.conversations.select_related("agent")[:10]
+        return ctx
+
+
+class ScopedCreateView(KindMixin, FormView):
+    action = "manage"
+    template_name = "workspace/form.html"
+
+    def get_form_class(self):
+        return self.kind.form
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        if self.kind is CONVERSATIONS:
+            kwargs["account"] = self.account
+        return kwargs
+
+    def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        try:
+            if self.kind is CONVERSATIONS:
+                obj = services.conversation_record(account=self.account, by=self.request.user, request=self.request,
+                                                   **data)
+            else:
+                obj = self.kind.create(account=self.account, by=self.request.user, request=self.request, **data)
+        except ValidationError as exc:
+            return self.form_errors_from(form, exc)
+        if getattr(obj, "status", None) == Conversation.Status.BLOCKED:
+            messages.warning(self.request, f"Conversation recorded as blocked: {obj.blocked_reason}")
+        else:
+            messages.success(self.request, f"{self.kind.key.capitalize()} “{obj}” saved.")
+        return redirect(self.kind.url("detail", self.account, obj))
+
+
+class ScopedUpdateView(KindMixin, FormView):
+    action = "manage"
+    template_name = "workspace/form.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.object = None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_class(self):
+        return self.kind.edit_form or self.kind.form
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return {**super().get_form_kwargs(), "instance": self.kind.model.objects.get(pk=self.object.pk)}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(object=self.object, **kwargs)
+
+    def form_valid(self, form):
+        fields = {name: form.cleaned_data[name] for name in form.fields}
+        try:
+            obj = self.kind.update(**{self.kind.key: self.object}, by=self.request.user, request=self.request,
+                                   **fields)
+        except ValidationError as exc:
+            return self.form_errors_from(form, exc)
+        messages.success(self.request, f"{self.kind.key.capitalize()} “{obj}” updated.")
+        return redirect(self.kind.url("detail", self.account, obj))
+
+
+class ScopedDeleteView(KindMixin, TemplateView):
+    """GET asks for confirmation; POST deletes (or explains why it cannot)."""
+
+    action = "delete"
+    template_name = "workspace/confirm_delete.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(object=self.get_object(), **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        obj = self.get_object()
+        try:
+            self.kind.delete(**{self.kind.key: obj}, by=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return redirect(self.kind.url("detail", self.account, obj))
+        messages.success(request, f"{self.kind.key.capitalize()} “{obj}” deleted.")
+        return redirect(self.kind.url("list", self.account))
