@@ -1,6 +1,13 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from .access import access_or_404
 from .permissions import PERM_BY_CODENAME
@@ -23,7 +30,17 @@ class AccountViewMixin(LoginRequiredMixin):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        self.access = access_or_404(request.user, kwargs["account_id"])
+        try:
+            self.access = access_or_404(request.user, kwargs["account_id"])
+        except Http404:
+            if request.session.get("last_account") == str(kwargs["account_id"]):
+                # They were working here and lost access (removed, demoted out, agency access
+                # revoked): say so and fall back, rather than a bare 404.
+                del request.session["last_account"]
+                messages.warning(request, "You no longer have access to the account you were working in.")
+                return redirect("home")
+            raise
+        touch_membership(self.access)
         self.account = self.access.account
         request.account = self.account
         request.account_access = self.access
@@ -42,3 +59,17 @@ class AccountViewMixin(LoginRequiredMixin):
         ctx = super().get_context_data(**kwargs)
         ctx.setdefault("account", self.account)
         return ctx
+
+
+def touch_membership(access) -> None:
+    """Record "last active" on the person's own membership, at most once per interval."""
+    membership = access.direct_membership
+    if membership is None:
+        return
+    now = timezone.now()
+    interval = timedelta(seconds=settings.MEMBERSHIP_ACTIVITY_INTERVAL_SECONDS)
+    if membership.last_active_at is None or now - membership.last_active_at > interval:
+        from members.models import Membership
+
+        Membership.objects.filter(pk=membership.pk).update(last_active_at=now)
+        membership.last_active_at = now

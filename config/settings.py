@@ -143,6 +143,11 @@ X_FRAME_OPTIONS = "DENY"
 # The product's own knobs.
 ACCOUNT_MAX_DEPTH = env.int("ACCOUNT_MAX_DEPTH", default=5)  # root = level 1
 SWITCHER_PAGE_SIZE = 50
+# Absolute links in emails sent outside a request (commands); requests use their own host.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+# How often "last active" is written for a membership (one UPDATE at most per interval).
+MEMBERSHIP_ACTIVITY_INTERVAL_SECONDS = 300
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import home
+from members.team_views import accept_invitation
 
 admin.site.site_header = "Agency Console — platform admin"
 admin.site.site_title = "Agency Console admin"
@@ -13,4 +14,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("workspace.urls")),
     path("", include("billing.urls")),
+    path("", include("members.team_urls")),
+    path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]

@@ -42,3 +42,73 @@ class SignupForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("password", exc)
         return cleaned
+
+
+def _role_choices(roles):
+    return [(r.id, r.name) for r in roles]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(roles)
+        self.fields["role"].initial = "member"
+        if any(r.id == "agency_admin" for r in roles):
+            self.fields["role"].help_text = ("Agency Admin invites the person as an agency user "
+                                             "(everything but billing).")
+
+
+class BulkInviteForm(forms.Form):
+    emails = forms.CharField(label="Email addresses", widget=forms.Textarea(attrs={"rows": 8}),
+                             help_text="One per line (commas work too). Everyone gets the same role. "
+                                       "Nothing is sent unless every line is valid.")
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(roles)
+        self.fields["role"].initial = "member"
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField()
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(roles)
+
+
+class TransferOwnershipForm(forms.Form):
+    member = forms.ModelChoiceField(queryset=None, label="New Owner", empty_label="Choose a member")
+    confirm = forms.BooleanField(label="I understand that I will become an Admin of this account.")
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = candidates
+        self.fields["member"].label_from_instance = (
+            lambda m: f"{m.user.display_name} <{m.user.email}> ({m.get_role_display()})"
+        )
+
+
+class InvitationSignupForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=150)
+    password = forms.CharField(label="Choose a password",
+                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                               help_text=password_validation.password_validators_help_text_html())
+
+    def __init__(self, *args, email, **kwargs):
+        self.email = email
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password"):
+            try:
+                password_validation.validate_password(cleaned["password"], User(email=self.email,
+                                                                                 name=cleaned.get("name", "")))
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned

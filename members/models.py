@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -79,6 +81,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Membership(models.Model):
     """A person's role in one account. Reaches the account's descendants too (DESIGN rule 1)."""
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=RoleId.choices, default=RoleId.MEMBER)
@@ -86,6 +89,10 @@ class Membership(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    is_agency = models.BooleanField(
+        default=False, help_text="An agency's user in a client-owned account (keeps the Agency Admin role's access)."
+    )
+    last_active_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -96,6 +103,65 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} · {self.account} · {self.get_role_display()}"
+
+    @property
+    def role_obj(self):
+        return get_role(self.role)
+
+
+def invitation_expiry():
+    from datetime import timedelta
+
+    return timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+
+
+def new_nonce():
+    import secrets
+
+    return secrets.token_urlsafe(16)
+
+
+class Invitation(models.Model):
+    """An invitation to join an account by email. Its link is signed, single use and expires;
+    resending rotates the nonce, so older links stop working."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=RoleId.choices, default=RoleId.MEMBER)
+    is_agency = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    nonce = models.CharField(max_length=32, default=new_nonce)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=invitation_expiry)
+    last_sent_at = models.DateTimeField(default=timezone.now)
+    send_count = models.PositiveSmallIntegerField(default=1)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "account", condition=models.Q(status="pending"),
+                                    name="invitation_one_pending_per_email",
+                                    violation_error_message="This email already has a pending invitation."),
+            models.CheckConstraint(condition=models.Q(role__in=list(ROLES)), name="invitation_role_valid"),
+        ]
+        indexes = [models.Index(fields=["account", "status"])]
+
+    def __str__(self):
+        return f"{self.email} → {self.account} ({self.get_status_display()})"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
 
     @property
     def role_obj(self):

@@ -87,13 +87,14 @@ def _check_may_assign(by, account: Account, role_id: str) -> None:
 
 
 @transaction.atomic
-def membership_add(*, account: Account, user, role: str, by, request=None) -> Membership:
+def membership_add(*, account: Account, user, role: str, by, is_agency: bool = False, request=None) -> Membership:
     get_role(role)
     _check_may_assign(by, account, role)
     if Membership.objects.filter(account=account, user=user).exists():
         raise ValidationError(f"{user.email} is already a member of {account.name}.")
     check_member_limit(account)
-    membership = Membership.objects.create(account=account, user=user, role=role, created_by=by)
+    membership = Membership.objects.create(account=account, user=user, role=role, created_by=by,
+                                           is_agency=is_agency)
     membership_sync_permissions(membership)
     audit(
         account=account, actor=by, request=request, action="member.added",
@@ -139,6 +140,31 @@ def membership_change_role(*, membership: Membership, role: str, by, request=Non
         user=membership.user.email, old_role=old, new_role=role,
     )
     return membership
+
+
+@transaction.atomic
+def ownership_transfer(*, account: Account, to: Membership, by, request=None) -> Membership:
+    """Make ``to`` an Owner; ``by`` (an Owner) becomes Admin. Agency users never become Owner."""
+    current = Membership.objects.select_for_update().filter(account=account, user=by, role=RoleId.OWNER).first()
+    if current is None:
+        raise PermissionDenied("Only an Owner of this account can transfer ownership.")
+    to = Membership.objects.select_for_update().select_related("user").get(pk=to.pk, account=account)
+    if to.pk == current.pk:
+        raise ValidationError("You already own this account.")
+    if to.is_agency:
+        raise ValidationError("Agency users cannot become Owner of a client's account.")
+    old_role = to.role
+    to.role = RoleId.OWNER
+    to.save(update_fields=["role"])
+    current.role = RoleId.ADMIN
+    current.save(update_fields=["role"])
+    for m in (to, current):
+        m.account = account
+        membership_sync_permissions(m)
+    audit(account=account, actor=by, request=request, action="ownership.transferred",
+          summary=f"Ownership transferred from {by.email} to {to.user.email} ({by.email} is now Admin)",
+          to=to.user.email, previous_role=old_role)
+    return to
 
 
 @transaction.atomic

@@ -72,3 +72,36 @@ def test_create_subaccount_switch_in_create_agent_switch_back_and_see_the_count(
     row = page.locator("#subaccounts tbody tr", has_text="Acme Corp")
     expect(row.locator("td").nth(3)).to_have_text("1")  # agents column
     screenshot("subaccounts-table")
+
+
+def test_invite_accept_in_a_second_browser_and_the_member_appears(page, browser, live_server, sign_in, screenshot):
+    import re
+
+    from django.core import mail
+
+    account = AccountFactory(name="Blue Harbor Dental")
+    owner = UserFactory(email="owner@blueharbor.test")
+    MembershipFactory(user=owner, account=account, role=RoleId.OWNER)
+
+    sign_in(owner.email, PASSWORD)
+    page.get_by_role("link", name="Members").click()
+    page.locator("#id_email").fill("frontdesk@blueharbor.test")
+    page.locator("#id_role").select_option("member")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_text("Invitation sent to frontdesk@blueharbor.test")).to_be_visible()
+    expect(page.locator("#invitations")).to_contain_text("frontdesk@blueharbor.test")
+
+    link = re.search(r"https?://\S+/invitations/\S+/", mail.outbox[-1].body).group(0)
+    invitee = browser.new_context().new_page()
+    invitee.goto(link)
+    expect(invitee.get_by_text("Create your login for frontdesk@blueharbor.test")).to_be_visible()
+    invitee.get_by_label("Your name").fill("Front Desk")
+    invitee.get_by_label("Choose a password").fill("a-good-long-secret")
+    invitee.get_by_role("button", name="Create login and join").click()
+    expect(invitee.get_by_text("Welcome to Blue Harbor Dental! You joined as Member.")).to_be_visible()
+    expect(invitee.get_by_role("heading", level=1)).to_have_text("Blue Harbor Dental")
+
+    page.reload()
+    expect(page.locator("#members")).to_contain_text("frontdesk@blueharbor.test")
+    expect(page.locator("#invitations")).to_have_count(0)
+    screenshot("members")

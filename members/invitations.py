@@ -1,0 +1,245 @@
+"""Invitations: create (one or many), resend, revoke, accept.
+
+The link carries ``public_id:nonce`` signed with a timestamp (django.core.signing): it cannot
+be forged, it expires after INVITATION_MAX_AGE_DAYS, it works once (the invitation stops being
+pending), and resending rotates the nonce so older links stop working. The invitation names
+its account, so a token for account B can only ever join B.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.audit import audit
+from accounts.models import Account
+
+from .models import Invitation, Membership, User, UserManager, new_nonce
+from .roles import RoleId, get_role
+from .services import _actor_role, check_member_limit, membership_add
+
+SALT = "members.invitation"
+
+
+class InvitationInvalid(Exception):
+    """A link that cannot be used; the message says why, for the person holding it."""
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.TimestampSigner(salt=SALT).sign(f"{invitation.public_id}:{invitation.nonce}")
+
+
+def invitation_url(invitation: Invitation, request=None) -> str:
+    path = reverse("invitation-accept", kwargs={"token": invitation_token(invitation)})
+    return request.build_absolute_uri(path) if request is not None else f"{settings.SITE_URL}{path}"
+
+
+def invitation_from_token(token: str) -> Invitation:
+    max_age = timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+    try:
+        value = signing.TimestampSigner(salt=SALT).unsign(token, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise InvitationInvalid("This invitation link has expired. Ask for a new invitation.") from exc
+    except signing.BadSignature as exc:
+        raise InvitationInvalid("This invitation link is not valid. Check that you copied all of it.") from exc
+    public_id, _, nonce = value.partition(":")
+    invitation = Invitation.objects.select_related("account", "invited_by").filter(public_id=public_id).first()
+    if invitation is None:
+        raise InvitationInvalid("This invitation no longer exists.")
+    if invitation.status == Invitation.Status.ACCEPTED:
+        raise InvitationInvalid("This invitation has already been used.")
+    if invitation.status == Invitation.Status.REVOKED:
+        raise InvitationInvalid("This invitation was withdrawn by the account's team.")
+    if nonce != invitation.nonce:
+        raise InvitationInvalid("A newer invitation was sent to you: use the link in the latest email.")
+    if invitation.is_expired:
+        raise InvitationInvalid("This invitation link has expired. Ask for a new invitation.")
+    return invitation
+
+
+def _send(invitation: Invitation, request=None) -> None:
+    """Render and send after commit, so no email goes out for a change that rolled back."""
+    context = {
+        "invitation": invitation,
+        "url": invitation_url(invitation, request),
+        "inviter": invitation.invited_by.display_name if invitation.invited_by else "The team",
+        "days": settings.INVITATION_MAX_AGE_DAYS,
+    }
+    subject = f"You're invited to join {invitation.account.name} on Agency Console"
+    text = render_to_string("members/email/invitation.txt", context)
+    html = render_to_string("members/email/invitation.html", context)
+
+    def send():
+        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [invitation.email])
+        message.attach_alternative(html, "text/html")
+        message.send()
+
+    transaction.on_commit(send)
+
+
+def _validate_role(account: Account, role: str, is_agency: bool, by) -> None:
+    try:
+        role_obj = get_role(role)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    actor = _actor_role(by, account)
+    if actor is not None and not actor.can_assign(role_obj):
+        raise PermissionDenied(f"As {actor.name} you cannot invite someone as {role_obj.name}.")
+    if is_agency != (role == RoleId.AGENCY_ADMIN):
+        raise ValidationError("Agency users join with the Agency Admin role, and only agency users have it.")
+    if is_agency and account.is_subaccount:
+        raise ValidationError("Agency users can only be invited to independent (directly billed) accounts.")
+
+
+def _email_problem(account: Account, email: str) -> str | None:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return "is not a valid email address."
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+        return f"is already a member of {account.name}."
+    if Invitation.objects.filter(account=account, email__iexact=email, status=Invitation.Status.PENDING).exists():
+        return "already has a pending invitation. Resend it instead."
+    return None
+
+
+def _pending_count(account: Account) -> int:
+    return Invitation.objects.filter(account=account, status=Invitation.Status.PENDING,
+                                     expires_at__gt=timezone.now()).count()
+
+
+@transaction.atomic
+def invitation_create(*, account: Account, email: str, role: str, by, is_agency: bool = False,
+                      request=None) -> Invitation:
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    email = UserManager.normalize(email)
+    _validate_role(account, role, is_agency, by)
+    problem = _email_problem(account, email)
+    if problem:
+        raise ValidationError(f"{email} {problem}", code="email")
+    check_member_limit(account, adding=_pending_count(account) + 1)
+    invitation = Invitation.objects.create(account=account, email=email, role=role, is_agency=is_agency,
+                                           invited_by=by)
+    audit(account=account, actor=by, request=request, action="invitation.sent",
+          summary=f"Invited {email} as {get_role(role).name}" + (" (agency user)" if is_agency else ""),
+          email=email, role=role)
+    _send(invitation, request)
+    return invitation
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    email: str
+    message: str
+
+
+class BulkInviteError(ValidationError):
+    def __init__(self, errors: list[LineError]):
+        self.line_errors = errors
+        super().__init__([f"Line {e.line}: {e.email} {e.message}" for e in errors])
+
+
+def parse_email_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, normalized email) for every non-blank line; commas and semicolons split too."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for part in line.replace(";", ",").split(","):
+            if part.strip():
+                rows.append((number, UserManager.normalize(part)))
+    return rows
+
+
+MAX_BULK = 200
+
+
+@transaction.atomic
+def invitations_create_bulk(*, account: Account, text: str, role: str, by, request=None) -> list[Invitation]:
+    """All or nothing: every line is checked first; any problem raises BulkInviteError listing them all."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    _validate_role(account, role, False, by)
+    rows = parse_email_lines(text)
+    if not rows:
+        raise ValidationError("Enter at least one email address, one per line.")
+    if len(rows) > MAX_BULK:
+        raise ValidationError(f"At most {MAX_BULK} invitations at once; you entered {len(rows)}.")
+    errors, seen = [], set()
+    for line, email in rows:
+        problem = "appears twice in the list." if email in seen else _email_problem(account, email)
+        seen.add(email)
+        if problem:
+            errors.append(LineError(line, email, problem))
+    if errors:
+        raise BulkInviteError(errors)
+    check_member_limit(account, adding=_pending_count(account) + len(rows))
+    invitations = []
+    for _, email in rows:
+        invitation = Invitation.objects.create(account=account, email=email, role=role, invited_by=by)
+        _send(invitation, request)
+        invitations.append(invitation)
+    audit(account=account, actor=by, request=request, action="invitation.sent",
+          summary=f"Invited {len(rows)} people as {get_role(role).name}", emails=[e for _, e in rows], role=role)
+    return invitations
+
+
+def _pending(invitation: Invitation) -> Invitation:
+    locked = Invitation.objects.select_for_update().select_related("account").get(pk=invitation.pk)
+    if locked.status != Invitation.Status.PENDING:
+        raise ValidationError(f"This invitation is already {locked.get_status_display().lower()}.")
+    return locked
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, by, request=None) -> Invitation:
+    """Send again with a fresh link and a fresh expiry; the previous link stops working."""
+    invitation = _pending(invitation)
+    _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
+    invitation.nonce = new_nonce()
+    invitation.last_sent_at = timezone.now()
+    invitation.expires_at = invitation.last_sent_at + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+    invitation.send_count += 1
+    invitation.save(update_fields=["nonce", "last_sent_at", "expires_at", "send_count"])
+    audit(account=invitation.account, actor=by, request=request, action="invitation.resent",
+          summary=f"Invitation to {invitation.email} sent again", email=invitation.email)
+    _send(invitation, request)
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, by, request=None) -> Invitation:
+    invitation = _pending(invitation)
+    _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
+    invitation.status = Invitation.Status.REVOKED
+    invitation.save(update_fields=["status"])
+    audit(account=invitation.account, actor=by, request=request, action="invitation.revoked",
+          summary=f"Invitation to {invitation.email} withdrawn", email=invitation.email)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User, request=None) -> Membership:
+    """Join the invitation's account as ``user`` (whose email must be the invited one)."""
+    invitation = _pending(invitation)
+    if invitation.is_expired:
+        raise ValidationError("This invitation link has expired. Ask for a new invitation.")
+    if UserManager.normalize(user.email) != invitation.email:
+        raise ValidationError(f"This invitation is for {invitation.email}, but you are signed in as {user.email}.")
+    # The inviter's right to grant the role was checked when inviting.
+    membership = membership_add(account=invitation.account, user=user, role=invitation.role, by=None,
+                                is_agency=invitation.is_agency, request=request)
+    invitation.status = Invitation.Status.ACCEPTED
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["status", "accepted_at", "accepted_by"])
+    audit(account=invitation.account, actor=user, request=request, action="invitation.accepted",
+          summary=f"{user.email} accepted the invitation and joined as {get_role(invitation.role).name}",
+          email=user.email)
+    return membership

@@ -1,0 +1,260 @@
+"""Settings → Members: the team of the current account, invitations, roles, removal, ownership."""
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.generic import FormView, ListView, TemplateView, View
+
+from accounts.mixins import AccountViewMixin
+
+from . import invitations as inv
+from .forms import BulkInviteForm, InvitationSignupForm, InviteForm, RoleForm, TransferOwnershipForm
+from .models import Invitation, Membership, User
+from .roles import assignable_roles
+from .services import membership_change_role, membership_remove, ownership_transfer
+
+
+def _members_url(account):
+    return reverse("members:list", kwargs={"account_id": account.public_id})
+
+
+def _error_text(exc) -> str:
+    return " ".join(getattr(exc, "messages", None) or [str(exc)])
+
+
+class MemberListView(AccountViewMixin, ListView):
+    permission_required = "view_members"
+    template_name = "members/member_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        self.q = self.request.GET.get("q", "").strip()
+        qs = Membership.objects.filter(account=self.account).select_related("user")
+        if self.q:
+            qs = qs.filter(Q(user__email__icontains=self.q) | Q(user__name__icontains=self.q))
+        return qs.order_by("user__name", "user__email", "pk")
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        can_manage = self.access.has("manage_members")
+        role = self.access.role
+        ctx.update(
+            q=self.q,
+            me=self.access.direct_membership,
+            assignable=[r for r in assignable_roles(role.id) if r.id != "agency_admin"] if can_manage else [],
+            my_role=role,
+            invite_form=InviteForm(roles=self._invite_roles()) if can_manage else None,
+        )
+        if can_manage:
+            ctx["pending"] = list(Invitation.objects.filter(account=self.account, status=Invitation.Status.PENDING)
+                                  .select_related("invited_by").order_by("-created_at")[:100])
+            ctx["inherited"] = list(
+                Membership.objects.filter(account__in=[a.pk for a in self.access.ancestors])
+                .select_related("user", "account").order_by("account__depth", "user__email")[:100]
+            )
+        return ctx
+
+    def _invite_roles(self):
+        return invite_roles(self.access, self.account)
+
+
+def invite_roles(access, account):
+    roles = assignable_roles(access.role.id)
+    if account.is_subaccount:  # agency users join client-owned (root) accounts only
+        roles = [r for r in roles if r.id != "agency_admin"]
+    return roles
+
+
+class InviteView(AccountViewMixin, FormView):
+    permission_required = "manage_members"
+    template_name = "members/invite.html"
+    form_class = InviteForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "roles": invite_roles(self.access, self.account)}
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            invitation = inv.invitation_create(account=self.account, email=data["email"], role=data["role"],
+                                               is_agency=data["role"] == "agency_admin", by=self.request.user,
+                                               request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, _error_text(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, f"Invitation sent to {invitation.email}. The link expires in "
+                                       f"{(invitation.expires_at - invitation.created_at).days} days.")
+        return redirect(_members_url(self.account))
+
+
+class BulkInviteView(AccountViewMixin, FormView):
+    permission_required = "manage_members"
+    template_name = "members/invite_bulk.html"
+    form_class = BulkInviteForm
+
+    def get_form_kwargs(self):
+        roles = [r for r in invite_roles(self.access, self.account) if r.id != "agency_admin"]
+        return {**super().get_form_kwargs(), "roles": roles}
+
+    def form_valid(self, form):
+        try:
+            created = inv.invitations_create_bulk(account=self.account, text=form.cleaned_data["emails"],
+                                                  role=form.cleaned_data["role"], by=self.request.user,
+                                                  request=self.request)
+        except inv.BulkInviteError as exc:
+            return self.render_to_response(self.get_context_data(form=form, line_errors=exc.line_errors))
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, _error_text(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, f"{len(created)} invitations sent.")
+        return redirect(_members_url(self.account))
+
+
+class MembershipActionMixin(AccountViewMixin):
+    def get_membership(self) -> Membership:
+        return get_object_or_404(Membership.objects.select_related("user", "account"), account=self.account,
+                                 public_id=self.kwargs["membership_id"])
+
+
+class RoleChangeView(MembershipActionMixin, View):
+    permission_required = "manage_members"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        membership = self.get_membership()
+        form = RoleForm(request.POST, roles=assignable_roles(self.access.role.id))
+        if not form.is_valid():
+            messages.error(request, "Choose a role you are allowed to give.")
+            return redirect(_members_url(self.account))
+        try:
+            membership_change_role(membership=membership, role=form.cleaned_data["role"], by=request.user,
+                                   request=request)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+        return redirect(_members_url(self.account))
+
+
+class RemoveMemberView(MembershipActionMixin, TemplateView):
+    """GET asks for confirmation; POST removes. Access ends on the person's next request."""
+
+    permission_required = "manage_members"
+    template_name = "members/confirm_remove.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(membership=self.get_membership(), **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        membership = self.get_membership()
+        try:
+            membership_remove(membership=membership, by=request.user, request=request)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, f"{membership.user.email} was removed from {self.account.name}.")
+        return redirect(_members_url(self.account))
+
+
+class LeaveView(AccountViewMixin, TemplateView):
+    template_name = "members/confirm_leave.html"
+
+    def post(self, request, *args, **kwargs):
+        membership = self.access.direct_membership
+        if membership is None:
+            messages.error(request, "You reach this account through a parent account; leave that one instead.")
+            return redirect(self.account)
+        try:
+            membership_remove(membership=membership, by=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+            return redirect(_members_url(self.account))
+        request.session.pop("last_account", None)
+        messages.success(request, f"You left {self.account.name}.")
+        return redirect("home")
+
+
+class TransferOwnershipView(AccountViewMixin, FormView):
+    template_name = "members/transfer_ownership.html"
+    form_class = TransferOwnershipForm
+
+    def get_form_kwargs(self):
+        me = self.access.direct_membership
+        if me is None or me.role != "owner":
+            raise PermissionDenied("Only an Owner of this account can transfer ownership.")
+        candidates = (Membership.objects.filter(account=self.account, is_agency=False).exclude(pk=me.pk)
+                      .select_related("user").order_by("user__email"))
+        return {**super().get_form_kwargs(), "candidates": candidates}
+
+    def form_valid(self, form):
+        try:
+            to = ownership_transfer(account=self.account, to=form.cleaned_data["member"], by=self.request.user,
+                                    request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, _error_text(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, f"{to.user.email} now owns {self.account.name}. You are an Admin.")
+        return redirect(_members_url(self.account))
+
+
+class InvitationActionView(AccountViewMixin, View):
+    permission_required = "manage_members"
+    http_method_names = ["post"]
+    action = None  # "resend" or "revoke"
+
+    def post(self, request, *args, **kwargs):
+        invitation = get_object_or_404(Invitation, account=self.account, public_id=kwargs["invitation_id"])
+        service = inv.invitation_resend if self.action == "resend" else inv.invitation_revoke
+        try:
+            service(invitation=invitation, by=request.user, request=request)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, f"Invitation to {invitation.email} "
+                                      f"{'sent again with a new link' if self.action == 'resend' else 'withdrawn'}.")
+        return redirect(_members_url(self.account))
+
+
+def accept_invitation(request, token):
+    """The link in the email. Anyone may open it; only the invited email can accept."""
+    try:
+        invitation = inv.invitation_from_token(token)
+    except inv.InvitationInvalid as exc:
+        return render(request, "members/invitation_invalid.html", {"reason": str(exc)}, status=410)
+    existing = User.objects.filter(email__iexact=invitation.email).first()
+    ctx = {"invitation": invitation, "existing": existing}
+    user = request.user if request.user.is_authenticated else None
+
+    if user is not None and user.email.lower() != invitation.email:
+        ctx["wrong_user"] = True
+        if request.method == "POST" and request.POST.get("action") == "switch-user":
+            logout(request)
+            return redirect(request.path)
+        return render(request, "members/invitation_accept.html", ctx, status=403 if request.method == "POST" else 200)
+
+    if user is None and existing is not None:
+        return redirect(f"{reverse('login')}?next={request.path}")
+
+    signup_form = InvitationSignupForm(request.POST or None, email=invitation.email) if user is None else None
+    if request.method == "POST":
+        if user is None:
+            if not signup_form.is_valid():
+                ctx["form"] = signup_form
+                return render(request, "members/invitation_accept.html", ctx)
+            user = User.objects.create_user(email=invitation.email, password=signup_form.cleaned_data["password"],
+                                            name=signup_form.cleaned_data["name"])
+        try:
+            membership = inv.invitation_accept(invitation=invitation, user=user, request=request)
+        except ValidationError as exc:
+            return render(request, "members/invitation_invalid.html", {"reason": _error_text(exc)}, status=409)
+        if not request.user.is_authenticated:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session["last_account"] = str(membership.account.public_id)
+        messages.success(request, f"Welcome to {membership.account.name}! "
+                                  f"You joined as {membership.get_role_display()}.")
+        return redirect(membership.account)
+    ctx["form"] = signup_form
+    return render(request, "members/invitation_accept.html", ctx)
