@@ -63,6 +63,17 @@ class AccountAccess:
         return get_role(self.effective_membership.role)
 
     @property
+    def is_agency(self) -> bool:
+        """Here as an agency user (through an active agency grant)."""
+        return self.effective_membership.is_agency
+
+    @property
+    def is_owner(self) -> bool:
+        """A direct Owner of this account: can always see and revoke agency access."""
+        m = self.direct_membership
+        return m is not None and m.role == "owner"
+
+    @property
     def is_inherited(self) -> bool:
         return self.effective_membership.account_id != self.account.pk
 
@@ -74,7 +85,7 @@ class AccountAccess:
 def resolve_access(user, account: Account) -> AccountAccess | None:
     """The person's access in ``account``, or None when they cannot reach it.
 
-    Three queries (ancestors, memberships, permission rows), whatever the depth;
+    Three queries (ancestors, effective memberships, permission rows), whatever the depth;
     cached on ``user`` so a request pays them once per account.
     """
     if not user.is_authenticated or not user.is_active:
@@ -87,13 +98,19 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
         account.depth > 1
     ) else ()
     by_id = {a.pk: a for a in (*ancestors, account)}
-    memberships = tuple(Membership.objects.filter(user=user, account_id__in=list(by_id)))
+    # Effective memberships only: an agency membership counts while its grant is active, and
+    # only on the client account itself (agency access is not inherited by subaccounts).
+    memberships = tuple(
+        m for m in Membership.objects.effective().filter(user=user, account_id__in=list(by_id))
+        if not (m.is_agency and m.account_id != account.pk)
+    )
     access = None
     if memberships:
         for m in memberships:
             m.account = by_id[m.account_id]  # no query per membership
+        held_on = [m.account_id for m in memberships]
         codenames = frozenset(
-            AccountUserObjectPermission.objects.filter(user=user, content_object_id__in=list(by_id))
+            AccountUserObjectPermission.objects.filter(user=user, content_object_id__in=held_on)
             .values_list("permission__codename", flat=True)
         )
         access = AccountAccess(account, ancestors, memberships, codenames)

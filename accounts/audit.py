@@ -10,6 +10,15 @@ def client_ip(request) -> str | None:
 
 
 def audit(*, account: Account, actor, action: str, summary: str, request=None, **data) -> AuditEvent:
+    """One audit row. When the actor works here as an agency user, the row names their agency, so
+    the client's Owner and Admins see every change an agency makes in their account."""
+    if getattr(actor, "pk", None) and "via_agency" not in data:
+        from members.models import Membership
+
+        agency = (Membership.objects.filter(user=actor, account=account, is_agency=True)
+                  .values_list("agency_account__name", flat=True).first())
+        if agency:
+            data["via_agency"] = agency
     return AuditEvent.objects.create(
         account=account,
         actor=actor if getattr(actor, "pk", None) else None,

@@ -33,9 +33,10 @@ class AccountQuerySet(MP_NodeQuerySet):
         from members.models import Membership
 
         on_prefix = (
-            Membership.objects.filter(user=user)
+            Membership.objects.effective().filter(user=user)
             .annotate(_plen=Length("account__path"))
-            .filter(account__path=Substr(OuterRef("path"), 1, F("_plen")))
+            .filter(models.Q(is_agency=False, account__path=Substr(OuterRef("path"), 1, F("_plen")))
+                    | models.Q(is_agency=True, account__path=OuterRef("path")))  # agency access is not inherited
         )
         return self.filter(Exists(on_prefix))
 

@@ -14,16 +14,17 @@ from .models import Account
 class SwitcherEntry:
     account: Account
     role: str | None = None  # the person's own role, on entry points
+    is_client: bool = False  # reached as an agency user (listed apart from the person's own tree)
 
 
 def entry_points(user) -> list[SwitcherEntry]:
     """The top of the person's reachable forest: accounts they belong to that are not
-    below another account they belong to. One query, whatever the tree's size."""
-    memberships = list(Membership.objects.filter(user=user).select_related("account"))
-    paths = {m.account.path for m in memberships}
-    tops = [m for m in memberships if not any(p in paths for p in m.account.ancestor_paths)]
-    tops.sort(key=lambda m: (m.account.name.lower(), m.account.path))
-    return [SwitcherEntry(m.account, m.get_role_display()) for m in tops]
+    below another account they belong to, their own first, then agency clients. One query."""
+    memberships = list(Membership.objects.effective().filter(user=user).select_related("account"))
+    paths = {m.account.path for m in memberships if not m.is_agency}
+    tops = [m for m in memberships if m.is_agency or not any(p in paths for p in m.account.ancestor_paths)]
+    tops.sort(key=lambda m: (m.is_agency, m.account.name.lower(), m.account.path))
+    return [SwitcherEntry(m.account, m.get_role_display(), m.is_agency) for m in tops]
 
 
 def children_page(parent: Account, *, page: int = 1, per_page: int = 50):

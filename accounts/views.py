@@ -155,7 +155,8 @@ class SwitcherView(TemplateView):
         else:
             tops = entry_points(user)
             page_obj = Paginator(tops, per_page).get_page(page)
-            entries = [{"account": e.account, "role": e.role} for e in page_obj]
+            entries = [{"account": e.account, "role": e.role, "group": "Clients (agency access)" if e.is_client
+                        else "Your accounts"} for e in page_obj]
         current_id, next_path = request.GET.get("current", ""), request.GET.get("next", "")
         ctx.update(
             q=q, parent=parent, page_obj=page_obj, entries=entries, current_id=current_id, next_path=next_path,

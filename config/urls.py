@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("workspace.urls")),
     path("", include("billing.urls")),
     path("", include("members.team_urls")),
+    path("", include("agency.urls")),
     path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]

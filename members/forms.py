@@ -99,9 +99,19 @@ class InvitationSignupForm(forms.Form):
                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
                                help_text=password_validation.password_validators_help_text_html())
 
-    def __init__(self, *args, email, **kwargs):
+    def __init__(self, *args, email, agency=False, **kwargs):
         self.email = email
         super().__init__(*args, **kwargs)
+        if agency:
+            self.fields["agency_name"] = forms.CharField(
+                label="Your agency's name", max_length=NAME_MAX_LENGTH,
+                help_text="We create your agency's own account (you own it); the client sees you as its user.")
+
+    def clean_agency_name(self):
+        try:
+            return clean_account_name(self.cleaned_data["agency_name"], parent=None)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
 
     def clean(self):
         cleaned = super().clean()
@@ -112,3 +122,14 @@ class InvitationSignupForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("password", exc)
         return cleaned
+
+
+class AgencyChoiceForm(forms.Form):
+    agency = forms.ModelChoiceField(queryset=None, label="Your agency's account", empty_label=None,
+                                    help_text="The client sees you as a user of this agency.")
+
+    def __init__(self, *args, agencies, **kwargs):
+        from accounts.models import Account
+
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].queryset = Account.objects.filter(pk__in=[a.pk for a in agencies]).order_by("name")

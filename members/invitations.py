@@ -224,17 +224,37 @@ def invitation_revoke(*, invitation: Invitation, by, request=None) -> Invitation
     return invitation
 
 
+def agency_accounts_of(user: User) -> list[Account]:
+    """Independent accounts the person may represent as an agency (they manage members there)."""
+    from accounts.access import resolve_access
+
+    candidates = Account.objects.filter(depth=1, memberships__user=user, memberships__is_agency=False).distinct()
+    return [a for a in candidates.order_by("name") if (acc := resolve_access(user, a)) and acc.has("manage_members")]
+
+
 @transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: User, request=None) -> Membership:
-    """Join the invitation's account as ``user`` (whose email must be the invited one)."""
+def invitation_accept(*, invitation: Invitation, user: User, agency_account: Account | None = None,
+                      request=None) -> Membership:
+    """Join the invitation's account as ``user`` (whose email must be the invited one). An agency
+    user names their agency's own account, which gets (or keeps) an active grant on the client."""
     invitation = _pending(invitation)
     if invitation.is_expired:
         raise ValidationError("This invitation link has expired. Ask for a new invitation.")
     if UserManager.normalize(user.email) != invitation.email:
         raise ValidationError(f"This invitation is for {invitation.email}, but you are signed in as {user.email}.")
+    if invitation.is_agency:
+        if agency_account is None or agency_account not in agency_accounts_of(user):
+            raise ValidationError("Choose the agency account you work for (one where you manage members).")
+        from agency.services import access_activate_for_invitation
+
+        access_activate_for_invitation(client=invitation.account, agency=agency_account, by=user, request=request)
     # The inviter's right to grant the role was checked when inviting.
     membership = membership_add(account=invitation.account, user=user, role=invitation.role, by=None,
-                                is_agency=invitation.is_agency, request=request)
+                                is_agency=invitation.is_agency, agency_account=agency_account, request=request)
+    if invitation.is_agency:
+        from members.services import account_sync_permissions
+
+        account_sync_permissions(invitation.account)  # agency access is on: the agency settings now apply
     invitation.status = Invitation.Status.ACCEPTED
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user

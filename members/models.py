@@ -78,6 +78,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.display_name
 
 
+class MembershipQuerySet(models.QuerySet):
+    def effective(self):
+        """Only memberships that give access now (agency ones need an active grant)."""
+        from agency.models import effective_membership_q
+
+        return self.filter(effective_membership_q())
+
+
 class Membership(models.Model):
     """A person's role in one account. Reaches the account's descendants too (DESIGN rule 1)."""
 
@@ -92,11 +100,20 @@ class Membership(models.Model):
     is_agency = models.BooleanField(
         default=False, help_text="An agency's user in a client-owned account (keeps the Agency Admin role's access)."
     )
+    agency_account = models.ForeignKey(
+        "accounts.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="For an agency user: their agency's own account, whose grant on this account they use.",
+    )
     last_active_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "account"], name="membership_unique_user_account"),
+            models.CheckConstraint(condition=models.Q(is_agency=False, agency_account__isnull=True)
+                                   | models.Q(is_agency=True, role="agency_admin"),
+                                   name="membership_agency_consistent"),
             models.CheckConstraint(condition=models.Q(role__in=list(ROLES)), name="membership_role_valid"),
         ]
         indexes = [models.Index(fields=["account", "role"])]

@@ -1,6 +1,8 @@
 """Writes about memberships. Each is atomic, names who acted (``by``), writes its audit row
 in the same transaction and keeps the person's django-guardian rows in step."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,22 +16,47 @@ from .models import Membership
 from .roles import RoleId, get_role
 
 
-def role_permissions(membership: Membership) -> frozenset[str]:
-    """The codenames a membership holds in its own account: its role's, capped by the
-    access categories the parent set on a subaccount (DESIGN rule 2)."""
+@dataclass(frozen=True)
+class Caps:
+    """What caps the memberships of one account, read once per sync."""
+
+    agency_settings: dict | None  # while agency access is on: caps every non-agency member, Owner included
+    grant_matrices: dict  # agency account id -> the client's narrowing of that agency's access
+
+    @classmethod
+    def of(cls, account: Account) -> "Caps":
+        from agency.models import AgencyGrant, AgencySettings
+
+        settings_row = AgencySettings.objects.filter(account=account, enabled=True).first()
+        grants = AgencyGrant.objects.filter(client=account, status__in=["requested", "active"])
+        return cls(settings_row.matrix if settings_row else None,
+                   {g.agency_id: g.matrix for g in grants.only("agency_id", "matrix")})
+
+
+def role_permissions(membership: Membership, caps: Caps | None = None) -> frozenset[str]:
+    """The codenames a membership holds in its own account: its role's, capped by
+    - the access categories the parent set on a subaccount (DESIGN rule 2), for its own members;
+    - the client's agency settings, for every non-agency member while agency access is on (rule 3);
+    - the client's narrowing of the agency's grant, for agency members."""
     account = membership.account
+    caps = caps or Caps.of(account)
     codenames = get_role(membership.role).permissions
     if account.depth > 1 and account.access_categories:
         codenames = cap(codenames, clean_matrix(account.access_categories))
+    if membership.is_agency:
+        codenames = cap(codenames, clean_matrix(caps.grant_matrices.get(membership.agency_account_id) or {}))
+    elif caps.agency_settings:
+        codenames = cap(codenames, clean_matrix(caps.agency_settings))
     return codenames
 
 
 def account_sync_permissions(account: Account) -> None:
-    """Re-sync every membership of ``account`` (after its caps changed): three queries in all."""
+    """Re-sync every membership of ``account`` (after its caps changed): a handful of queries in all."""
     memberships = list(Membership.objects.filter(account=account))
+    caps = Caps.of(account)
     for m in memberships:
         m.account = account
-    desired = {(m.user_id, code) for m in memberships for code in role_permissions(m)}
+    desired = {(m.user_id, code) for m in memberships for code in role_permissions(m, caps)}
     rows = AccountUserObjectPermission.objects.filter(content_object=account)
     existing = {(uid, code): pk for uid, code, pk in rows.values_list("user_id", "permission__codename", "pk")}
     stale = [pk for key, pk in existing.items() if key not in desired]
@@ -87,14 +114,15 @@ def _check_may_assign(by, account: Account, role_id: str) -> None:
 
 
 @transaction.atomic
-def membership_add(*, account: Account, user, role: str, by, is_agency: bool = False, request=None) -> Membership:
+def membership_add(*, account: Account, user, role: str, by, is_agency: bool = False, agency_account=None,
+                   request=None) -> Membership:
     get_role(role)
     _check_may_assign(by, account, role)
     if Membership.objects.filter(account=account, user=user).exists():
         raise ValidationError(f"{user.email} is already a member of {account.name}.")
     check_member_limit(account)
     membership = Membership.objects.create(account=account, user=user, role=role, created_by=by,
-                                           is_agency=is_agency)
+                                           is_agency=is_agency, agency_account=agency_account)
     membership_sync_permissions(membership)
     audit(
         account=account, actor=by, request=request, action="member.added",
@@ -124,6 +152,8 @@ def membership_change_role(*, membership: Membership, role: str, by, request=Non
     get_role(role)
     if role == membership.role:
         return membership
+    if membership.is_agency or role == RoleId.AGENCY_ADMIN:
+        raise ValidationError("Agency users keep the Agency Admin role; remove them to end their access instead.")
     _check_may_assign(by, membership.account, membership.role)  # may touch who they are now
     _check_may_assign(by, membership.account, role)  # and may grant what they become
     if membership.role == RoleId.OWNER and _owners_left_after(membership) == 0:

@@ -11,7 +11,7 @@ from django.views.generic import FormView, ListView, TemplateView, View
 from accounts.mixins import AccountViewMixin
 
 from . import invitations as inv
-from .forms import BulkInviteForm, InvitationSignupForm, InviteForm, RoleForm, TransferOwnershipForm
+from .forms import AgencyChoiceForm, BulkInviteForm, InvitationSignupForm, InviteForm, RoleForm, TransferOwnershipForm
 from .models import Invitation, Membership, User
 from .roles import assignable_roles
 from .services import membership_change_role, membership_remove, ownership_transfer
@@ -238,16 +238,32 @@ def accept_invitation(request, token):
     if user is None and existing is not None:
         return redirect(f"{reverse('login')}?next={request.path}")
 
-    signup_form = InvitationSignupForm(request.POST or None, email=invitation.email) if user is None else None
+    agencies = inv.agency_accounts_of(user) if (user is not None and invitation.is_agency) else []
+    signup_form = InvitationSignupForm(request.POST or None, email=invitation.email,
+                                       agency=invitation.is_agency) if user is None else None
+    agency_form = AgencyChoiceForm(request.POST or None, agencies=agencies) if (user and invitation.is_agency) else None
+    ctx.update(form=signup_form or agency_form)
     if request.method == "POST":
+        agency_account = None
         if user is None:
             if not signup_form.is_valid():
-                ctx["form"] = signup_form
                 return render(request, "members/invitation_accept.html", ctx)
-            user = User.objects.create_user(email=invitation.email, password=signup_form.cleaned_data["password"],
-                                            name=signup_form.cleaned_data["name"])
+            data = signup_form.cleaned_data
+            if invitation.is_agency:
+                from members.services import user_signup
+
+                user, agency_account = user_signup(email=invitation.email, name=data["name"],
+                                                   password=data["password"], account_name=data["agency_name"],
+                                                   request=request)
+            else:
+                user = User.objects.create_user(email=invitation.email, password=data["password"], name=data["name"])
+        elif agency_form is not None:
+            if not agency_form.is_valid():
+                return render(request, "members/invitation_accept.html", ctx)
+            agency_account = agency_form.cleaned_data["agency"]
         try:
-            membership = inv.invitation_accept(invitation=invitation, user=user, request=request)
+            membership = inv.invitation_accept(invitation=invitation, user=user, agency_account=agency_account,
+                                               request=request)
         except ValidationError as exc:
             return render(request, "members/invitation_invalid.html", {"reason": _error_text(exc)}, status=409)
         if not request.user.is_authenticated:
@@ -256,5 +272,4 @@ def accept_invitation(request, token):
         messages.success(request, f"Welcome to {membership.account.name}! "
                                   f"You joined as {membership.get_role_display()}.")
         return redirect(membership.account)
-    ctx["form"] = signup_form
     return render(request, "members/invitation_accept.html", ctx)

@@ -105,3 +105,60 @@ def test_invite_accept_in_a_second_browser_and_the_member_appears(page, browser,
     expect(page.locator("#members")).to_contain_text("frontdesk@blueharbor.test")
     expect(page.locator("#invitations")).to_have_count(0)
     screenshot("members")
+
+
+def test_agency_requests_client_approves_agency_edits_client_revokes(page, browser, live_server, sign_in,
+                                                                     screenshot):
+    from workspace.models import Agent
+
+    agency = AccountFactory(name="Northwind Agency")
+    agency_admin = UserFactory(email="adam@northwind.test")
+    MembershipFactory(user=agency_admin, account=agency, role=RoleId.ADMIN)
+    client = AccountFactory(name="Blue Harbor Dental", plan_code="pro")
+    client_owner = UserFactory(email="bea@blueharbor.test")
+    MembershipFactory(user=client_owner, account=client, role=RoleId.OWNER)
+    Agent.objects.create(account=client, name="Receptionist")
+
+    # the agency asks
+    sign_in(agency_admin.email, PASSWORD)
+    page.get_by_role("link", name="Clients").click()
+    page.get_by_role("link", name="Request access to a client").click()
+    page.get_by_label("Client account ID or link").fill(str(client.public_id))
+    page.get_by_role("button", name="Send request").click()
+    expect(page.get_by_text("Request sent.")).to_be_visible()
+    expect(page.locator("#clients")).to_contain_text("Requested")
+
+    # the client approves, in another browser
+    owner_page = browser.new_context().new_page()
+    owner_page.goto(f"{live_server.url}/accounts/login/")
+    owner_page.get_by_label("Email").fill(client_owner.email)
+    owner_page.get_by_label("Password").fill(PASSWORD)
+    owner_page.get_by_role("button", name="Sign in").click()
+    owner_page.get_by_role("link", name="Agency access").click()
+    owner_page.get_by_role("button", name="Approve").click()
+    expect(owner_page.get_by_text("Northwind Agency now has agency access.")).to_be_visible()
+
+    # the agency switches in and edits an agent
+    page.reload()
+    page.locator("#clients").get_by_role("button", name="Switch to").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Blue Harbor Dental")
+    page.get_by_role("link", name="Agents").click()
+    page.get_by_role("link", name="Receptionist").click()
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Name").fill("Receptionist v2")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Agent “Receptionist v2” updated.")).to_be_visible()
+    screenshot("agency-editing-client")
+
+    # the client sees it in the audit trail and revokes
+    owner_page.get_by_role("link", name="Audit").click()
+    expect(owner_page.get_by_text("via Northwind Agency").first).to_be_visible()
+    owner_page.get_by_role("link", name="Agency access").click()
+    owner_page.get_by_role("link", name="Revoke…").click()
+    owner_page.get_by_role("button", name="Revoke access").click()
+    expect(owner_page.get_by_text("Its people lose it on their next click.")).to_be_visible()
+
+    # the agency member's next page is refused
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Agents").click()
+    expect(page.get_by_text("You no longer have access to the account you were working in.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Northwind Agency")

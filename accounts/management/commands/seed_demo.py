@@ -24,7 +24,9 @@ PEOPLE = [
     ("member@northwind.example", "Mia Member", "Member of Northwind Agency (no admin pages)"),
     ("owner@acme.example", "Alice Acme", "Owner of the Acme Corp subaccount only"),
     ("viewer@acme.example", "Victor Viewer", "Viewer in Acme Sales EMEA (level 4)"),
-    ("owner@blueharbor.example", "Bea Harbor", "Owner of Blue Harbor Dental, a client-owned account"),
+    ("owner@blueharbor.example", "Bea Harbor", "Owner of Blue Harbor Dental, a client-owned account under "
+                                               "Northwind's agency access"),
+    ("owner@harborfitness.example", "Hal Fitness", "Owner of Harbor Fitness, with a pending agency request"),
 ]
 
 # (name, parent name or None); three levels of nesting below the agency.
@@ -93,10 +95,33 @@ class Command(BaseCommand):
             if not Membership.objects.filter(user=users[email], account=account).exists():
                 membership_add(account=account, user=users[email], role=role, by=None)
 
+        # Fresh user objects: access is cached per user object, and memberships changed above.
+        self._agency(accounts["Northwind Agency"], client, {u.email: u for u in User.objects.all()})
+
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/accounts/login/"))
         self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")
         for email, _, what in PEOPLE:
             self.stdout.write(f"  {email:<28} {what}")
+
+    def _agency(self, agency: Account, client: Account, users) -> None:
+        """Hybrid: Northwind serves Blue Harbor Dental through agency access (Adam is its agency user),
+        and has asked Harbor Fitness for access."""
+        from agency.models import AgencyBaseline, AgencyGrant
+        from agency.services import access_decide, access_request
+
+        AgencyBaseline.objects.get_or_create(account=agency, defaults={"matrix": {
+            "agents": "full", "conversations": "full", "contacts": "full", "settings": "read", "members": "full",
+            "subaccounts": "none", "trust_center": "read", "developer_tools": "none", "billing": "full",
+            "usage": "read"}})
+        owner, agent_user = users["owner@northwind.example"], users["admin@northwind.example"]
+        if not AgencyGrant.objects.filter(client=client, agency=agency).exists():
+            grant = access_request(agency=agency, client=client, by=agent_user,
+                                   note="Northwind builds and maintains your receptionist agents.")
+            access_decide(grant=grant, approve=True, by=users["owner@blueharbor.example"])
+        fitness = Account.objects.filter(name="Harbor Fitness", parent=None).first()
+        if fitness is None:
+            fitness = account_create(name="Harbor Fitness", owner=users["owner@harborfitness.example"])
+            access_request(agency=agency, client=fitness, by=owner, note="Let us set up your booking line.")
 
     def _workspace(self, account: Account, by) -> None:
         """Two agents, a few contacts and a month of conversations per account (once)."""

@@ -1,0 +1,103 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Now
+from django.utils import timezone
+
+
+class AgencyGrantQuerySet(models.QuerySet):
+    def active(self):
+        """Approved and not past its expiry, judged by the database clock (no cron needed)."""
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=Now())
+        return self.filter(unexpired, status=AgencyGrant.Status.ACTIVE)
+
+
+class AgencyGrant(models.Model):
+    """An agency's access to one client-owned (root) account: requested by the agency or
+    created when the client invites an agency user; approved, narrowed, extended or revoked
+    by the client. Its agency members reach the client only while it is active."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        ACTIVE = "active", "Active"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Revoked"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="agency_grants")
+    agency = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="client_grants")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The client may narrow what the agency's people may do ({category: level}; empty = Agency Admin's access).
+    matrix = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expiry_recorded = models.BooleanField(default=False, help_text="The audit trail has the expiry.")
+
+    objects = AgencyGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "agency"], condition=Q(status__in=["requested", "active"]),
+                                    name="agency_grant_one_open_per_pair",
+                                    violation_error_message="This agency already has access or a pending request."),
+            models.CheckConstraint(condition=~Q(client=models.F("agency")), name="agency_grant_not_self"),
+        ]
+        indexes = [models.Index(fields=["client", "agency", "status"]), models.Index(fields=["agency", "status"])]
+
+    def __str__(self):
+        return f"{self.agency} → {self.client} ({self.get_status_display()})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_effective(self) -> bool:
+        return self.status == self.Status.ACTIVE and not self.is_expired
+
+    @property
+    def state_label(self) -> str:
+        if self.status == self.Status.ACTIVE and self.is_expired:
+            return "Expired"
+        return self.get_status_display()
+
+
+class AgencySettings(models.Model):
+    """A client account's agency settings: whether agency access is on, and the matrix that
+    caps every non-agency member (the Owner included) while it is."""
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="agency_settings")
+    enabled = models.BooleanField(default=False)
+    matrix = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Agency settings of {self.account} ({'on' if self.enabled else 'off'})"
+
+
+class AgencyBaseline(models.Model):
+    """The agency's default access baseline: a new client's agency settings start from it."""
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="agency_baseline")
+    matrix = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Agency baseline of {self.account}"
+
+
+def effective_membership_q():
+    """Memberships that count now: every ordinary one, and an agency one only while its
+    agency's grant on that account is active and unexpired (checked in SQL, per request)."""
+    grant = AgencyGrant.objects.active().filter(client_id=OuterRef("account_id"),
+                                                agency_id=OuterRef("agency_account_id"))
+    return Q(is_agency=False) | Q(Exists(grant))

@@ -1,0 +1,306 @@
+"""Agency access: requests, approval, narrowing, expiry, revocation, agency settings and baseline.
+
+Every function is atomic, names ``by``, writes audit rows on both sides (the client's and the
+agency's) and re-syncs the affected permission rows in the same transaction.
+"""
+
+import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.access import resolve_access
+from accounts.audit import audit
+from accounts.models import Account
+from accounts.permissions import clean_matrix, matrix_of
+from members.models import Membership
+from members.roles import ROLES, RoleId
+from members.services import account_sync_permissions, membership_add, membership_remove
+
+from .models import AgencyBaseline, AgencyGrant, AgencySettings
+
+OPEN = [AgencyGrant.Status.REQUESTED, AgencyGrant.Status.ACTIVE]
+
+
+def _stored(matrix: dict) -> dict[str, str]:
+    return {k: v.name.lower() for k, v in clean_matrix(matrix).items()}
+
+
+def _both_sides(grant: AgencyGrant, *, by, action: str, summary: str, request=None, **data) -> None:
+    for account in (grant.client, grant.agency):
+        audit(account=account, actor=by, request=request, action=action, summary=summary,
+              client=str(grant.client.public_id), agency=str(grant.agency.public_id), **data)
+
+
+def may_govern(client: Account, by) -> bool:
+    """The client's Owner always may (whatever the agency settings say); others need member management
+    and must not be agency users themselves."""
+    access = resolve_access(by, client)
+    if access is None:
+        return False
+    if access.is_owner:
+        return True
+    return access.has("manage_members") and not access.is_agency
+
+
+def _require_governor(client: Account, by) -> None:
+    if not may_govern(client, by):
+        raise PermissionDenied(f"Only the Owner or an Admin of {client.name} decides on agency access.")
+
+
+def _require_agency_manager(agency: Account, by) -> None:
+    access = resolve_access(by, agency)
+    if access is None or not access.has("manage_members"):
+        raise PermissionDenied(f"Your role in {agency.name} does not allow managing agency access.")
+
+
+def _check_expiry(expires_at) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError("The expiry must be in the future.")
+
+
+def settings_for(client: Account) -> AgencySettings:
+    row, _ = AgencySettings.objects.get_or_create(account=client)
+    return row
+
+
+def _enable(client: Account, agency: Account) -> None:
+    """Turn agency access on; the first time, the agency settings start from the agency's baseline."""
+    row = AgencySettings.objects.select_for_update().filter(account=client).first() or settings_for(client)
+    if not row.enabled:
+        if not row.matrix:
+            baseline = AgencyBaseline.objects.filter(account=agency).first()
+            row.matrix = dict(baseline.matrix) if baseline else {}
+        row.enabled = True
+        row.save()
+
+
+def _disable_if_unused(client: Account) -> None:
+    if not AgencyGrant.objects.filter(client=client, status=AgencyGrant.Status.ACTIVE).exists():
+        AgencySettings.objects.filter(account=client).update(enabled=False)
+
+
+def _check_pair(agency: Account, client: Account) -> None:
+    if not client.is_root() or not agency.is_root():
+        raise ValidationError("Agency access joins two independent accounts: a subaccount is already managed by "
+                              "its parent.")
+    if client.pk == agency.pk:
+        raise ValidationError("An account cannot grant agency access to itself.")
+
+
+@transaction.atomic
+def access_request(*, agency: Account, client: Account, by, expires_at=None, note="", request=None) -> AgencyGrant:
+    """The agency asks the client's Owner for access."""
+    _require_agency_manager(agency, by)
+    _check_pair(agency, client)
+    _check_expiry(expires_at)
+    if AgencyGrant.objects.filter(client=client, agency=agency, status__in=OPEN).exists():
+        raise ValidationError(f"{agency.name} already has access to {client.name} or a request waiting.")
+    grant = AgencyGrant.objects.create(client=client, agency=agency, requested_by=by, expires_at=expires_at,
+                                       note=note[:300])
+    _both_sides(grant, by=by, request=request, action="agency.access_requested",
+                summary=f"{agency.name} asked for agency access to {client.name}")
+    return grant
+
+
+def _locked(grant: AgencyGrant) -> AgencyGrant:
+    return AgencyGrant.objects.select_for_update().select_related("client", "agency", "requested_by").get(pk=grant.pk)
+
+
+@transaction.atomic
+def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, request=None) -> AgencyGrant:
+    """The client's Owner (or an Admin) approves or declines a request. Approving gives the
+    requester an Agency Admin membership in the client."""
+    grant = _locked(grant)
+    _require_governor(grant.client, by)
+    if grant.status != AgencyGrant.Status.REQUESTED:
+        raise ValidationError(f"This request is already {grant.get_status_display().lower()}.")
+    grant.decided_by, grant.decided_at = by, timezone.now()
+    if not approve:
+        grant.status = AgencyGrant.Status.DECLINED
+        grant.save()
+        _both_sides(grant, by=by, request=request, action="agency.access_declined",
+                    summary=f"{grant.client.name} declined {grant.agency.name}'s request")
+        return grant
+    _check_expiry(expires_at)
+    grant.status = AgencyGrant.Status.ACTIVE
+    if expires_at is not None:
+        grant.expires_at = expires_at
+    grant.save()
+    _enable(grant.client, grant.agency)
+    requester = grant.requested_by
+    if requester and Membership.objects.filter(account=grant.agency, user=requester).exists() and \
+            not Membership.objects.filter(account=grant.client, user=requester).exists():
+        membership_add(account=grant.client, user=requester, role=RoleId.AGENCY_ADMIN, by=None, is_agency=True,
+                       agency_account=grant.agency, request=request)
+    account_sync_permissions(grant.client)
+    _both_sides(grant, by=by, request=request, action="agency.access_approved",
+                summary=f"{grant.client.name} gave {grant.agency.name} agency access"
+                        + (f" until {grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""))
+    return grant
+
+
+@transaction.atomic
+def access_activate_for_invitation(*, client: Account, agency: Account, by, request=None) -> AgencyGrant:
+    """The client invited one of the agency's people by email and they accepted: access is on."""
+    _check_pair(agency, client)
+    grant = AgencyGrant.objects.select_for_update().filter(client=client, agency=agency, status__in=OPEN).first()
+    if grant is None:
+        grant = AgencyGrant.objects.create(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE,
+                                           decided_by=by, decided_at=timezone.now())
+    elif grant.status == AgencyGrant.Status.REQUESTED:
+        grant.status, grant.decided_at = AgencyGrant.Status.ACTIVE, timezone.now()
+        grant.save()
+    _enable(client, agency)
+    return grant
+
+
+@transaction.atomic
+def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=None) -> AgencyGrant:
+    """Narrow (a cap on the agency's access), extend or shorten an active grant."""
+    grant = _locked(grant)
+    _require_governor(grant.client, by)
+    if grant.status != AgencyGrant.Status.ACTIVE:
+        raise ValidationError("Only active agency access can be changed.")
+    _check_expiry(expires_at)
+    grant.expires_at = expires_at
+    grant.expiry_recorded = False
+    grant.matrix = _stored(matrix)
+    grant.save()
+    account_sync_permissions(grant.client)
+    _both_sides(grant, by=by, request=request, action="agency.access_changed",
+                summary=f"Agency access of {grant.agency.name} changed"
+                        + (f": expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ": no expiry"),
+                matrix=grant.matrix)
+    return grant
+
+
+@transaction.atomic
+def access_revoke(*, grant: AgencyGrant, by, request=None) -> AgencyGrant:
+    """End the agency's access now: its people in the client lose it on their next request."""
+    grant = _locked(grant)
+    access = resolve_access(by, grant.client)
+    agency_side = resolve_access(by, grant.agency)
+    if not may_govern(grant.client, by) and not (agency_side and agency_side.has("manage_members")):
+        raise PermissionDenied("Only the client's Owner or Admins, or the agency's admins, can end agency access.")
+    if grant.status not in OPEN:
+        raise ValidationError(f"This agency access is already {grant.get_status_display().lower()}.")
+    grant.status, grant.decided_by, grant.decided_at = AgencyGrant.Status.REVOKED, by, timezone.now()
+    grant.save()
+    for membership in Membership.objects.filter(account=grant.client, is_agency=True, agency_account=grant.agency):
+        membership_remove(membership=membership, by=None, request=request)
+    _disable_if_unused(grant.client)
+    account_sync_permissions(grant.client)
+    side = "client" if access is not None and not access.is_agency else "agency"
+    _both_sides(grant, by=by, request=request, action="agency.access_revoked",
+                summary=f"Agency access of {grant.agency.name} to {grant.client.name} ended by the {side}")
+    return grant
+
+
+@transaction.atomic
+def agency_member_add(*, grant: AgencyGrant, user, by, request=None) -> Membership:
+    """The agency gives one more of its own people access to an active client."""
+    grant = _locked(grant)
+    _require_agency_manager(grant.agency, by)
+    if not grant.is_effective:
+        raise ValidationError(f"Access to {grant.client.name} is not active.")
+    if not Membership.objects.filter(account=grant.agency, user=user, is_agency=False).exists():
+        raise ValidationError(f"{user.email} is not a member of {grant.agency.name}.")
+    membership = membership_add(account=grant.client, user=user, role=RoleId.AGENCY_ADMIN, by=None, is_agency=True,
+                                agency_account=grant.agency, request=request)
+    _both_sides(grant, by=by, request=request, action="agency.member_added",
+                summary=f"{user.email} of {grant.agency.name} got agency access to {grant.client.name}")
+    return membership
+
+
+@transaction.atomic
+def agency_member_remove(*, membership: Membership, by, request=None) -> None:
+    if not membership.is_agency:
+        raise ValidationError("Not an agency user.")
+    grant = AgencyGrant.objects.filter(client=membership.account, agency=membership.agency_account).first()
+    if not may_govern(membership.account, by):
+        if membership.agency_account is None:
+            raise PermissionDenied("Only the client's Owner or Admins can remove this agency user.")
+        _require_agency_manager(membership.agency_account, by)
+    email = membership.user.email
+    membership_remove(membership=membership, by=None, request=request)
+    if grant:
+        _both_sides(grant, by=by, request=request, action="agency.member_removed",
+                    summary=f"{email} no longer has agency access to {grant.client.name}")
+
+
+def _ceiling(client: Account, by):
+    access = resolve_access(by, client)
+    if access is not None and access.is_owner:
+        return matrix_of(ROLES[RoleId.OWNER].permissions)  # the Owner may set any level
+    return matrix_of(access.permissions) if access else None
+
+
+@transaction.atomic
+def settings_update(*, client: Account, matrix: dict, by, request=None) -> AgencySettings:
+    """Set what non-agency members (the Owner included) may use while agency access is on; applies on
+    their next request."""
+    _require_governor(client, by)
+    cleaned = clean_matrix(matrix)
+    ceiling = _ceiling(client, by)
+    over = [k for k, v in cleaned.items() if ceiling and v > ceiling[k]]
+    if over:
+        raise ValidationError(f"You cannot grant more than you hold yourself: {', '.join(over)}.")
+    row = AgencySettings.objects.select_for_update().filter(account=client).first() or settings_for(client)
+    old, row.matrix = row.matrix, _stored(matrix)
+    row.save()
+    account_sync_permissions(client)
+    audit(account=client, actor=by, request=request, action="agency.settings_changed",
+          summary="Agency settings changed", old=old, new=row.matrix)
+    return row
+
+
+def baseline_affected_clients(agency: Account, matrix: dict) -> list[Account]:
+    """Active clients of the agency whose agency settings differ from ``matrix``."""
+    wanted = _stored(matrix)
+    grants = AgencyGrant.objects.active().filter(agency=agency).select_related("client", "client__agency_settings")
+    changed = []
+    for grant in grants:
+        current = getattr(grant.client, "agency_settings", None)
+        if current is None or current.matrix != wanted:
+            changed.append(grant.client)
+    return changed
+
+
+@transaction.atomic
+def baseline_update(*, agency: Account, matrix: dict, by, apply_to_existing: bool, request=None) -> list[Account]:
+    """Save the agency's baseline; with ``apply_to_existing`` also set it as the agency settings of
+    every active client where it differs. Returns the clients changed."""
+    _require_agency_manager(agency, by)
+    row, _ = AgencyBaseline.objects.select_for_update().get_or_create(account=agency)
+    row.matrix = _stored(matrix)
+    row.save()
+    changed = baseline_affected_clients(agency, matrix) if apply_to_existing else []
+    for client in changed:
+        settings_row = settings_for(client)
+        old, settings_row.matrix = settings_row.matrix, row.matrix
+        settings_row.save()
+        account_sync_permissions(client)
+        audit(account=client, actor=by, request=request, action="agency.settings_changed",
+              summary=f"Agency settings set to {agency.name}'s baseline", old=old, new=row.matrix)
+    audit(account=agency, actor=by, request=request, action="agency.baseline_changed",
+          summary="Agency baseline changed" + (f" and applied to {len(changed)} client(s)" if changed else
+                                               " (new clients only)"),
+          clients=[str(c.public_id) for c in changed])
+    return changed
+
+
+def record_expiries(now: datetime.datetime | None = None) -> int:
+    """Write the audit rows of grants that have expired (their access already ended at expiry)."""
+    now = now or timezone.now()
+    due = AgencyGrant.objects.filter(status=AgencyGrant.Status.ACTIVE, expires_at__lte=now, expiry_recorded=False)
+    count = 0
+    for grant in due.select_related("client", "agency"):
+        with transaction.atomic():
+            updated = AgencyGrant.objects.filter(pk=grant.pk, expiry_recorded=False).update(expiry_recorded=True)
+            if updated:
+                _both_sides(grant, by=None, action="agency.access_expired",
+                            summary=f"Agency access of {grant.agency.name} to {grant.client.name} expired")
+                count += 1
+    return count
