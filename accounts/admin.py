@@ -19,6 +19,13 @@ class AccountAdmin(GuardedModelAdmin):
     autocomplete_fields = ("parent",)
     show_full_result_count = False  # COUNT(*) over every account on every page view is wasted work
     list_per_page = 50
+    actions = ["close_last_period"]
+
+    @admin.action(description="Close last month's billing period for the selected root accounts")
+    def close_last_period(self, request, queryset):
+        from billing.admin import close_last_period
+
+        close_last_period(self, request, queryset)
 
     def get_readonly_fields(self, request, obj=None):
         # The position in the tree changes only through services (billing transfer), never by editing.

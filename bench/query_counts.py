@@ -41,8 +41,8 @@ def _decorate(root):
     pairs = zip(users, subs, strict=True)
     Membership.objects.bulk_create(Membership(user=u, account=a, role="member") for u, a in pairs)
     Agent.objects.bulk_create(Agent(account=a, name="Agent") for a in subs)
-    UsageRecord.objects.bulk_create(UsageRecord(account=a, period=period_start(), minutes=3, seconds=150)
-                                    for a in subs)
+    UsageRecord.objects.bulk_create(UsageRecord(account=a, billing_root=root, period=period_start(),
+                                                occurred_on=period_start(), minutes=3, seconds=150) for a in subs)
 
 
 def main():

@@ -1,4 +1,5 @@
 import datetime
+import uuid
 
 from django.db import models
 from django.utils import timezone
@@ -25,6 +26,8 @@ class Plan(models.Model):
     )
     is_default = models.BooleanField(default=False, help_text="The plan new independent accounts start on.")
     sort_order = models.PositiveSmallIntegerField(default=0)
+    stripe_price_id = models.CharField(max_length=100, blank=True,
+                                       help_text="The Stripe price (or plan) id, when Stripe is configured.")
 
     class Meta:
         ordering = ["sort_order", "monthly_price_cents"]
@@ -51,12 +54,16 @@ class Subscription(models.Model):
 class UsageRecord(models.Model):
     """Billable conversation minutes of one account in one period.
 
-    ``minutes`` is the conversation's duration rounded up to whole minutes. The index on
-    (period, account, minutes) covers the per-account GROUP BY of an invoice and a pool check.
+    ``minutes`` is the conversation's duration rounded up to whole minutes (61 s is 2 minutes).
+    ``billing_root`` is who paid for it when it happened (the account's root): a later billing
+    transfer moves future usage to the new root and leaves this row on the old payer's invoice.
+    The index on (period, billing_root, account, minutes) covers the invoice's GROUP BY.
     """
 
     account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="usage_records")
+    billing_root = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
     period = models.DateField()
+    occurred_on = models.DateField(help_text="The day the conversation started (UTC), for daily charts.")
     minutes = models.PositiveIntegerField()
     seconds = models.PositiveIntegerField()
     conversation = models.OneToOneField(
@@ -65,7 +72,66 @@ class UsageRecord(models.Model):
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["period", "account", "minutes"], name="usage_period_account_minutes")]
+        indexes = [
+            models.Index(fields=["period", "billing_root", "account", "minutes"], name="usage_invoice_covering"),
+            models.Index(fields=["account", "period"], name="usage_account_period"),
+            models.Index(fields=["period", "billing_root", "occurred_on", "minutes"], name="usage_daily_covering"),
+        ]
 
     def __str__(self):
         return f"{self.account_id} {self.period:%Y-%m} {self.minutes} min"
+
+
+class Invoice(models.Model):
+    """The consolidated invoice of a directly billed root for one period: the plan fee, then one
+    line per account of its tree that used minutes. Written once, when the period closes, and never
+    changed after (the Stripe and payment fields follow the payment, not the amounts)."""
+
+    class PaymentStatus(models.TextChoices):
+        LOCAL = "local", "Not sent to Stripe"
+        OPEN = "open", "Awaiting payment"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="invoices")
+    period = models.DateField()
+    plan_name = models.CharField(max_length=60)
+    plan_price_cents = models.PositiveIntegerField()
+    included_minutes = models.PositiveIntegerField()
+    overage_cents_per_minute = models.PositiveIntegerField()
+    total_minutes = models.PositiveIntegerField()
+    overage_minutes = models.PositiveIntegerField()
+    total_cents = models.PositiveIntegerField()
+    closed_at = models.DateTimeField(default=timezone.now)
+    payment_status = models.CharField(max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.LOCAL)
+    stripe_invoice_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-period"]
+        constraints = [models.UniqueConstraint(fields=["account", "period"], name="invoice_one_per_period")]
+
+    def __str__(self):
+        return f"{self.account} {self.period:%Y-%m}"
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        PLAN = "plan", "Plan"
+        USAGE = "usage", "Usage"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    description = models.CharField(max_length=500)  # the account's path at closing, kept as it was
+    minutes = models.PositiveIntegerField(default=0)
+    amount_cents = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)
+    stripe_invoice_item_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self):
+        return self.description

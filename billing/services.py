@@ -1,10 +1,19 @@
-"""Writes about subscriptions and usage."""
+"""Writes about subscriptions, usage and invoices."""
 
+import datetime
+import logging
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
+from accounts.audit import audit
 from accounts.models import Account
 
-from .models import Plan, Subscription, UsageRecord, period_start
+from .models import Invoice, InvoiceLine, Plan, Subscription, UsageRecord, period_start
+from .statements import compute_statement
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -15,12 +24,65 @@ def subscription_start(*, account: Account, plan: Plan | None = None) -> Subscri
     return sub
 
 
-def usage_record_conversation(conversation) -> UsageRecord:
-    """Meter a completed conversation: its duration rounded up to whole minutes, in the period it started."""
+def usage_record_conversation(conversation, *, billing_root: Account | None = None) -> UsageRecord:
+    """Meter a completed conversation: its duration rounded up to whole minutes (61 s bill as 2),
+    in the period it started, paid by the account's billing root at this moment. Usage that
+    arrives for a period already closed goes to the current period: a closed invoice never changes."""
+    if billing_root is None:
+        billing_root = Account.objects.get(path=conversation.account.root_path)
+    period = period_start(conversation.started_at)
+    if Invoice.objects.filter(account=billing_root, period=period).exists():
+        period = period_start()
     return UsageRecord.objects.create(
-        account_id=conversation.account_id,
-        period=period_start(conversation.started_at),
-        minutes=conversation.minutes,
-        seconds=conversation.duration_seconds,
-        conversation=conversation,
+        account_id=conversation.account_id, billing_root=billing_root, period=period,
+        occurred_on=conversation.started_at.astimezone(datetime.UTC).date(),
+        minutes=conversation.minutes, seconds=conversation.duration_seconds, conversation=conversation,
     )
+
+
+def _check_closable(root: Account, period: datetime.date) -> None:
+    if not root.is_root():
+        raise ValidationError(f"{root.name} is on parent billing: its usage is on its billing root's invoice.")
+    if period != period_start(period):
+        raise ValidationError("A billing period is named by its first day.")
+    if period >= period_start():
+        raise ValidationError(f"The period {period:%B %Y} has not ended yet.")
+
+
+@transaction.atomic
+def invoice_close(*, root: Account, period: datetime.date, by=None, request=None) -> tuple[Invoice, bool]:
+    """Freeze the root's statement for an ended period into an Invoice (atomic; idempotent on
+    (root, period): closing again returns the existing invoice unchanged). Returns (invoice, created)."""
+    _check_closable(root, period)
+    Account.objects.select_for_update().filter(pk=root.pk).first()  # one closer at a time per root
+    existing = Invoice.objects.filter(account=root, period=period).first()
+    if existing:
+        return existing, False
+    statement = compute_statement(root, period)
+    invoice = Invoice.objects.create(
+        account=root, period=period, plan_name=statement.plan_name, plan_price_cents=statement.plan_price_cents,
+        included_minutes=statement.included_minutes, overage_cents_per_minute=statement.overage_cents_per_minute,
+        total_minutes=statement.total_minutes, overage_minutes=statement.overage_minutes,
+        total_cents=statement.total_cents,
+    )
+    lines = [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.PLAN, account=root, position=0,
+                         description=f"{statement.plan_name} plan, {period:%B %Y}",
+                         amount_cents=statement.plan_price_cents)]
+    lines += [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.USAGE, account_id=line.account_id,
+                          description=line.description, minutes=line.minutes, amount_cents=line.amount_cents,
+                          position=i) for i, line in enumerate(statement.lines, start=1)]
+    InvoiceLine.objects.bulk_create(lines, batch_size=2000)
+    audit(account=root, actor=by, request=request, action="billing.period_closed",
+          summary=f"Invoice for {period:%B %Y} closed: {statement.total_minutes} min, "
+                  f"{statement.total_cents / 100:.2f}", invoice=str(invoice.public_id))
+    from . import stripe_sync
+
+    if stripe_sync.is_configured():
+        transaction.on_commit(lambda: stripe_sync.push_invoice_safely(invoice.pk))
+    return invoice, True
+
+
+def roots_to_close(period: datetime.date):
+    """Directly billed accounts that owe something for the period (a subscription, or usage)."""
+    with_usage = UsageRecord.objects.filter(period=period).values("billing_root")
+    return Account.objects.filter(Q(subscription__isnull=False) | Q(pk__in=with_usage), depth=1).order_by("pk")

@@ -4,6 +4,11 @@ from . import views
 
 app_name = "billing"
 
+base = "a/<uuid:account_id>/billing/"
 urlpatterns = [
-    path("a/<uuid:account_id>/billing/", views.BillingOverviewView.as_view(), name="overview"),
+    path(base, views.BillingOverviewView.as_view(), name="overview"),
+    path(f"{base}usage/", views.UsageView.as_view(), name="usage"),
+    path(f"{base}current.csv", views.CurrentStatementCsvView.as_view(), name="current-csv"),
+    path(f"{base}invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
+    path(f"{base}invoices/<uuid:invoice_id>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
 ]

@@ -1,22 +1,117 @@
-from django.views.generic import TemplateView
+import csv
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Sum
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account
 
-from .selectors import minutes_used_in_subtrees, plan_for
+from . import stripe_sync
+from .charts import account_bars, daily_bars
+from .models import Invoice, UsageRecord, period_start
+from .selectors import plan_for
+from .statements import Line, compute_statement, daily_minutes, statement_from_invoice
+
+
+def sees_prices(access) -> bool:
+    """A root's billing readers see amounts. A subaccount on parent billing sees its own usage but
+    not the parent's prices, unless the parent allowed billing explicitly in its access categories."""
+    if not access.has("view_billing"):
+        return False
+    account = access.account
+    if not account.is_subaccount or access.is_inherited:
+        return True
+    return account.access_categories.get("billing") in ("read", "full")
 
 
 class BillingOverviewView(AccountViewMixin, TemplateView):
-    """Settings → Billing: the plan and this period's minutes. A subaccount on parent billing
-    sees its own usage, never the parent's invoice or prices."""
+    """Settings → Billing: this period's minutes per day and per account, and (for those who may see
+    prices) the running statement. ``usage_only`` is the Usage tab: minutes, never prices."""
 
     permission_required = "view_billing"
     template_name = "billing/overview.html"
+    usage_only = False
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         account = self.account
-        ctx["plan"] = plan_for(account) if not account.is_subaccount else None
-        ctx["payer"] = Account.objects.get(path=account.root_path) if account.is_subaccount else account
-        ctx["minutes_used"] = minutes_used_in_subtrees([account])[account.pk]
+        period = period_start()
+        ctx.update(period=period, prices=not self.usage_only and sees_prices(self.access),
+                   usage_only=self.usage_only, stripe_configured=stripe_sync.is_configured())
+        if account.is_root():
+            statement = compute_statement(account, period, plan=plan_for(account))
+            days = daily_minutes(period=period, root=account)
+            ctx.update(statement=statement, plan=plan_for(account), lines=statement.lines,
+                       minutes_used=statement.total_minutes)
+        else:
+            usage = (UsageRecord.objects.filter(period=period, account__path__startswith=account.path)
+                     .values("account_id", "account__name").annotate(minutes=Sum("minutes")).order_by("account__name"))
+            lines = [Line(row["account_id"], row["account__name"], row["minutes"]) for row in usage]
+            days = daily_minutes(period=period, subtree=account)
+            ctx.update(lines=lines, minutes_used=sum(ln.minutes for ln in lines),
+                       payer=Account.objects.get(path=account.root_path))
+            if ctx["prices"]:
+                root_statement = compute_statement(ctx["payer"], period)
+                mine = {ln.account_id: ln for ln in lines}
+                ctx["lines"] = [ln for ln in root_statement.lines if ln.account_id in mine]
+        ctx["daily"] = daily_bars(days)
+        ctx["by_account"] = account_bars(ctx["lines"])
         return ctx
+
+
+class UsageView(BillingOverviewView):
+    permission_required = "view_usage"
+    usage_only = True
+
+
+class InvoiceAccessMixin(AccountViewMixin):
+    permission_required = "view_billing"
+
+    def check_root(self):
+        if not self.account.is_root():
+            raise PermissionDenied(f"{self.account.name} is on parent billing: its invoices go to the account above.")
+
+
+class InvoiceListView(InvoiceAccessMixin, ListView):
+    template_name = "billing/invoice_list.html"
+    paginate_by = 24
+
+    def get_queryset(self):
+        self.check_root()
+        return Invoice.objects.filter(account=self.account).order_by("-period")
+
+
+class InvoiceDetailView(InvoiceAccessMixin, TemplateView):
+    template_name = "billing/invoice_detail.html"
+
+    def get(self, request, *args, **kwargs):
+        self.check_root()
+        invoice = get_object_or_404(Invoice.objects.prefetch_related("lines"), account=self.account,
+                                    public_id=kwargs["invoice_id"])
+        statement = statement_from_invoice(invoice)
+        if request.GET.get("format") == "csv":
+            return invoice_csv(statement)
+        return self.render_to_response(self.get_context_data(invoice=invoice, statement=statement,
+                                                             printable=request.GET.get("print") == "1"))
+
+
+class CurrentStatementCsvView(InvoiceAccessMixin, TemplateView):
+    def get(self, request, *args, **kwargs):
+        self.check_root()
+        return invoice_csv(compute_statement(self.account, period_start()))
+
+
+def invoice_csv(statement) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"{statement.account.name}-{statement.period:%Y-%m}".replace(" ", "-")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["line", "account", "minutes", "amount"])
+    writer.writerow(["plan", f"{statement.plan_name} plan", "", f"{statement.plan_price_cents / 100:.2f}"])
+    for line in statement.lines:
+        writer.writerow(["usage", line.description, line.minutes, f"{line.amount_cents / 100:.2f}"])
+    writer.writerow(["total", "", statement.total_minutes, f"{statement.total_cents / 100:.2f}"])
+    return response

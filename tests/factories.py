@@ -92,3 +92,14 @@ def account_tree(*, breadth: int, depth: int = 2, root: Account | None = None) -
         frontier = [AccountFactory(parent=node) for node in frontier for _ in range(breadth)]
     root.refresh_from_db()
     return root
+
+
+def usage(account: Account, minutes: int, *, period=None, day=None, root: Account | None = None):
+    """A usage record as metering writes it (paid by the account's root unless ``root`` says otherwise)."""
+    from billing.models import UsageRecord, period_start
+
+    period = period or period_start()
+    return UsageRecord.objects.create(
+        account=account, billing_root=root or Account.objects.get(path=account.root_path), period=period,
+        occurred_on=day or period, minutes=minutes, seconds=minutes * 60,
+    )

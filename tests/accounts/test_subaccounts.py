@@ -3,11 +3,11 @@ from django.urls import reverse
 
 from accounts.access import resolve_access
 from accounts.models import Account, AuditEvent
-from billing.models import UsageRecord, period_start
+from billing.models import period_start
 from members.models import User
 from members.roles import RoleId
 from members.services import membership_add
-from tests.factories import AccountFactory, UserFactory, account_chain, account_tree
+from tests.factories import AccountFactory, UserFactory, account_chain, account_tree, usage
 
 pytestmark = pytest.mark.django_db
 
@@ -93,8 +93,8 @@ class TestList:
         make_member(acme, RoleId.OWNER)
         Agent.objects.create(account=acme, name="Receptionist")
         for account, minutes in ((acme, 7), (acme_team, 5)):
-            UsageRecord.objects.create(account=account, period=period_start(), minutes=minutes, seconds=minutes * 60)
-        UsageRecord.objects.create(account=acme, period=period_start().replace(year=2020), minutes=99, seconds=1)
+            usage(account, minutes)
+        usage(acme, 99, period=period_start().replace(year=2020))
         client.force_login(make_member(parent, RoleId.OWNER))
         response = client.get(url("subaccount-list", parent))
         row = response.context["object_list"][0]

@@ -95,6 +95,8 @@ class Command(BaseCommand):
             if not Membership.objects.filter(user=users[email], account=account).exists():
                 membership_add(account=account, user=users[email], role=role, by=None)
 
+        self._last_month(accounts, owner)
+
         # Fresh user objects: access is cached per user object, and memberships changed above.
         self._agency(accounts["Northwind Agency"], client, {u.email: u for u in User.objects.all()})
 
@@ -122,6 +124,29 @@ class Command(BaseCommand):
         if fitness is None:
             fitness = account_create(name="Harbor Fitness", owner=users["owner@harborfitness.example"])
             access_request(agency=agency, client=fitness, by=owner, note="Let us set up your booking line.")
+
+    def _last_month(self, accounts: dict, by) -> None:
+        """Conversations last month in the agency's tree, and that period closed into an invoice."""
+        from billing.models import Invoice, period_start
+        from billing.services import invoice_close
+
+        agency = accounts["Northwind Agency"]
+        last_period = period_start(period_start() - datetime.timedelta(days=1))
+        if Invoice.objects.filter(account=agency, period=last_period).exists():
+            return
+        rng = random.Random("last month")
+        for account in accounts.values():
+            if not account.path.startswith(agency.path):
+                continue
+            agent = Agent.objects.in_account(account).first()
+            contact = Contact.objects.in_account(account).first()
+            for _ in range(rng.randrange(20, 40)):
+                start = datetime.datetime.combine(last_period, datetime.time(9), tzinfo=datetime.UTC) + \
+                    datetime.timedelta(days=rng.randrange(0, 27), minutes=rng.randrange(0, 600))
+                conversation_record(account=account, agent=agent, contact=contact, started_at=start,
+                                    duration_seconds=rng.randrange(60, 1800), by=by)
+        for root in (agency, accounts["Blue Harbor Dental"]):
+            invoice_close(root=root, period=last_period)
 
     def _workspace(self, account: Account, by) -> None:
         """Two agents, a few contacts and a month of conversations per account (once)."""

@@ -1,0 +1,197 @@
+import datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.services import subaccount_create
+from billing.models import Invoice, InvoiceLine, UsageRecord, period_start
+from billing.services import invoice_close
+from billing.statements import allocate, compute_statement
+from members.roles import RoleId
+from tests.factories import AccountFactory, account_chain, account_tree, plan, usage
+from workspace.models import Agent, Contact
+from workspace.services import conversation_record
+
+pytestmark = pytest.mark.django_db
+
+LAST = period_start(period_start() - datetime.timedelta(days=1))
+
+
+def record(account, seconds, start=None):
+    agent = Agent.objects.filter(account=account).first() or Agent.objects.create(account=account, name="A")
+    contact = Contact.objects.filter(account=account).first() or Contact.objects.create(
+        account=account, name="C", email="c@example.test")
+    return conversation_record(account=account, agent=agent, contact=contact, by=None, duration_seconds=seconds,
+                               started_at=start or timezone.now() - datetime.timedelta(minutes=30))
+
+
+def test_minutes_round_up_per_conversation():
+    account = AccountFactory()
+    for seconds, minutes in ((1, 1), (60, 1), (61, 2), (119, 2), (3600, 60)):
+        assert UsageRecord.objects.get(conversation=record(account, seconds)).minutes == minutes
+
+
+def test_usage_rolls_up_through_five_levels_to_the_billing_root():
+    chain = account_chain(5)
+    for account in chain:
+        record(account, 60 * account.depth)
+    statement = compute_statement(chain[0], period_start())
+    assert statement.total_minutes == 1 + 2 + 3 + 4 + 5
+    assert [line.minutes for line in statement.lines] == [1, 2, 3, 4, 5]
+    assert statement.lines[-1].description == "Level 1 › Level 2 › Level 3 › Level 4 › Level 5"
+    assert set(UsageRecord.objects.values_list("billing_root", flat=True)) == {chain[0].pk}
+
+
+def test_overage_is_priced_by_the_roots_plan_and_lines_add_up():
+    root = AccountFactory(plan_code="pro")  # 1000 included, 12 cents a minute over
+    a, b, c = (AccountFactory(parent=root) for _ in range(3))
+    for account, minutes in ((a, 500), (b, 400), (c, 301)):
+        usage(account, minutes)
+    statement = compute_statement(root, period_start())
+    assert statement.overage_minutes == 201 and statement.overage_cents == 201 * 12
+    assert sum(line.amount_cents for line in statement.lines) == statement.overage_cents
+    assert statement.total_cents == 9900 + 201 * 12
+
+
+@pytest.mark.parametrize("total,weights", [(100, [1, 1, 1]), (7, [5, 0, 2]), (0, [3, 4]), (1001, [333, 333, 334])])
+def test_allocation_always_sums_to_the_total(total, weights):
+    parts = allocate(total, weights)
+    assert sum(parts) == total and all(p >= 0 for p in parts)
+
+
+def test_closing_freezes_the_invoice_and_is_idempotent():
+    root = AccountFactory(plan_code="pro")
+    sub = AccountFactory(parent=root, name="Sub")
+    usage(root, 700, period=LAST)
+    usage(sub, 500, period=LAST)
+    invoice, created = invoice_close(root=root, period=LAST)
+    assert created and invoice.total_minutes == 1200 and invoice.overage_minutes == 200
+    assert invoice.total_cents == sum(invoice.lines.values_list("amount_cents", flat=True))
+    assert invoice.total_minutes == sum(UsageRecord.objects.filter(period=LAST).values_list("minutes", flat=True))
+    usage(sub, 999, period=LAST)  # even if more usage shows up for that period
+    again, created_again = invoice_close(root=root, period=LAST)
+    assert again.pk == invoice.pk and not created_again
+    again.refresh_from_db()
+    assert again.total_minutes == 1200 and InvoiceLine.objects.filter(invoice=invoice).count() == 3
+
+
+def test_late_usage_for_a_closed_period_goes_to_the_current_one():
+    root = AccountFactory()
+    invoice_close(root=root, period=LAST)
+    conversation = record(root, 120, start=datetime.datetime.combine(LAST, datetime.time(12), tzinfo=datetime.UTC))
+    assert UsageRecord.objects.get(conversation=conversation).period == period_start()
+
+
+@pytest.mark.parametrize("case,message", [
+    ("current", "has not ended yet"),
+    ("subaccount", "on parent billing"),
+])
+def test_closing_refuses_what_cannot_close(case, message):
+    root = AccountFactory()
+    target = AccountFactory(parent=root) if case == "subaccount" else root
+    period = period_start() if case == "current" else LAST
+    with pytest.raises(ValidationError, match=message):
+        invoice_close(root=target, period=period)
+    assert not Invoice.objects.exists()
+
+
+def test_close_command_closes_every_root_once_with_progress(capsys):
+    roots = [AccountFactory() for _ in range(3)]
+    usage(roots[0], 10, period=LAST)
+    call_command("close_billing_period", period=LAST.strftime("%Y-%m"))
+    assert Invoice.objects.filter(period=LAST).count() == 3
+    call_command("close_billing_period", period=LAST.strftime("%Y-%m"))
+    out = capsys.readouterr().out
+    assert "3/3" in out and "0 invoice(s) closed, 3 already closed" in out
+    with pytest.raises(CommandError, match="YYYY-MM"):
+        call_command("close_billing_period", period="last month")
+
+
+def test_plan_gating_of_subaccounts():
+    free_root = AccountFactory(plan_code="free")
+    with pytest.raises(ValidationError, match="does not include subaccount management"):
+        subaccount_create(parent=free_root, name="Nope", by=None)
+    plan("agency")
+    subaccount_create(parent=AccountFactory(plan_code="agency"), name="Yes", by=None)
+
+
+class TestPages:
+    def test_root_owner_sees_the_statement_chart_and_prices(self, client, make_member):
+        root = AccountFactory(name="Agency")
+        sub = AccountFactory(parent=root, name="Client")
+        usage(sub, 42)
+        client.force_login(make_member(root, RoleId.OWNER))
+        html = client.get(reverse("billing:overview", kwargs={"account_id": root.public_id})).content.decode()
+        assert "Agency › Client" in html and "$299.00" in html and "<svg" in html and "Minutes per day" in html
+
+    def test_subaccount_sees_its_usage_but_not_the_parents_prices(self, client, make_member):
+        root = AccountFactory(name="Agency")
+        sub = AccountFactory(parent=root, name="Client")
+        sibling = AccountFactory(parent=root, name="Sibling")
+        usage(sub, 42)
+        usage(sibling, 7)
+        client.force_login(make_member(sub, RoleId.OWNER))
+        html = client.get(reverse("billing:overview", kwargs={"account_id": sub.public_id})).content.decode()
+        assert "42" in html and "$" not in html and "Sibling" not in html and "$299" not in html
+        assert client.get(reverse("billing:invoice-list", kwargs={"account_id": sub.public_id})).status_code == 403
+
+    def test_parent_may_show_prices_to_a_subaccount(self, client, make_member):
+        root = AccountFactory(plan_code="pro")
+        sub = AccountFactory(parent=root, access_categories={"billing": "read"})
+        usage(sub, 1100)
+        client.force_login(make_member(sub, RoleId.OWNER))
+        html = client.get(reverse("billing:overview", kwargs={"account_id": sub.public_id})).content.decode()
+        assert "$12.00" in html  # its share of the overage: 100 min at 12 cents
+
+    def test_another_roots_invoice_is_404(self, client, make_member):
+        mine, theirs = AccountFactory(), AccountFactory()
+        their_invoice, _ = invoice_close(root=theirs, period=LAST)
+        client.force_login(make_member(mine, RoleId.OWNER))
+        for account in (mine, theirs):
+            url = reverse("billing:invoice-detail", kwargs={"account_id": account.public_id,
+                                                            "invoice_id": their_invoice.public_id})
+            assert client.get(url).status_code == 404
+
+    def test_member_without_billing_is_refused(self, client, make_member):
+        root = AccountFactory()
+        client.force_login(make_member(root, RoleId.MEMBER))
+        assert client.get(reverse("billing:overview", kwargs={"account_id": root.public_id})).status_code == 403
+        assert client.get(reverse("billing:usage", kwargs={"account_id": root.public_id})).status_code == 200
+
+    def test_invoice_detail_csv_and_printable(self, client, make_member):
+        root = AccountFactory(name="Agency")
+        usage(AccountFactory(parent=root, name="Client"), 12, period=LAST)
+        invoice, _ = invoice_close(root=root, period=LAST)
+        client.force_login(make_member(root, RoleId.ADMIN))
+        url = reverse("billing:invoice-detail", kwargs={"account_id": root.public_id, "invoice_id": invoice.public_id})
+        html = client.get(url).content.decode()
+        assert "Agency › Client" in html and "window.print()" in html
+        csv = client.get(url, {"format": "csv"})
+        assert csv["Content-Type"].startswith("text/csv")
+        rows = csv.content.decode().splitlines()
+        assert rows[0] == "line,account,minutes,amount" and "usage,Agency › Client,12,0.00" in rows
+        assert rows[-1] == "total,,12,299.00"
+        listing = client.get(reverse("billing:invoice-list", kwargs={"account_id": root.public_id}))
+        assert invoice in listing.context["object_list"]
+
+    @pytest.mark.parametrize("name", ["overview", "invoice-list", "invoice-detail"])
+    def test_query_counts_do_not_grow_with_subaccounts(self, client, make_member, count_queries, name):
+        counts = []
+        for n in (5, 500):
+            root = account_tree(breadth=n)
+            UsageRecord.objects.bulk_create(
+                UsageRecord(account_id=pk, billing_root=root, period=p, occurred_on=p, minutes=3, seconds=170)
+                for pk in root.descendants().values_list("pk", flat=True) for p in (period_start(), LAST))
+            invoice, _ = invoice_close(root=root, period=LAST)
+            client.force_login(make_member(root, RoleId.OWNER))
+            kwargs = {"account_id": root.public_id}
+            if name == "invoice-detail":
+                kwargs["invoice_id"] = invoice.public_id
+            url = reverse(f"billing:{name}", kwargs=kwargs)
+            client.get(url)
+            counts.append(count_queries(lambda u=url: client.get(u)))
+            assert count_queries.last_result.status_code == 200
+        assert counts[0] == counts[1]
