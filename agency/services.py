@@ -105,7 +105,8 @@ def access_request(*, agency: Account, client: Account, by, expires_at=None, not
 
 
 def _locked(grant: AgencyGrant) -> AgencyGrant:
-    return AgencyGrant.objects.select_for_update().select_related("client", "agency", "requested_by").get(pk=grant.pk)
+    return (AgencyGrant.objects.select_for_update(of=("self",)).select_related("client", "agency", "requested_by")
+            .get(pk=grant.pk))
 
 
 @transaction.atomic

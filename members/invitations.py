@@ -191,7 +191,7 @@ def invitations_create_bulk(*, account: Account, text: str, role: str, by, reque
 
 
 def _pending(invitation: Invitation) -> Invitation:
-    locked = Invitation.objects.select_for_update().select_related("account").get(pk=invitation.pk)
+    locked = Invitation.objects.select_for_update(of=("self",)).select_related("account").get(pk=invitation.pk)
     if locked.status != Invitation.Status.PENDING:
         raise ValidationError(f"This invitation is already {locked.get_status_display().lower()}.")
     return locked

@@ -178,7 +178,7 @@ def ownership_transfer(*, account: Account, to: Membership, by, request=None) ->
     current = Membership.objects.select_for_update().filter(account=account, user=by, role=RoleId.OWNER).first()
     if current is None:
         raise PermissionDenied("Only an Owner of this account can transfer ownership.")
-    to = Membership.objects.select_for_update().select_related("user").get(pk=to.pk, account=account)
+    to = Membership.objects.select_for_update(of=("self",)).select_related("user").get(pk=to.pk, account=account)
     if to.pk == current.pk:
         raise ValidationError("You already own this account.")
     if to.is_agency:
