@@ -142,6 +142,12 @@ class Account(MP_Node):
         return self.status == self.Status.SUSPENDED
 
     @property
+    def email(self) -> str:
+        """The billing contact: the first Owner's email (dj-stripe's subscriber needs an email)."""
+        owner = self.memberships.filter(role="owner").select_related("user").order_by("created_at").first()
+        return owner.user.email if owner else ""
+
+    @property
     def billing_mode(self) -> str:
         """A subaccount is billed through its parent; a root account is billed directly.
         (A billing transfer makes a subaccount a root, so the mode follows the tree.)"""

@@ -6,3 +6,8 @@ class BillingConfig(AppConfig):
 
     name = "billing"
     verbose_name = "Billing"
+
+    def ready(self):
+        from . import receivers
+
+        receivers.connect()

@@ -11,4 +11,7 @@ urlpatterns = [
     path(f"{base}current.csv", views.CurrentStatementCsvView.as_view(), name="current-csv"),
     path(f"{base}invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
     path(f"{base}invoices/<uuid:invoice_id>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path(f"{base}stripe/setup/", views.StripeSetupView.as_view(), name="stripe-setup"),
+    path(f"{base}stripe/payment-method/", views.PaymentMethodView.as_view(), name="payment-method"),
+    path(f"{base}invoices/<uuid:invoice_id>/send/", views.InvoiceSendView.as_view(), name="invoice-send"),
 ]

@@ -1,9 +1,12 @@
 import csv
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from accounts.mixins import AccountViewMixin
@@ -95,7 +98,7 @@ class InvoiceDetailView(InvoiceAccessMixin, TemplateView):
         if request.GET.get("format") == "csv":
             return invoice_csv(statement)
         return self.render_to_response(self.get_context_data(invoice=invoice, statement=statement,
-                                                             printable=request.GET.get("print") == "1"))
+                                                             stripe_configured=stripe_sync.is_configured()))
 
 
 class CurrentStatementCsvView(InvoiceAccessMixin, TemplateView):
@@ -115,3 +118,86 @@ def invoice_csv(statement) -> HttpResponse:
         writer.writerow(["usage", line.description, line.minutes, f"{line.amount_cents / 100:.2f}"])
     writer.writerow(["total", "", statement.total_minutes, f"{statement.total_cents / 100:.2f}"])
     return response
+
+
+class StripeActionView(AccountViewMixin, View):
+    """POST-only actions of a directly billed account's billing admins, each a clear message."""
+
+    permission_required = "manage_billing"
+    http_method_names = ["post", "get"]
+
+    def overview(self):
+        return redirect("billing:overview", account_id=self.account.public_id)
+
+    def guard(self):
+        if not self.account.is_root():
+            raise PermissionDenied(f"{self.account.name} is on parent billing: payments are handled above it.")
+        if not stripe_sync.is_configured():
+            messages.error(self.request, "Stripe is not configured on this installation.")
+            return self.overview()
+        return None
+
+
+class StripeSetupView(StripeActionView):
+    def post(self, request, *args, **kwargs):
+        if (stop := self.guard()) is not None:
+            return stop
+        plan = plan_for(self.account)
+        try:
+            if plan and plan.stripe_price_id:
+                stripe_sync.subscribe(self.account, plan)
+                messages.success(request, f"{self.account.name} is subscribed to {plan.name} on Stripe.")
+            else:
+                stripe_sync.customer_for(self.account)
+                messages.success(request, f"{self.account.name} is set up on Stripe.")
+        except stripe_sync.BillingProviderError as exc:
+            messages.error(request, str(exc))
+        return self.overview()
+
+
+class PaymentMethodView(StripeActionView):
+    """Add a card on Stripe's hosted page (setup mode), then come back here."""
+
+    def post(self, request, *args, **kwargs):
+        if (stop := self.guard()) is not None:
+            return stop
+        back = request.build_absolute_uri(reverse("billing:payment-method", kwargs={"account_id":
+                                                                                    self.account.public_id}))
+        try:
+            url = stripe_sync.checkout_setup_url(self.account, success_url=back + "?session_id={CHECKOUT_SESSION_ID}",
+                                                 cancel_url=back + "?cancelled=1")
+        except stripe_sync.BillingProviderError as exc:
+            messages.error(request, str(exc))
+            return self.overview()
+        return redirect(url)
+
+    def get(self, request, *args, **kwargs):
+        if (stop := self.guard()) is not None:
+            return stop
+        if request.GET.get("cancelled"):
+            messages.info(request, "No card was added.")
+        elif session_id := request.GET.get("session_id"):
+            try:
+                stripe_sync.payment_method_from_checkout(self.account, session_id)
+            except stripe_sync.BillingProviderError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "Card saved. It is used for the next invoices.")
+        return self.overview()
+
+
+class InvoiceSendView(StripeActionView):
+    """Send (or finish sending) a closed invoice to Stripe; safe to repeat."""
+
+    def post(self, request, *args, **kwargs):
+        if (stop := self.guard()) is not None:
+            return stop
+        invoice = get_object_or_404(Invoice.objects.select_related("account"), account=self.account,
+                                    public_id=kwargs["invoice_id"])
+        try:
+            stripe_sync.push_invoice(invoice)
+        except stripe_sync.BillingProviderError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Invoice for {invoice.period:%B %Y} sent to Stripe.")
+        return redirect("billing:invoice-detail", account_id=self.account.public_id, invoice_id=invoice.public_id)

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "guardian",
     "treebeard",
+    "djstripe",
     "members",
     "accounts",
     "agency",
@@ -161,3 +162,15 @@ SILENCED_SYSTEM_CHECKS = [
     # inheritance down the account tree to django-guardian's rows; guardian's own backend would not.
     "guardian.W001",
 ]
+
+# Stripe through dj-stripe. With no key, billing runs locally (statements computed here).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
+STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
+STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
+STRIPE_CURRENCY = env.str("STRIPE_CURRENCY", default="usd")
+if env.str("STRIPE_API_HOST", default=""):
+    STRIPE_API_HOST = env.str("STRIPE_API_HOST")  # a local fake Stripe in tests; never set in production
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Account"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"

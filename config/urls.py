@@ -10,6 +10,7 @@ admin.site.site_title = "Agency Console admin"
 urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("accounts/", include("members.urls")),
     path("", include("accounts.urls")),
     path("", include("workspace.urls")),
