@@ -50,7 +50,7 @@ def main():
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # setup speed only
     setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0)
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from members.roles import RoleId
         from tests.factories import MembershipFactory, UserFactory, account_chain, account_tree

@@ -45,6 +45,8 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         ctx.update(period=period, prices=not self.usage_only and sees_prices(self.access),
                    usage_only=self.usage_only, stripe_configured=stripe_sync.is_configured())
         if account.is_root():
+            failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
+            ctx["failed_invoice"] = failed.order_by("-period").first()
             statement = compute_statement(account, period, plan=plan_for(account))
             days = daily_minutes(period=period, root=account)
             ctx.update(statement=statement, plan=plan_for(account), lines=statement.lines,

@@ -204,3 +204,6 @@ class TestWebhooks:
         assert self.post_event(client, endpoint, failed).status_code == 200
         invoice.refresh_from_db()
         assert invoice.payment_status == Invoice.PaymentStatus.FAILED
+        client.force_login(root.memberships.get().user)
+        html = client.get(reverse("billing:overview", kwargs={"account_id": root.public_id})).content.decode()
+        assert f"The payment for {invoice.period:%B %Y} failed" in html
