@@ -9,6 +9,24 @@ from accounts.services import clean_account_name
 from .models import User, UserManager
 
 
+def clean_new_account_name(value: str) -> str:
+    """A new independent account's name, with the service's rule and message."""
+    try:
+        return clean_account_name(value, parent=None)
+    except ValidationError as exc:
+        raise forms.ValidationError(exc.messages) from exc
+
+
+def check_new_password(form: forms.Form, *, email: str, name: str) -> None:
+    """Run the password validators against the person being created; errors land on the field."""
+    password = form.cleaned_data.get("password")
+    if password:
+        try:
+            password_validation.validate_password(password, User(email=email, name=name))
+        except ValidationError as exc:
+            form.add_error("password", exc)
+
+
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True,
                                                                           "autocomplete": "email"}))
@@ -28,19 +46,11 @@ class SignupForm(forms.Form):
         return email
 
     def clean_account_name(self):
-        try:
-            return clean_account_name(self.cleaned_data["account_name"], parent=None)
-        except ValidationError as exc:
-            raise forms.ValidationError(exc.messages) from exc
+        return clean_new_account_name(self.cleaned_data["account_name"])
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password"):
-            candidate = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
-            try:
-                password_validation.validate_password(cleaned["password"], candidate)
-            except ValidationError as exc:
-                self.add_error("password", exc)
+        check_new_password(self, email=cleaned.get("email", ""), name=cleaned.get("name", ""))
         return cleaned
 
 
@@ -108,19 +118,11 @@ class InvitationSignupForm(forms.Form):
                 help_text="We create your agency's own account (you own it); the client sees you as its user.")
 
     def clean_agency_name(self):
-        try:
-            return clean_account_name(self.cleaned_data["agency_name"], parent=None)
-        except ValidationError as exc:
-            raise forms.ValidationError(exc.messages) from exc
+        return clean_new_account_name(self.cleaned_data["agency_name"])
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password"):
-            try:
-                password_validation.validate_password(cleaned["password"], User(email=self.email,
-                                                                                 name=cleaned.get("name", "")))
-            except ValidationError as exc:
-                self.add_error("password", exc)
+        check_new_password(self, email=self.email, name=cleaned.get("name", ""))
         return cleaned
 
 
