@@ -130,3 +130,22 @@ def access_or_404(user, public_id) -> AccountAccess:
     if access is None:
         raise Http404("No such account.")
     return access
+
+
+def require(by, account: Account, *codenames: str) -> None:
+    """Services call this with their ``by``: a person must hold the codenames in the account (after
+    every cap: access categories, agency settings, narrowing). ``by=None`` is the platform itself
+    (admin actions, management commands). Cached per request, so a view's earlier check costs nothing."""
+    if by is None:
+        return
+    from django.core.exceptions import PermissionDenied
+
+    from .permissions import PERM_BY_CODENAME
+
+    access = resolve_access(by, account)
+    if access is None:
+        raise PermissionDenied("You do not have access to this account.")
+    missing = [c for c in codenames if not access.has(c)]
+    if missing:
+        raise PermissionDenied(f"Your access to {account.name} does not allow this "
+                               f"({', '.join(PERM_BY_CODENAME[c].label.lower() for c in missing)}).")

@@ -103,6 +103,9 @@ def subaccount_create(*, parent: Account, name: str, by, owner=None, request=Non
 
 @transaction.atomic
 def account_rename(*, account: Account, name: str, by, request=None) -> Account:
+    from .access import require
+
+    require(by, account, "manage_settings")
     name = clean_account_name(name, parent=account.parent, exclude=account)
     if name == account.name:
         return account
@@ -141,6 +144,13 @@ def account_switched(*, user, to: Account, request=None) -> None:
           summary=f"{user.email} switched to {to.name}")
 
 
+def _require_parent_manager(by, parent: Account) -> None:
+    """Governing a subaccount takes subaccount management in its parent (inherited from above counts)."""
+    from .access import require
+
+    require(by, parent, "manage_subaccounts")
+
+
 def grantable_matrix(access) -> Matrix:
     """The highest level per category a person may hand out: what they hold (DESIGN rule 6)."""
     return matrix_of(access.permissions)
@@ -167,6 +177,7 @@ def subaccount_set_access(*, account: Account, matrix: dict, by, access=None, re
     """
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have access categories set by a parent.")
+    _require_parent_manager(by, account.parent)
     matrix = clean_matrix(matrix)
     _check_grantable(matrix, access)
     old = account.access_categories
@@ -188,6 +199,7 @@ def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have limits set by a parent.")
     parent = account.parent
+    _require_parent_manager(by, parent)
     values = {}
     for name in LIMIT_NAMES:
         value = limits.get(name)
@@ -207,6 +219,7 @@ def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -
 def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by, access=None,
                             request=None) -> Account:
     """What subaccounts created under ``account`` from now on start with. Existing ones keep theirs."""
+    _require_parent_manager(by, account)
     matrix = clean_matrix(matrix)
     _check_grantable(matrix, access)
     account.default_access_categories = _stored(matrix)
@@ -226,6 +239,7 @@ def subaccount_set_status(*, account: Account, suspended: bool, by, request=None
     """Suspend or reactivate a subaccount (and so everything below it)."""
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts can be suspended by a parent.")
+    _require_parent_manager(by, account.parent)
     status = Account.Status.SUSPENDED if suspended else Account.Status.ACTIVE
     if account.status == status:
         return account

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.access import require
 from accounts.audit import audit
 from accounts.models import Account
 
@@ -119,6 +120,7 @@ def _pending_count(account: Account) -> int:
 @transaction.atomic
 def invitation_create(*, account: Account, email: str, role: str, by, is_agency: bool = False,
                       request=None) -> Invitation:
+    require(by, account, "manage_members")
     account = Account.objects.select_for_update().get(pk=account.pk)
     email = UserManager.normalize(email)
     _validate_role(account, role, is_agency, by)
@@ -164,6 +166,7 @@ MAX_BULK = 200
 @transaction.atomic
 def invitations_create_bulk(*, account: Account, text: str, role: str, by, request=None) -> list[Invitation]:
     """All or nothing: every line is checked first; any problem raises BulkInviteError listing them all."""
+    require(by, account, "manage_members")
     account = Account.objects.select_for_update().get(pk=account.pk)
     _validate_role(account, role, False, by)
     rows = parse_email_lines(text)
@@ -201,6 +204,7 @@ def _pending(invitation: Invitation) -> Invitation:
 def invitation_resend(*, invitation: Invitation, by, request=None) -> Invitation:
     """Send again with a fresh link and a fresh expiry; the previous link stops working."""
     invitation = _pending(invitation)
+    require(by, invitation.account, "manage_members")
     _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
     invitation.nonce = new_nonce()
     invitation.last_sent_at = timezone.now()
@@ -216,6 +220,7 @@ def invitation_resend(*, invitation: Invitation, by, request=None) -> Invitation
 @transaction.atomic
 def invitation_revoke(*, invitation: Invitation, by, request=None) -> Invitation:
     invitation = _pending(invitation)
+    require(by, invitation.account, "manage_members")
     _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
     invitation.status = Invitation.Status.REVOKED
     invitation.save(update_fields=["status"])

@@ -108,6 +108,10 @@ def _actor_role(by, account: Account):
 
 
 def _check_may_assign(by, account: Account, role_id: str) -> None:
+    if by is not None:
+        from accounts.access import require
+
+        require(by, account, "manage_members")
     actor_role = _actor_role(by, account)
     if actor_role is not None and not actor_role.can_assign(get_role(role_id)):
         raise PermissionDenied(f"As {actor_role.name} you cannot grant the {get_role(role_id).name} role.")

@@ -5,6 +5,7 @@ import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.access import require
 from accounts.audit import audit
 from accounts.limits import check_agent_limit, concurrency_block_reason, minutes_block_reason
 from accounts.models import Account
@@ -20,6 +21,7 @@ def _lock(account: Account) -> Account:
 
 @transaction.atomic
 def agent_create(*, account: Account, by, request=None, **fields) -> Agent:
+    require(by, account, "manage_agents")
     locked = _lock(account)
     check_agent_limit(locked, Agent.objects.in_account(account).count())
     agent = Agent(account=account, **fields)
@@ -31,6 +33,7 @@ def agent_create(*, account: Account, by, request=None, **fields) -> Agent:
 
 
 def _update(obj, *, by, request, kind: str, **fields):
+    require(by, obj.account, f"manage_{kind}s")
     changed = {k: v for k, v in fields.items() if getattr(obj, k) != v}
     for key, value in changed.items():
         setattr(obj, key, value)
@@ -48,6 +51,7 @@ def agent_update(*, agent: Agent, by, request=None, **fields) -> Agent:
 
 
 def _delete(obj, *, by, request, kind: str) -> None:
+    require(by, obj.account, f"delete_{kind}s")
     in_use = obj.conversations.count() if hasattr(obj, "conversations") else 0
     if in_use:
         raise ValidationError(
@@ -66,6 +70,7 @@ def agent_delete(*, agent: Agent, by, request=None) -> None:
 
 @transaction.atomic
 def contact_create(*, account: Account, by, request=None, **fields) -> Contact:
+    require(by, account, "manage_contacts")
     contact = Contact(account=account, **fields)
     contact.full_clean()
     contact.save()
@@ -93,6 +98,7 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
     Past a minutes pool (the account's or an ancestor's) or the concurrent-call limit the
     conversation is still recorded, as blocked with the reason, and no usage is metered.
     """
+    require(by, account, "manage_conversations")
     locked = _lock(account)
     conversation = Conversation(account=account, agent=agent, contact=contact, started_at=started_at,
                                 duration_seconds=duration_seconds, direction=direction, summary=summary)
@@ -121,6 +127,7 @@ def conversation_update(*, conversation: Conversation, by, request=None, **field
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation, by, request=None) -> None:
     """Delete a conversation; its metered usage stays on the invoice (billing records are kept)."""
+    require(by, conversation.account, "delete_conversations")
     name, public_id, account = str(conversation), str(conversation.public_id), conversation.account
     conversation.delete()
     audit(account=account, actor=by, request=request, action="conversation.deleted",

@@ -350,3 +350,34 @@ class TestAgencyDashboard:
         client.force_login(world["owner"])
         html = client.get(page(world["client"], "audit-log")).content.decode()
         assert "via Agency X" in html
+
+
+class TestServicesEnforceToo:
+    """The matrix holds at the service layer, not only in views and links."""
+
+    def test_a_capped_owner_cannot_create_an_agent_through_the_service(self, world):
+        from workspace.services import agent_create
+
+        services.settings_update(client=world["client"], matrix={**STRICT, "agents": "read"}, by=world["owner"])
+        with pytest.raises(PermissionDenied, match="create and edit agents"):
+            agent_create(account=world["client"], by=fresh(world["owner"]), name="Nope")
+        agent_create(account=world["client"], by=fresh(world["agency_admin"]), name="Agency built")
+        assert list(Agent.objects.filter(account=world["client"]).values_list("name", flat=True)) == ["Agency built"]
+
+    def test_a_capped_member_cannot_invite_through_the_service(self, world):
+        from members.invitations import invitation_create
+
+        services.settings_update(client=world["client"], matrix={**STRICT, "members": "read"}, by=world["owner"])
+        with pytest.raises(PermissionDenied):
+            invitation_create(account=world["client"], email="x@example.test", role=RoleId.VIEWER,
+                              by=fresh(world["owner"]))
+
+    def test_settings_rename_and_subaccount_governance_check_the_actor(self, world, make_member):
+        from accounts.services import account_rename, subaccount_set_limits
+
+        viewer = make_member(world["client"], RoleId.VIEWER)
+        with pytest.raises(PermissionDenied):
+            account_rename(account=world["client"], name="Renamed", by=fresh(viewer))
+        sub = AccountFactory(parent=world["client"])
+        with pytest.raises(PermissionDenied):
+            subaccount_set_limits(account=sub, limits={"agents": 1}, by=fresh(viewer))
