@@ -118,11 +118,6 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
     return access
 
 
-def forget_access(user) -> None:
-    """Drop the per-request cache (after a change to the person's own access)."""
-    user.__dict__.pop(_CACHE_ATTR, None)
-
-
 def access_or_404(user, public_id) -> AccountAccess:
     """The URL's account with the person's access; 404 when it is not theirs to reach (rule 5)."""
     account = Account.objects.filter(public_id=public_id).first()

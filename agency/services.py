@@ -231,7 +231,7 @@ def agency_member_remove(*, membership: Membership, by, request=None) -> None:
                     summary=f"{email} no longer has agency access to {grant.client.name}")
 
 
-def _ceiling(client: Account, by):
+def settings_ceiling(client: Account, by):
     access = resolve_access(by, client)
     if access is not None and access.is_owner:
         return matrix_of(ROLES[RoleId.OWNER].permissions)  # the Owner may set any level
@@ -244,7 +244,7 @@ def settings_update(*, client: Account, matrix: dict, by, request=None) -> Agenc
     their next request."""
     _require_governor(client, by)
     cleaned = clean_matrix(matrix)
-    ceiling = _ceiling(client, by)
+    ceiling = settings_ceiling(client, by)
     over = [k for k, v in cleaned.items() if ceiling and v > ceiling[k]]
     if over:
         raise ValidationError(f"You cannot grant more than you hold yourself: {', '.join(over)}.")

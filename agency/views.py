@@ -179,7 +179,7 @@ class ClientSettingsView(ClientSideMixin, FormView):
     def get_form_kwargs(self):
         row = services.settings_for(self.account)
         return {**super().get_form_kwargs(), "current": row.matrix,
-                "ceiling": services._ceiling(self.account, self.request.user)}
+                "ceiling": services.settings_ceiling(self.account, self.request.user)}
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(settings=services.settings_for(self.account), **kwargs)
