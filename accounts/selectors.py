@@ -47,7 +47,7 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50):
 def dashboard_counts(account: Account) -> dict[str, int]:
     """Members here, direct subaccounts and all subaccounts below: two queries."""
     members = Membership.objects.filter(account=account).aggregate(n=Count("pk"))["n"]
-    below = Account.objects.filter(path__startswith=account.path, depth__gt=account.depth).aggregate(
+    below = account.descendants().aggregate(
         all=Count("pk"), direct=Count("pk", filter=Q(depth=account.depth + 1))
     )
     return {"members": members, "subaccounts": below["direct"], "all_subaccounts": below["all"]}
@@ -83,7 +83,4 @@ def descendant_or_404(account: Account, public_id) -> Account:
     """A subaccount anywhere below ``account``; anything else (itself, a sibling, another tenant) is 404."""
     from django.shortcuts import get_object_or_404
 
-    return get_object_or_404(
-        Account.objects.select_related("parent"),
-        public_id=public_id, path__startswith=account.path, depth__gt=account.depth,
-    )
+    return get_object_or_404(account.descendants().select_related("parent"), public_id=public_id)

@@ -51,8 +51,7 @@ class SubaccountListView(AccountViewMixin, ListView):
         self.under = descendant_or_404(self.account, self.request.GET["under"]) if self.request.GET.get("under") \
             else None
         if self.q:
-            qs = Account.objects.filter(path__startswith=self.account.path, depth__gt=self.account.depth,
-                                        name__icontains=self.q).select_related("parent")
+            qs = self.account.descendants().filter(name__icontains=self.q).select_related("parent")
         else:
             qs = Account.objects.filter(parent=self.under or self.account)
         return subaccount_rows(qs).order_by(*SORTS[self.sort], "pk")
