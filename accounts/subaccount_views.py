@@ -9,7 +9,6 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from billing.selectors import minutes_used_in_subtrees, plan_for
 from members.models import Membership
-from workspace.models import Agent
 
 from .access import resolve_access
 from .forms import AccessMatrixForm, AccountNameForm, AuditFilterForm, LimitsForm, SuspendForm
@@ -182,12 +181,8 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        sub = self.get_sub()
-        ctx["usage"] = {
-            "minutes": minutes_used_in_subtrees([sub])[sub.pk],
-            "agents": Agent.objects.in_account(sub).count(),
-            "members": Membership.objects.filter(account=sub).count(),
-        }
+        row = subaccount_rows(Account.objects.filter(pk=self.get_sub().pk)).get()  # one query for all three
+        ctx["usage"] = {"minutes": row.minutes_used, "agents": row.agents_count, "members": row.members_count}
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -210,8 +205,6 @@ class SubaccountBillingView(SubaccountMixin, TemplateView):
         ctx["plan"] = plan_for(sub)
         ctx["payer"] = Account.objects.get(path=sub.root_path)
         ctx["minutes_subtree"] = minutes_used_in_subtrees([sub])[sub.pk]
-        ctx["minutes_own"] = subaccount_rows(Account.objects.filter(pk=sub.pk)).values_list(
-            "minutes_used", flat=True).get() if not sub.numchild else None
         return ctx
 
 
