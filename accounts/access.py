@@ -9,12 +9,14 @@ request, as Django's ModelBackend caches its permission set.
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from members.models import Membership
 from members.roles import get_role
 
 from .models import Account, AccountUserObjectPermission
+from .permissions import PERM_BY_CODENAME
 
 _CACHE_ATTR = "_account_access_cache"
 
@@ -28,6 +30,15 @@ class AccountAccess:
 
     def has(self, *codenames: str) -> bool:
         return all(c in self.permissions for c in codenames)
+
+    def require(self, *codenames: str) -> None:
+        """Raise PermissionDenied naming what is missing (the one refusal views and services share)."""
+        missing = [c for c in codenames if c not in self.permissions]
+        if missing:
+            raise PermissionDenied(
+                f"Your role in {self.account.name} does not allow this "
+                f"({', '.join(PERM_BY_CODENAME[c].label.lower() for c in missing)})."
+            )
 
     @cached_property
     def can(self) -> dict[str, bool]:
@@ -72,6 +83,12 @@ class AccountAccess:
         """A direct Owner of this account: can always see and revoke agency access."""
         m = self.direct_membership
         return m is not None and m.role == "owner"
+
+    @property
+    def may_govern_agency(self) -> bool:
+        """May decide on agency access here: the Owner always (whatever the agency settings say);
+        others need member management and must not be agency users themselves."""
+        return self.is_owner or (self.has("manage_members") and not self.is_agency)
 
     @property
     def is_inherited(self) -> bool:
@@ -133,14 +150,7 @@ def require(by, account: Account, *codenames: str) -> None:
     (admin actions, management commands). Cached per request, so a view's earlier check costs nothing."""
     if by is None:
         return
-    from django.core.exceptions import PermissionDenied
-
-    from .permissions import PERM_BY_CODENAME
-
     access = resolve_access(by, account)
     if access is None:
         raise PermissionDenied("You do not have access to this account.")
-    missing = [c for c in codenames if not access.has(c)]
-    if missing:
-        raise PermissionDenied(f"Your access to {account.name} does not allow this "
-                               f"({', '.join(PERM_BY_CODENAME[c].label.lower() for c in missing)}).")
+    access.require(*codenames)

@@ -4,6 +4,5 @@ def current_account(request):
         return {}
     return {
         "current_account": access.account, "account_access": access, "can": access.can,
-        # The Owner always reaches agency access (agency settings can never lock them out of it).
-        "may_govern_agency": access.is_owner or (access.has("manage_members") and not access.is_agency),
+        "may_govern_agency": access.may_govern_agency,
     }

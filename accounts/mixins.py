@@ -3,14 +3,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from .access import access_or_404
-from .permissions import PERM_BY_CODENAME
 
 
 class AccountViewMixin(LoginRequiredMixin):
@@ -47,12 +45,7 @@ class AccountViewMixin(LoginRequiredMixin):
         if self.access.is_locked_out:
             return TemplateResponse(request, "accounts/suspended.html",
                                     {"suspended_account": self.access.suspended_at}, status=403)
-        missing = [c for c in self.get_permission_required() if not self.access.has(c)]
-        if missing:
-            raise PermissionDenied(
-                f"Your role in {self.account.name} does not allow this "
-                f"({', '.join(PERM_BY_CODENAME[c].label.lower() for c in missing)})."
-            )
+        self.access.require(*self.get_permission_required())
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

@@ -37,11 +37,7 @@ def may_govern(client: Account, by) -> bool:
     """The client's Owner always may (whatever the agency settings say); others need member management
     and must not be agency users themselves."""
     access = resolve_access(by, client)
-    if access is None:
-        return False
-    if access.is_owner:
-        return True
-    return access.has("manage_members") and not access.is_agency
+    return access is not None and access.may_govern_agency
 
 
 def _require_governor(client: Account, by) -> None:
