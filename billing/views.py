@@ -47,9 +47,10 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         if account.is_root():
             failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
             ctx["failed_invoice"] = failed.order_by("-period").first()
-            statement = compute_statement(account, period, plan=plan_for(account))
+            plan = plan_for(account)
+            statement = compute_statement(account, period, plan=plan)
             days = daily_minutes(period=period, root=account)
-            ctx.update(statement=statement, plan=plan_for(account), lines=statement.lines,
+            ctx.update(statement=statement, plan=plan, lines=statement.lines,
                        minutes_used=statement.total_minutes)
         else:
             usage = (UsageRecord.objects.filter(period=period, account__path__startswith=account.path)
