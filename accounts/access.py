@@ -43,7 +43,10 @@ class AccountAccess:
     @cached_property
     def can(self) -> dict[str, bool]:
         """For templates: ``{% if can.manage_agents %}``."""
-        return dict.fromkeys(self.permissions, True)
+        can = dict.fromkeys(self.permissions, True)
+        if self.may_read_audit:
+            can["view_audit_log"] = True  # R7
+        return can
 
     @cached_property
     def direct_membership(self) -> Membership | None:
@@ -85,10 +88,34 @@ class AccountAccess:
         return m is not None and m.role == "owner"
 
     @property
+    def is_delegated(self) -> bool:
+        """Here through an agency: as an agency user, or through a membership an agency user created.
+        Delegated access never governs agency access and hands out at most Member or Viewer (R1, R2)."""
+        m = self.effective_membership
+        return m.is_agency or m.via_agency
+
+    @property
     def may_govern_agency(self) -> bool:
-        """May decide on agency access here: the Owner always (whatever the agency settings say);
-        others need member management and must not be agency users themselves."""
-        return self.is_owner or (self.has("manage_members") and not self.is_agency)
+        """R2: approve, decline, narrow, extend or revoke agency access and edit agency settings. The
+        client's direct Owner always may (whatever the agency settings say); otherwise only a direct,
+        non-agency Admin whose membership no agency user created, holding member management."""
+        m = self.direct_membership
+        if m is None or m.is_agency or m.via_agency:
+            return False
+        return m.role == "owner" or (m.role == "admin" and self.has("manage_members"))
+
+    @property
+    def may_read_audit(self) -> bool:
+        """R7: the Owner can always read the account's audit trail, whatever the agency settings say."""
+        return self.is_owner or self.has("view_audit_log")
+
+    @cached_property
+    def categories(self):
+        """The account's composed access categories (its own and every ancestor's; DESIGN rule 7). No query."""
+        from accounts.permissions import clean_matrix, compose
+
+        return compose(*(clean_matrix(a.access_categories) for a in (*self.ancestors, self.account)
+                         if a.depth > 1 and a.access_categories))
 
     @property
     def is_inherited(self) -> bool:

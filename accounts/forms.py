@@ -21,6 +21,26 @@ class AccountNameForm(forms.Form):
             raise forms.ValidationError(exc.messages) from exc
 
 
+class SubaccountCreateForm(AccountNameForm):
+    """A name, and optionally the person who will run the subaccount (invited by email)."""
+
+    invite_email = forms.EmailField(label="Invite someone to run it (optional)", required=False,
+                                    help_text="They get an email link. You keep your access through this account.")
+    invite_role = forms.ChoiceField(label="As", required=False)
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["invite_role"].choices = [(r.id, r.name) for r in roles]
+        if not roles:
+            del self.fields["invite_email"], self.fields["invite_role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("invite_email") and not cleaned.get("invite_role"):
+            self.add_error("invite_role", "Choose the role to invite them as.")
+        return cleaned
+
+
 class AccessMatrixForm(forms.Form):
     """None / Read / Full per permission category, never above what the person holds (rule 6)."""
 
@@ -29,10 +49,13 @@ class AccessMatrixForm(forms.Form):
         self.ceiling = ceiling
         current = clean_matrix(current)
         for category in CATEGORIES:
+            initial = current.get(category.key, category.top)
+            if ceiling is not None:
+                initial = min(initial, ceiling[category.key])
             self.fields[category.key] = forms.ChoiceField(
                 label=category.label,
                 choices=[(level.name.lower(), level.label) for level in category.levels],
-                initial=current.get(category.key, category.top).name.lower(),
+                initial=initial.name.lower(),
             )
 
     def clean(self):
@@ -42,8 +65,9 @@ class AccessMatrixForm(forms.Form):
             if value is None or self.ceiling is None:
                 continue
             if Level.parse(value) > self.ceiling[category.key]:
-                self.add_error(category.key, f"You hold only {self.ceiling[category.key].label} access to "
-                                             f"{category.label} yourself, so you cannot grant {value.title()}.")
+                self.add_error(category.key, f"At most {self.ceiling[category.key].label} can be given for "
+                                             f"{category.label} here (what you hold, within this account's own "
+                                             f"access), so you cannot grant {value.title()}.")
         return cleaned
 
     @property

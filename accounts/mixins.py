@@ -45,8 +45,12 @@ class AccountViewMixin(LoginRequiredMixin):
         if self.access.is_locked_out:
             return TemplateResponse(request, "accounts/suspended.html",
                                     {"suspended_account": self.access.suspended_at}, status=403)
-        self.access.require(*self.get_permission_required())
+        self.check_permission()
         return super().dispatch(request, *args, **kwargs)
+
+    def check_permission(self) -> None:
+        """Refuse (403 naming what is missing) unless the person holds ``permission_required`` here."""
+        self.access.require(*self.get_permission_required())
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

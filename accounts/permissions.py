@@ -134,3 +134,26 @@ def clean_matrix(raw: dict) -> Matrix:
             raise ValueError(f"{category.label} cannot be set to {level.label}.")
         matrix[key] = level
     return matrix
+
+
+def compose(*matrices: Matrix | None) -> Matrix:
+    """Caps that apply together: per category the lowest level any of them sets (DESIGN rule 7).
+
+    A category no matrix mentions stays uncapped (absent from the result).
+    """
+    result: Matrix = {}
+    for matrix in matrices:
+        for key, level in (matrix or {}).items():
+            result[key] = min(result.get(key, level), level)
+    return result
+
+
+def at_most(matrix: Matrix, ceiling: Matrix) -> list[str]:
+    """Labels of the categories where ``matrix`` goes above ``ceiling`` (a missing ceiling key is uncapped)."""
+    return [c.label for c in CATEGORIES
+            if c.key in ceiling and matrix.get(c.key, Level.NONE) > ceiling[c.key]]
+
+
+def stored(matrix: Matrix) -> dict[str, str]:
+    """A matrix as JSON rows keep it: ``{"agents": "read"}``."""
+    return {k: Level(v).name.lower() for k, v in matrix.items()}

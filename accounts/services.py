@@ -6,12 +6,14 @@ from django.db import transaction
 
 from billing.selectors import plan_for
 from billing.services import subscription_start
+from members.grants import check_grant
 from members.roles import RoleId
+from members.rows import composed_categories
 from members.services import account_sync_permissions, membership_add
 
 from .audit import audit
 from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts
-from .permissions import CATEGORIES, Level, Matrix, clean_matrix, matrix_of
+from .permissions import clean_matrix, compose, stored
 
 
 def clean_account_name(name: str, *, parent: Account | None, exclude: Account | None = None) -> str:
@@ -76,28 +78,40 @@ def subaccount_refusal(parent: Account, by) -> str | None:
 
 
 @transaction.atomic
-def subaccount_create(*, parent: Account, name: str, by, owner=None, request=None) -> Account:
-    """A subaccount of ``parent``, on parent billing, starting from the parent's defaults
-    (access categories and limits); its creator (or ``owner``) becomes its Owner."""
+def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_email: str = "",
+                      invite_role: str = RoleId.OWNER, request=None) -> Account:
+    """A subaccount of ``parent``, on parent billing, starting from the parent's defaults (access
+    categories, never above the parent's own composed categories: rule 7; limits).
+
+    The creator gets no membership of their own: they already reach it through the parent, and their
+    access ends with their membership there (R4). ``invite_email`` invites the person who will run it
+    (as ``invite_role``, within what the creator may give); ``owner`` (platform only, ``by=None``) makes a
+    known person its Owner directly.
+    """
     parent = Account.objects.select_for_update().get(pk=parent.pk)
     check_can_nest_under(parent)
     refusal = subaccount_refusal(parent, by)
     if refusal:
         raise ValidationError(refusal, code="refused")
+    if owner is not None and by is not None:
+        raise ValidationError("Only the platform names an Owner directly; invite the person instead.")
     name = clean_account_name(name, parent=parent)
+    categories = compose(clean_matrix(parent.default_access_categories), composed_categories(parent))
     account = Account(
-        name=name, parent=parent, created_by=by,
-        access_categories=dict(parent.default_access_categories),
+        name=name, parent=parent, created_by=by, access_categories=stored(categories),
         **{f"limit_{n}": getattr(parent, f"default_limit_{n}") for n in LIMIT_NAMES},
     )
     account = Account.objects.add_child(parent, instance=account)
-    owner = owner or by
+    summary = f"Subaccount “{name}” created"
+    audit(account=account, actor=by, request=request, action="subaccount.created", summary=summary)
+    audit(account=parent, actor=by, request=request, action="subaccount.created",
+          summary=f"{summary} under {parent.name}", subaccount=str(account.public_id))
     if owner is not None:
         membership_add(account=account, user=owner, role=RoleId.OWNER, by=None, request=request)
-    summary = f"Subaccount “{name}” created under {parent.name}"
-    audit(account=account, actor=by, request=request, action="subaccount.created", summary=summary)
-    audit(account=parent, actor=by, request=request, action="subaccount.created", summary=summary,
-          subaccount=str(account.public_id))
+    if invite_email:
+        from members.invitations import invitation_create
+
+        invitation_create(account=account, email=invite_email, role=invite_role, by=by, request=request)
     return account
 
 
@@ -151,51 +165,32 @@ def _require_parent_manager(by, parent: Account) -> None:
     require(by, parent, "manage_subaccounts")
 
 
-def grantable_matrix(access) -> Matrix:
-    """The highest level per category a person may hand out: what they hold (DESIGN rule 6)."""
-    return matrix_of(access.permissions)
-
-
-def _check_grantable(matrix: Matrix, access) -> None:
-    if access is None:  # the platform
-        return
-    ceiling = grantable_matrix(access)
-    over = [c.label for c in CATEGORIES if matrix.get(c.key, Level.NONE) > ceiling[c.key]]
-    if over:
-        raise ValidationError(f"You cannot grant more than you hold yourself: {', '.join(over)}.", code="over")
-
-
-def _stored(matrix: Matrix) -> dict[str, str]:
-    return {k: Level(v).name.lower() for k, v in matrix.items()}
-
-
 @transaction.atomic
-def subaccount_set_access(*, account: Account, matrix: dict, by, access=None, request=None) -> Account:
-    """Set the categories a subaccount's own members may use; their rows re-sync at once.
-
-    ``access`` is the actor's access in the parent (None for the platform).
-    """
+def subaccount_set_access(*, account: Account, matrix: dict, by, request=None) -> Account:
+    """Set the categories a subaccount's own members may use. Never above what the actor holds in the parent
+    nor above the parent's own composed categories (R1, R5); the rows of the whole subtree re-sync at once."""
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have access categories set by a parent.")
-    _require_parent_manager(by, account.parent)
+    parent = account.parent
+    _require_parent_manager(by, parent)
     matrix = clean_matrix(matrix)
-    _check_grantable(matrix, access)
+    check_grant(by, parent, matrix=matrix, structural=composed_categories(parent))
     old = account.access_categories
-    account.access_categories = _stored(matrix)
+    account.access_categories = stored(matrix)
     Account.objects.filter(pk=account.pk).update(access_categories=account.access_categories)
-    account_sync_permissions(account)
+    account_sync_permissions(account, subtree=True)
     audit(account=account, actor=by, request=request, action="subaccount.access_changed",
           summary="Access categories changed", old=old, new=account.access_categories)
-    if account.parent_id:
-        audit(account=account.parent, actor=by, request=request, action="subaccount.access_changed",
-              summary=f"Access categories of {account.name} changed", subaccount=str(account.public_id),
-              new=account.access_categories)
+    audit(account=parent, actor=by, request=request, action="subaccount.access_changed",
+          summary=f"Access categories of {account.name} changed", subaccount=str(account.public_id),
+          new=account.access_categories)
     return account
 
 
 @transaction.atomic
 def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -> Account:
-    """Set a subaccount's limits. ``None`` means "use the parent's default" (resolved now)."""
+    """Set a subaccount's limits. ``None`` means "use the parent's default" (resolved now). Never above the
+    smallest limit of the parent and its ancestors (R1)."""
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have limits set by a parent.")
     parent = account.parent
@@ -203,26 +198,28 @@ def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -
     values = {}
     for name in LIMIT_NAMES:
         value = limits.get(name)
-        values[f"limit_{name}"] = getattr(parent, f"default_limit_{name}") if value is None else value
+        values[name] = getattr(parent, f"default_limit_{name}") if value is None else value
+    check_grant(by, parent, limits=values)
     old = account.limits()
-    Account.objects.filter(pk=account.pk).update(**values)
-    for field, value in values.items():
-        setattr(account, field, value)
-    for target in (account, parent):
-        audit(account=target, actor=by, request=request, action="subaccount.limits_changed",
-              summary=f"Limits of {account.name} changed", subaccount=str(account.public_id),
-              old=old, new=account.limits())
+    Account.objects.filter(pk=account.pk).update(**{f"limit_{n}": v for n, v in values.items()})
+    for name, value in values.items():
+        setattr(account, f"limit_{name}", value)
+    audit(account=account, actor=by, request=request, action="subaccount.limits_changed",
+          summary="Limits changed", old=old, new=account.limits())
+    audit(account=parent, actor=by, request=request, action="subaccount.limits_changed",
+          summary=f"Limits of {account.name} changed", subaccount=str(account.public_id),
+          old=old, new=account.limits())
     return account
 
 
 @transaction.atomic
-def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by, access=None,
-                            request=None) -> Account:
-    """What subaccounts created under ``account`` from now on start with. Existing ones keep theirs."""
+def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by, request=None) -> Account:
+    """What subaccounts created under ``account`` from now on start with. Existing ones keep theirs.
+    The same ceilings as setting a subaccount directly (R1, R5)."""
     _require_parent_manager(by, account)
     matrix = clean_matrix(matrix)
-    _check_grantable(matrix, access)
-    account.default_access_categories = _stored(matrix)
+    check_grant(by, account, matrix=matrix, structural=composed_categories(account), limits=limits)
+    account.default_access_categories = stored(matrix)
     values = {"default_access_categories": account.default_access_categories}
     for name in LIMIT_NAMES:
         values[f"default_limit_{name}"] = limits.get(name)

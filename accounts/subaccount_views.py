@@ -8,13 +8,16 @@ from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView
 
 from billing.selectors import minutes_used_in_subtrees, plan_for
+from members.grants import assignable_roles, matrix_ceiling
 from members.models import Membership
+from members.rows import composed_categories, own_categories
 
 from .access import resolve_access
-from .forms import AccessMatrixForm, AccountNameForm, AuditFilterForm, LimitsForm, SuspendForm
+from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, SubaccountCreateForm, SuspendForm
 from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
-from .permissions import matrix_of
+from .params import search_text, uuid_or_404
+from .permissions import CATEGORIES
 from .selectors import descendant_or_404, subaccount_rows
 from .services import (
     account_switched,
@@ -45,9 +48,9 @@ class SubaccountListView(AccountViewMixin, ListView):
         return ["accounts/subaccount_list.html"]
 
     def get_queryset(self):
-        self.q = self.request.GET.get("q", "").strip()
+        self.q = search_text(self.request.GET)
         self.sort = self.request.GET.get("sort") if self.request.GET.get("sort") in SORTS else "name"
-        self.under = descendant_or_404(self.account, self.request.GET["under"]) if self.request.GET.get("under") \
+        self.under = descendant_or_404(self.account, uuid_or_404(self.request.GET["under"])) if self.request.GET.get("under") \
             else None
         if self.q:
             qs = self.account.descendants().filter(name__icontains=self.q).select_related("parent")
@@ -69,24 +72,28 @@ class SubaccountListView(AccountViewMixin, ListView):
 class SubaccountCreateView(AccountViewMixin, FormView):
     permission_required = "view_subaccounts"
     template_name = "accounts/subaccount_create.html"
-    form_class = AccountNameForm
+    form_class = SubaccountCreateForm
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "parent": self.account}
+        roles = assignable_roles(self.access) if self.access.has("manage_members") else []
+        return {**super().get_form_kwargs(), "parent": self.account, "roles": roles}
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(refusal=subaccount_refusal(self.account, self.request.user), **kwargs)
 
     def form_valid(self, form):
+        data = form.cleaned_data
         try:
-            sub = subaccount_create(parent=self.account, name=form.cleaned_data["name"], by=self.request.user,
-                                    request=self.request)
-        except ValidationError as exc:
-            form.add_error(None, exc)
+            sub = subaccount_create(parent=self.account, name=data["name"], by=self.request.user,
+                                    invite_email=data.get("invite_email") or "",
+                                    invite_role=data.get("invite_role") or "owner", request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, " ".join(getattr(exc, "messages", None) or [str(exc)]))
             return self.form_invalid(form)
         account_switched(user=self.request.user, to=sub, request=self.request)
-        messages.success(self.request, f"Created subaccount {sub.name} under {self.account.name}. You are its "
-                                       "Owner and are now working in it.")
+        invited = f" {data['invite_email']} is invited to run it." if data.get("invite_email") else ""
+        messages.success(self.request, f"Created subaccount {sub.name} under {self.account.name}; you manage it "
+                                       f"through {self.account.name} and are now working in it.{invited}")
         return redirect(sub)
 
 
@@ -141,7 +148,8 @@ class SubaccountMembersView(SubaccountMixin, ListView):
 
 
 class SubaccountPermissionsView(SubaccountMixin, FormView):
-    """The categories the subaccount's own members may use, set by the parent (rule 2)."""
+    """The categories the subaccount's own members may use, set by the parent (rule 2), never above the
+    parent's own (rule 7); shows which level comes from which ancestor."""
 
     tab = "permissions"
     template_name = "accounts/subaccount_permissions.html"
@@ -151,8 +159,26 @@ class SubaccountPermissionsView(SubaccountMixin, FormView):
         return resolve_access(self.request.user, self.get_sub().parent)
 
     def get_form_kwargs(self):
+        parent = self.get_sub().parent
         return {**super().get_form_kwargs(), "current": self.get_sub().access_categories,
-                "ceiling": matrix_of(self.granter_access().permissions)}
+                "ceiling": matrix_ceiling(self.granter_access(), composed_categories(parent))}
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        sub = self.get_sub()
+        lineage = [*Account.objects.filter(path__in=sub.ancestor_paths[1:]).order_by("depth"), sub]
+        reachable = {a.pk for a in lineage if a.path.startswith(self.account.path)}
+        sources = []
+        for category in CATEGORIES:
+            level, source = category.top, None
+            for account in lineage:
+                own = own_categories(account).get(category.key)
+                if own is not None and own <= level:
+                    level, source = own, account
+            # R6: an ancestor the reader cannot reach is not named.
+            sources.append((category, level, source if source is None or source.pk in reachable else "above"))
+        ctx["sources"] = sources
+        return ctx
 
     def post(self, request, *args, **kwargs):
         self.require_manage()
@@ -161,12 +187,12 @@ class SubaccountPermissionsView(SubaccountMixin, FormView):
     def form_valid(self, form):
         try:
             subaccount_set_access(account=self.get_sub(), matrix=form.matrix, by=self.request.user,
-                                  access=self.granter_access(), request=self.request)
-        except ValidationError as exc:
-            form.add_error(None, exc)
+                                  request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, " ".join(getattr(exc, "messages", None) or [str(exc)]))
             return self.form_invalid(form)
         messages.success(self.request, f"Access categories of {self.sub.name} saved; its members' access changed "
-                                       "at once.")
+                                       "at once, and so did that of the subaccounts below it.")
         return redirect(self.sub_url("permissions"))
 
 
@@ -190,7 +216,12 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
-        subaccount_set_limits(account=self.get_sub(), limits=form.limits, by=self.request.user, request=self.request)
+        try:
+            subaccount_set_limits(account=self.get_sub(), limits=form.limits, by=self.request.user,
+                                  request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+            return self.form_invalid(form)
         messages.success(self.request, f"Limits of {self.sub.name} saved.")
         return redirect(self.sub_url("limits"))
 
@@ -239,7 +270,7 @@ class SubaccountDefaultsView(AccountViewMixin, TemplateView):
 
     def forms(self, data=None):
         matrix = AccessMatrixForm(data, prefix="access", current=self.account.default_access_categories,
-                                  ceiling=matrix_of(self.access.permissions))
+                                  ceiling=matrix_ceiling(self.access, composed_categories(self.account)))
         limits = LimitsForm(data, prefix="limits", initial=self.account.default_limits())
         return matrix, limits
 
@@ -252,8 +283,13 @@ class SubaccountDefaultsView(AccountViewMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         matrix_form, limits_form = self.forms(request.POST)
         if matrix_form.is_valid() and limits_form.is_valid():
-            subaccount_set_defaults(account=self.account, matrix=matrix_form.matrix, limits=limits_form.limits,
-                                    by=request.user, access=self.access, request=request)
+            try:
+                subaccount_set_defaults(account=self.account, matrix=matrix_form.matrix, limits=limits_form.limits,
+                                        by=request.user, request=request)
+            except (ValidationError, PermissionDenied) as exc:
+                matrix_form.add_error(None, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+                return self.render_to_response(self.get_context_data(matrix_form=matrix_form,
+                                                                     limits_form=limits_form))
             messages.success(request, "Defaults saved. They apply to subaccounts created from now on; existing "
                                       "subaccounts keep their own settings.")
             return redirect("accounts:subaccount-defaults", account_id=self.account.public_id)
@@ -265,6 +301,10 @@ class AuditLogView(AccountViewMixin, ListView):
 
     permission_required = "view_audit_log"
     template_name = "accounts/audit_log.html"
+
+    def check_permission(self):
+        if not self.access.may_read_audit:  # R7: the Owner always may, whatever the agency settings say
+            super().check_permission()
     paginate_by = 50
 
     def get_queryset(self):
@@ -278,7 +318,7 @@ class AuditLogView(AccountViewMixin, ListView):
         else:
             qs = qs.filter(account=self.account)
         if data.get("actor"):
-            qs = qs.filter(actor_email__icontains=data["actor"])
+            qs = qs.filter(actor_email__icontains=data["actor"][:254])
         if data.get("action"):
             qs = qs.filter(action=data["action"])
         return qs.order_by(F("created_at").desc(), "-pk")

@@ -14,9 +14,10 @@ from accounts.access import resolve_access
 from accounts.audit import audit
 from accounts.models import Account
 from accounts.permissions import clean_matrix, matrix_of
+from members.grants import check_grant, grant_ceiling
 from members.models import Membership
 from members.roles import ROLES, RoleId
-from members.services import account_sync_permissions, membership_add, membership_remove
+from members.services import account_sync_permissions, membership_add, membership_end, membership_remove
 
 from .models import AgencyBaseline, AgencyGrant, AgencySettings
 
@@ -33,16 +34,35 @@ def _both_sides(grant: AgencyGrant, *, by, action: str, summary: str, request=No
               client=str(grant.client.public_id), agency=str(grant.agency.public_id), **data)
 
 
+AGENCY_ADMIN_MATRIX = matrix_of(ROLES[RoleId.AGENCY_ADMIN].permissions)
+
+
 def may_govern(client: Account, by) -> bool:
-    """The client's Owner always may (whatever the agency settings say); others need member management
-    and must not be agency users themselves."""
+    """R2: the client's direct Owner always may (whatever the agency settings say); otherwise a direct,
+    non-agency Admin whose membership no agency user created."""
     access = resolve_access(by, client)
     return access is not None and access.may_govern_agency
 
 
 def _require_governor(client: Account, by) -> None:
     if not may_govern(client, by):
-        raise PermissionDenied(f"Only the Owner or an Admin of {client.name} decides on agency access.")
+        raise PermissionDenied(f"Only the Owner or an Admin of {client.name} (not one added through an agency) "
+                               "decides on agency access.")
+
+
+def grant_matrix_ceiling(client: Account, by):
+    """What a governor may let an agency do: what they hold there (R1), and never more than Agency Admin."""
+    access = resolve_access(by, client)
+    held = grant_ceiling(access) if access is not None else dict(AGENCY_ADMIN_MATRIX)
+    return {k: min(v, AGENCY_ADMIN_MATRIX[k]) for k, v in held.items()}
+
+
+def added_through(grant: AgencyGrant):
+    """Members of the client that agency users added (directly or through people they added) under
+    this agency's grants: what revoking offers to remove (R3)."""
+    return (Membership.objects.filter(account=grant.client, is_agency=False, via_agency=True,
+                                      via_grant__agency=grant.agency)
+            .select_related("user").order_by("user__email"))
 
 
 def _require_agency_manager(agency: Account, by) -> None:
@@ -106,11 +126,16 @@ def _locked(grant: AgencyGrant) -> AgencyGrant:
 
 
 @transaction.atomic
-def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, request=None) -> AgencyGrant:
-    """The client's Owner (or an Admin) approves or declines a request. Approving gives the
-    requester an Agency Admin membership in the client."""
+def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, matrix: dict | None = None,
+                  request=None) -> AgencyGrant:
+    """The client's Owner (or a governing Admin) approves (optionally narrowed to ``matrix``) or declines a
+    request. Approving gives the requester an Agency Admin membership in the client."""
     grant = _locked(grant)
     _require_governor(grant.client, by)
+    if approve:
+        check_grant(by, grant.client, matrix=clean_matrix(matrix or {}), structural=AGENCY_ADMIN_MATRIX)
+        if matrix:
+            grant.matrix = _stored(matrix)
     if grant.status != AgencyGrant.Status.REQUESTED:
         raise ValidationError(f"This request is already {grant.get_status_display().lower()}.")
     grant.decided_by, grant.decided_at = by, timezone.now()
@@ -130,7 +155,7 @@ def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, req
     if requester and Membership.objects.filter(account=grant.agency, user=requester).exists() and \
             not Membership.objects.filter(account=grant.client, user=requester).exists():
         membership_add(account=grant.client, user=requester, role=RoleId.AGENCY_ADMIN, by=None, is_agency=True,
-                       agency_account=grant.agency, request=request)
+                       agency_account=grant.agency, via_agency=False, via_grant=grant, request=request)
     account_sync_permissions(grant.client)
     _both_sides(grant, by=by, request=request, action="agency.access_approved",
                 summary=f"{grant.client.name} gave {grant.agency.name} agency access"
@@ -161,6 +186,7 @@ def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=N
     if grant.status != AgencyGrant.Status.ACTIVE:
         raise ValidationError("Only active agency access can be changed.")
     _check_expiry(expires_at)
+    check_grant(by, grant.client, matrix=clean_matrix(matrix), structural=AGENCY_ADMIN_MATRIX)
     grant.expires_at = expires_at
     grant.expiry_recorded = False
     grant.matrix = _stored(matrix)
@@ -174,8 +200,10 @@ def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=N
 
 
 @transaction.atomic
-def access_revoke(*, grant: AgencyGrant, by, request=None) -> AgencyGrant:
-    """End the agency's access now: its people in the client lose it on their next request."""
+def access_revoke(*, grant: AgencyGrant, by, remove=(), request=None) -> AgencyGrant:
+    """End the agency's access now: its people in the client lose it on their next request. ``remove``:
+    members that agency users added (``added_through``), removed with it (R3: delegated access never
+    outlives its source; the confirmation selects them all by default)."""
     grant = _locked(grant)
     access = resolve_access(by, grant.client)
     agency_side = resolve_access(by, grant.agency)
@@ -183,15 +211,26 @@ def access_revoke(*, grant: AgencyGrant, by, request=None) -> AgencyGrant:
         raise PermissionDenied("Only the client's Owner or Admins, or the agency's admins, can end agency access.")
     if grant.status not in OPEN:
         raise ValidationError(f"This agency access is already {grant.get_status_display().lower()}.")
+    added = {m.pk: m for m in added_through(grant)}
+    extra = []
+    for m in remove:
+        if m.pk not in added:
+            raise ValidationError("Only members that the agency's people added can be removed with its access.")
+        extra.append(added[m.pk])
     grant.status, grant.decided_by, grant.decided_at = AgencyGrant.Status.REVOKED, by, timezone.now()
     grant.save()
     for membership in Membership.objects.filter(account=grant.client, is_agency=True, agency_account=grant.agency):
         membership_remove(membership=membership, by=None, request=request)
+    for membership in extra:  # the governance decision authorizes these removals (R3)
+        membership.account = grant.client
+        membership_end(membership, by=by, request=request,
+                          summary=f"{membership.user.email} removed with {grant.agency.name}'s agency access")
     _disable_if_unused(grant.client)
     account_sync_permissions(grant.client)
     side = "client" if access is not None and not access.is_agency else "agency"
     _both_sides(grant, by=by, request=request, action="agency.access_revoked",
-                summary=f"Agency access of {grant.agency.name} to {grant.client.name} ended by the {side}")
+                summary=f"Agency access of {grant.agency.name} to {grant.client.name} ended by the {side}"
+                        + (f"; {len(extra)} member(s) it added removed" if extra else ""))
     return grant
 
 
@@ -205,7 +244,8 @@ def agency_member_add(*, grant: AgencyGrant, user, by, request=None) -> Membersh
     if not Membership.objects.filter(account=grant.agency, user=user, is_agency=False).exists():
         raise ValidationError(f"{user.email} is not a member of {grant.agency.name}.")
     membership = membership_add(account=grant.client, user=user, role=RoleId.AGENCY_ADMIN, by=None, is_agency=True,
-                                agency_account=grant.agency, request=request)
+                                agency_account=grant.agency, via_agency=False, via_grant=grant, request=request)
+    Membership.objects.filter(pk=membership.pk).update(created_by=by)
     _both_sides(grant, by=by, request=request, action="agency.member_added",
                 summary=f"{user.email} of {grant.agency.name} got agency access to {grant.client.name}")
     return membership
@@ -228,10 +268,9 @@ def agency_member_remove(*, membership: Membership, by, request=None) -> None:
 
 
 def settings_ceiling(client: Account, by):
+    """What the governor may set in the agency settings (R1): what they hold (a root's Owner: everything)."""
     access = resolve_access(by, client)
-    if access is not None and access.is_owner:
-        return matrix_of(ROLES[RoleId.OWNER].permissions)  # the Owner may set any level
-    return matrix_of(access.permissions) if access else None
+    return grant_ceiling(access) if access is not None else None
 
 
 @transaction.atomic
@@ -239,11 +278,7 @@ def settings_update(*, client: Account, matrix: dict, by, request=None) -> Agenc
     """Set what non-agency members (the Owner included) may use while agency access is on; applies on
     their next request."""
     _require_governor(client, by)
-    cleaned = clean_matrix(matrix)
-    ceiling = settings_ceiling(client, by)
-    over = [k for k, v in cleaned.items() if ceiling and v > ceiling[k]]
-    if over:
-        raise ValidationError(f"You cannot grant more than you hold yourself: {', '.join(over)}.")
+    check_grant(by, client, matrix=clean_matrix(matrix))
     row = AgencySettings.objects.select_for_update().filter(account=client).first() or settings_for(client)
     old, row.matrix = row.matrix, _stored(matrix)
     row.save()
@@ -270,6 +305,7 @@ def baseline_update(*, agency: Account, matrix: dict, by, apply_to_existing: boo
     """Save the agency's baseline; with ``apply_to_existing`` also set it as the agency settings of
     every active client where it differs. Returns the clients changed."""
     _require_agency_manager(agency, by)
+    check_grant(by, agency, matrix=clean_matrix(matrix))
     row, _ = AgencyBaseline.objects.select_for_update().get_or_create(account=agency)
     row.matrix = _stored(matrix)
     row.save()

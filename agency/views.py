@@ -12,6 +12,7 @@ from django.views.generic import FormView, TemplateView
 from accounts.forms import AccessMatrixForm
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account
+from accounts.params import uuid_or_404
 from accounts.permissions import matrix_of
 from accounts.selectors import subaccount_rows
 from members.models import Membership
@@ -115,7 +116,7 @@ class GrantEditView(GrantActionMixin, TemplateView):
         initial_day = grant.expires_at.date() if grant.expires_at else None
         return (GrantEditForm(data, initial={"expires_at": initial_day}),
                 AccessMatrixForm(data, prefix="cap", current=grant.matrix or AGENCY_ADMIN_MATRIX,
-                                 ceiling=AGENCY_ADMIN_MATRIX))
+                                 ceiling=services.grant_matrix_ceiling(self.account, self.request.user)))
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -141,20 +142,31 @@ class GrantEditView(GrantActionMixin, TemplateView):
 
 
 class RevokeView(GrantActionMixin, TemplateView):
+    """GET asks for confirmation and lists the members the agency's people added, all selected (R3)."""
+
     template_name = "agency/confirm_revoke.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(grant=self.get_grant(), **kwargs)
+        grant = self.get_grant()
+        return super().get_context_data(grant=grant, added=list(services.added_through(grant)[:500]), **kwargs)
 
     def post(self, request, *args, **kwargs):
         self.check_governor()
         grant = self.get_grant()
+        ids = request.POST.getlist("remove")
+        added = {str(m.public_id): m for m in services.added_through(grant)}
+        unknown = [i for i in ids if i not in added]
+        if unknown:
+            messages.error(request, "Some of the selected members were not added by this agency; nothing changed.")
+            return redirect("agency:revoke", account_id=self.account.public_id, grant_id=grant.public_id)
         try:
-            services.access_revoke(grant=grant, by=request.user, request=request)
+            services.access_revoke(grant=grant, by=request.user, remove=[added[i] for i in ids], request=request)
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, _text(exc))
         else:
-            messages.success(request, f"{grant.agency.name}'s access ended. Its people lose it on their next click.")
+            removed = f" {len(ids)} member(s) it added were removed." if ids else ""
+            messages.success(request, f"{grant.agency.name}'s access ended. Its people lose it on their next "
+                                      f"click.{removed}")
         return redirect(self.access_url())
 
 
@@ -271,7 +283,8 @@ class ManageClientPeopleView(AgencySideMixin, TemplateView):
         grant = self.get_grant()
         if request.POST.get("remove"):
             membership = get_object_or_404(Membership, account=grant.client, is_agency=True,
-                                           agency_account=self.account, public_id=request.POST["remove"])
+                                           agency_account=self.account,
+                                           public_id=uuid_or_404(request.POST["remove"], "No such person."))
             services.agency_member_remove(membership=membership, by=request.user, request=request)
             messages.success(request, "Access removed.")
             return redirect(request.path)

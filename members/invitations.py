@@ -23,9 +23,10 @@ from accounts.access import require
 from accounts.audit import audit
 from accounts.models import Account
 
+from .grants import check_grant, delegation_of
 from .models import Invitation, Membership, User, UserManager, new_nonce
 from .roles import RoleId, get_role
-from .services import _actor_role, check_member_limit, membership_add
+from .services import check_member_limit, membership_add
 
 SALT = "members.invitation"
 
@@ -63,6 +64,7 @@ def invitation_from_token(token: str) -> Invitation:
         raise InvitationInvalid("A newer invitation was sent to you: use the link in the latest email.")
     if invitation.is_expired:
         raise InvitationInvalid("This invitation link has expired. Ask for a new invitation.")
+    _sender_still_may(invitation)
     return invitation
 
 
@@ -87,13 +89,9 @@ def _send(invitation: Invitation, request=None) -> None:
 
 
 def _validate_role(account: Account, role: str, is_agency: bool, by) -> None:
-    try:
-        role_obj = get_role(role)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
-    actor = _actor_role(by, account)
-    if actor is not None and not actor.can_assign(role_obj):
-        raise PermissionDenied(f"As {actor.name} you cannot invite someone as {role_obj.name}.")
+    """The role must be one ``by`` may give here (R1: the one grant rule), and agency users come with the
+    Agency Admin role only, into independent accounts only."""
+    check_grant(by, account, role=role)
     if is_agency != (role == RoleId.AGENCY_ADMIN):
         raise ValidationError("Agency users join with the Agency Admin role, and only agency users have it.")
     if is_agency and account.is_subaccount:
@@ -128,8 +126,9 @@ def invitation_create(*, account: Account, email: str, role: str, by, is_agency:
     if problem:
         raise ValidationError(f"{email} {problem}", code="email")
     check_member_limit(account, adding=_pending_count(account) + 1)
+    via_agency, via_grant = delegation_of(by, account)
     invitation = Invitation.objects.create(account=account, email=email, role=role, is_agency=is_agency,
-                                           invited_by=by)
+                                           invited_by=by, via_agency=via_agency, via_grant_id=via_grant)
     audit(account=account, actor=by, request=request, action="invitation.sent",
           summary=f"Invited {email} as {get_role(role).name}" + (" (agency user)" if is_agency else ""),
           email=email, role=role)
@@ -184,8 +183,10 @@ def invitations_create_bulk(*, account: Account, text: str, role: str, by, reque
         raise BulkInviteError(errors)
     check_member_limit(account, adding=_pending_count(account) + len(rows))
     invitations = []
+    via_agency, via_grant = delegation_of(by, account)
     for _, email in rows:
-        invitation = Invitation.objects.create(account=account, email=email, role=role, invited_by=by)
+        invitation = Invitation.objects.create(account=account, email=email, role=role, invited_by=by,
+                                               via_agency=via_agency, via_grant_id=via_grant)
         _send(invitation, request)
         invitations.append(invitation)
     audit(account=account, actor=by, request=request, action="invitation.sent",
@@ -237,6 +238,22 @@ def agency_accounts_of(user: User) -> list[Account]:
     return [a for a in candidates.order_by("name") if (acc := resolve_access(user, a)) and acc.has("manage_members")]
 
 
+def _sender_still_may(invitation: Invitation) -> None:
+    """R3: an invitation is only as good as its sender's right to give that role now (a demoted or removed
+    sender, or an agency whose access ended, takes the invitation's power with them)."""
+    sender = invitation.invited_by
+    if sender is None:
+        return  # sent by the platform (admin, commands)
+    sender = User.objects.get(pk=sender.pk)  # fresh: access is cached per user object
+    try:
+        check_grant(sender, invitation.account, role=invitation.role)
+    except PermissionDenied as exc:
+        raise InvitationInvalid(
+            f"This invitation can no longer be used: the person who sent it can no longer add people to "
+            f"{invitation.account.name} as {get_role(invitation.role).name}. Ask the account's team for a new "
+            "invitation.") from exc
+
+
 @transaction.atomic
 def invitation_accept(*, invitation: Invitation, user: User, agency_account: Account | None = None,
                       request=None) -> Membership:
@@ -247,15 +264,23 @@ def invitation_accept(*, invitation: Invitation, user: User, agency_account: Acc
         raise ValidationError("This invitation link has expired. Ask for a new invitation.")
     if UserManager.normalize(user.email) != invitation.email:
         raise ValidationError(f"This invitation is for {invitation.email}, but you are signed in as {user.email}.")
+    try:
+        _sender_still_may(invitation)
+    except InvitationInvalid as exc:
+        raise ValidationError(str(exc)) from exc
+    grant = None
     if invitation.is_agency:
         if agency_account is None or agency_account not in agency_accounts_of(user):
             raise ValidationError("Choose the agency account you work for (one where you manage members).")
         from agency.services import access_activate_for_invitation
 
-        access_activate_for_invitation(client=invitation.account, agency=agency_account, by=user, request=request)
-    # The inviter's right to grant the role was checked when inviting.
+        grant = access_activate_for_invitation(client=invitation.account, agency=agency_account, by=user,
+                                               request=request)
     membership = membership_add(account=invitation.account, user=user, role=invitation.role, by=None,
-                                is_agency=invitation.is_agency, agency_account=agency_account, request=request)
+                                is_agency=invitation.is_agency, agency_account=agency_account,
+                                via_agency=invitation.via_agency and not invitation.is_agency,
+                                via_grant=grant or invitation.via_grant_id, request=request)
+    Membership.objects.filter(pk=membership.pk).update(created_by=invitation.invited_by)
     if invitation.is_agency:
         from members.services import account_sync_permissions
 
@@ -268,3 +293,22 @@ def invitation_accept(*, invitation: Invitation, user: User, agency_account: Acc
           summary=f"{user.email} accepted the invitation and joined as {get_role(invitation.role).name}",
           email=user.email)
     return membership
+
+
+@transaction.atomic
+def invitation_accept_signup(*, invitation: Invitation, name: str, password: str, agency_name: str = "",
+                             request=None) -> Membership:
+    """R8: a new person accepts: their user (and, for an agency user, their agency's account) and the
+    membership are created together or not at all. Of concurrent acceptances of one link, the first wins
+    and the others get ``ValidationError`` (the invitation row is locked first), never an orphan user."""
+    invitation = _pending(invitation)
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise ValidationError("An account with this email already exists: sign in to accept the invitation.")
+    if invitation.is_agency:
+        from .services import user_signup
+
+        user, agency_account = user_signup(email=invitation.email, name=name, password=password,
+                                           account_name=agency_name, request=request)
+    else:
+        user, agency_account = User.objects.create_user(email=invitation.email, password=password, name=name), None
+    return invitation_accept(invitation=invitation, user=user, agency_account=agency_account, request=request)

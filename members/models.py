@@ -105,6 +105,14 @@ class Membership(models.Model):
         help_text="For an agency user: their agency's own account, whose grant on this account they use.",
     )
     last_active_at = models.DateTimeField(null=True, blank=True)
+    # Where the membership came from (R2, R3): created by a person acting through an agency (an agency
+    # user, or someone whose own membership an agency user created) and the grant in force then.
+    via_agency = models.BooleanField(
+        default=False, help_text="Created by an agency user (directly or through someone they added): never "
+                                 "governs agency access and gives at most Member or Viewer.")
+    via_grant = models.ForeignKey("agency.AgencyGrant", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="memberships_created",
+                                  help_text="The agency grant this membership was created through.")
 
     objects = MembershipQuerySet.as_manager()
 
@@ -162,6 +170,9 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
+    via_agency = models.BooleanField(default=False, help_text="Sent by someone acting through an agency.")
+    via_grant = models.ForeignKey("agency.AgencyGrant", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
 
     class Meta:
         ordering = ["-created_at"]

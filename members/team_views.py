@@ -9,12 +9,14 @@ from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from accounts.mixins import AccountViewMixin
+from accounts.params import search_text
 
 from . import invitations as inv
 from .forms import AgencyChoiceForm, BulkInviteForm, InvitationSignupForm, InviteForm, RoleForm, TransferOwnershipForm
+from .grants import assignable_roles
 from .models import Invitation, Membership, User
-from .roles import assignable_roles
-from .services import membership_change_role, membership_remove, ownership_transfer
+from .roles import ROLES, RoleId
+from .services import descendant_memberships, membership_change_role, membership_remove, ownership_transfer
 
 
 def _members_url(account):
@@ -31,8 +33,9 @@ class MemberListView(AccountViewMixin, ListView):
     paginate_by = 25
 
     def get_queryset(self):
-        self.q = self.request.GET.get("q", "").strip()
-        qs = Membership.objects.filter(account=self.account).select_related("user")
+        self.q = search_text(self.request.GET)
+        qs = Membership.objects.filter(account=self.account).select_related("user", "via_grant__agency",
+                                                                              "agency_account")
         if self.q:
             qs = qs.filter(Q(user__email__icontains=self.q) | Q(user__name__icontains=self.q))
         return qs.order_by("user__name", "user__email", "pk")
@@ -44,9 +47,11 @@ class MemberListView(AccountViewMixin, ListView):
         ctx.update(
             q=self.q,
             me=self.access.direct_membership,
-            assignable=[r for r in assignable_roles(role.id) if r.id != "agency_admin"] if can_manage else [],
+            assignable=assignable_roles(self.access) if can_manage else [],
             my_role=role,
             invite_form=InviteForm(roles=self._invite_roles()) if can_manage else None,
+            # R6: an ancestor the reader does not reach themselves is not named
+            reach_depth=min(m.account.depth for m in self.access.memberships),
         )
         if can_manage:
             ctx["pending"] = list(Invitation.objects.filter(account=self.account, status=Invitation.Status.PENDING)
@@ -62,9 +67,11 @@ class MemberListView(AccountViewMixin, ListView):
 
 
 def invite_roles(access, account):
-    roles = assignable_roles(access.role.id)
-    if account.is_subaccount:  # agency users join client-owned (root) accounts only
-        roles = [r for r in roles if r.id != "agency_admin"]
+    """Roles the person may invite with (R1); Agency Admin (it brings an agency in) only for those who govern
+    agency access in an independent account."""
+    roles = assignable_roles(access)
+    if account.is_root() and access.may_govern_agency:
+        roles.append(ROLES[RoleId.AGENCY_ADMIN])
     return roles
 
 
@@ -125,7 +132,7 @@ class RoleChangeView(MembershipActionMixin, View):
 
     def post(self, request, *args, **kwargs):
         membership = self.get_membership()
-        form = RoleForm(request.POST, roles=assignable_roles(self.access.role.id))
+        form = RoleForm(request.POST, roles=assignable_roles(self.access))
         if not form.is_valid():
             messages.error(request, "Choose a role you are allowed to give.")
             return redirect(_members_url(self.account))
@@ -139,28 +146,44 @@ class RoleChangeView(MembershipActionMixin, View):
         return redirect(_members_url(self.account))
 
 
+def _selected_below(request, membership):
+    """The memberships below that the confirmation offered and the person left ticked (R4)."""
+    below = {str(m.public_id): m for m in descendant_memberships(membership)}
+    return [below[i] for i in request.POST.getlist("also") if i in below]
+
+
 class RemoveMemberView(MembershipActionMixin, TemplateView):
-    """GET asks for confirmation; POST removes. Access ends on the person's next request."""
+    """GET asks for confirmation and lists the person's memberships in subaccounts below, all selected (R4);
+    POST removes. Access ends on the person's next request."""
 
     permission_required = "manage_members"
     template_name = "members/confirm_remove.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(membership=self.get_membership(), **kwargs)
+        membership = self.get_membership()
+        return super().get_context_data(membership=membership, below=list(descendant_memberships(membership)[:500]),
+                                        **kwargs)
 
     def post(self, request, *args, **kwargs):
         membership = self.get_membership()
         try:
-            membership_remove(membership=membership, by=request.user, request=request)
+            removed = membership_remove(membership=membership, by=request.user,
+                                        also=_selected_below(request, membership), request=request)
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, _error_text(exc))
         else:
-            messages.success(request, f"{membership.user.email} was removed from {self.account.name}.")
+            extra = f" and {len(removed) - 1} subaccount(s) below it" if len(removed) > 1 else ""
+            messages.success(request, f"{membership.user.email} was removed from {self.account.name}{extra}.")
         return redirect(_members_url(self.account))
 
 
 class LeaveView(AccountViewMixin, TemplateView):
     template_name = "members/confirm_leave.html"
+
+    def get_context_data(self, **kwargs):
+        membership = self.access.direct_membership
+        below = list(descendant_memberships(membership)[:500]) if membership else []
+        return super().get_context_data(below=below, **kwargs)
 
     def post(self, request, *args, **kwargs):
         membership = self.access.direct_membership
@@ -168,7 +191,8 @@ class LeaveView(AccountViewMixin, TemplateView):
             messages.error(request, "You reach this account through a parent account; leave that one instead.")
             return redirect(self.account)
         try:
-            membership_remove(membership=membership, by=request.user, request=request)
+            membership_remove(membership=membership, by=request.user, also=_selected_below(request, membership),
+                              request=request)
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
             return redirect(_members_url(self.account))
@@ -245,25 +269,22 @@ def accept_invitation(request, token):
     ctx.update(form=signup_form or agency_form)
     if request.method == "POST":
         agency_account = None
-        if user is None:
-            if not signup_form.is_valid():
-                return render(request, "members/invitation_accept.html", ctx)
-            data = signup_form.cleaned_data
-            if invitation.is_agency:
-                from members.services import user_signup
-
-                user, agency_account = user_signup(email=invitation.email, name=data["name"],
-                                                   password=data["password"], account_name=data["agency_name"],
-                                                   request=request)
-            else:
-                user = User.objects.create_user(email=invitation.email, password=data["password"], name=data["name"])
-        elif agency_form is not None:
+        if user is None and not signup_form.is_valid():
+            return render(request, "members/invitation_accept.html", ctx)
+        if agency_form is not None:
             if not agency_form.is_valid():
                 return render(request, "members/invitation_accept.html", ctx)
             agency_account = agency_form.cleaned_data["agency"]
         try:
-            membership = inv.invitation_accept(invitation=invitation, user=user, agency_account=agency_account,
-                                               request=request)
+            if user is None:  # R8: the new person and their membership are created together or not at all
+                data = signup_form.cleaned_data
+                membership = inv.invitation_accept_signup(invitation=invitation, name=data["name"],
+                                                          password=data["password"],
+                                                          agency_name=data.get("agency_name", ""), request=request)
+                user = membership.user
+            else:
+                membership = inv.invitation_accept(invitation=invitation, user=user, agency_account=agency_account,
+                                                   request=request)
         except ValidationError as exc:
             return render(request, "members/invitation_invalid.html", {"reason": _error_text(exc)}, status=409)
         if not request.user.is_authenticated:

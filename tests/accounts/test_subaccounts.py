@@ -36,7 +36,8 @@ class TestCreate:
         response = client.post(url("subaccount-create", parent), {"name": "Acme"}, follow=True)
         sub = Account.objects.get(name="Acme")
         assert response.redirect_chain[-1][0] == sub.get_absolute_url()
-        assert "You are its Owner" in response.content.decode()
+        assert "you manage it through Agency" in response.content.decode()
+        assert not sub.memberships.exists()  # R4: reached through the parent, not a membership of its own
         assert sub.parent == parent and sub.billing_mode == "parent"
         assert sub.limit_agents == 3 and sub.access_categories == {"billing": "none"}
         assert fresh(admin).last_account == sub

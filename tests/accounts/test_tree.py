@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.access import resolve_access
 from accounts.models import Account, AccountHasSubaccounts
 from accounts.services import account_delete, subaccount_create
 from members.roles import RoleId
@@ -24,13 +25,15 @@ def test_depth_limit_is_a_setting(settings):
         subaccount_create(parent=chain[-1], name="Third", by=None)
 
 
-def test_subaccount_creator_becomes_owner_and_parent_is_recorded(make_member):
+def test_subaccount_creator_gets_no_membership_of_their_own_and_parent_is_recorded(make_member):
+    """R4: the creator reaches the subaccount through the parent, so leaving the parent ends it."""
     root = AccountFactory()
     user = make_member(root, RoleId.ADMIN)
     child = subaccount_create(parent=root, name="  Acme   Corp ", by=user)
     assert child.name == "Acme Corp"
-    assert child.parent == root and child.depth == 2
-    assert child.memberships.get().role == RoleId.OWNER
+    assert child.parent == root and child.depth == 2 and child.created_by == user
+    assert not child.memberships.exists()
+    assert resolve_access(user, child).role.id == RoleId.ADMIN  # inherited from the root
     root.refresh_from_db()
     assert root.numchild == 1
 
