@@ -117,6 +117,12 @@ class AccountAccess:
         return compose(*(clean_matrix(a.access_categories) for a in (*self.ancestors, self.account)
                          if a.depth > 1 and a.access_categories))
 
+    def reaches(self, other: Account) -> bool:
+        """Does the person reach ``other``, an ancestor of this account (or this account)? No query. Texts
+        name an account above only for people who reach it (R6: nothing upward)."""
+        return any(other.pk == m.account_id if m.is_agency else other.path.startswith(m.account.path)
+                   for m in self.memberships)
+
     @property
     def is_inherited(self) -> bool:
         return self.effective_membership.account_id != self.account.pk

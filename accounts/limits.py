@@ -28,11 +28,17 @@ def minutes_block_reason(lineage: list[Account], minutes: int, started_at) -> st
     if not limited:
         return None
     used = minutes_used_in_subtrees(limited, period_start(started_at))
+    own = lineage[-1]
     for account in limited:
         if used[account.pk] + minutes > account.limit_minutes:
-            return (f"Minutes limit reached for {account.name}: {used[account.pk]} of "
+            if account.pk != own.pk:  # R6: the reason is shown in this account; name nothing above it
+                return OVER_POOL_ABOVE
+            return (f"Minutes limit of this account reached: {used[account.pk]} of "
                     f"{account.limit_minutes} minutes used this period.")
     return None
+
+
+OVER_POOL_ABOVE = "A minutes pool above this account is used up."
 
 
 def concurrency_block_reason(account: Account, started_at, ended_at) -> str | None:
@@ -44,6 +50,6 @@ def concurrency_block_reason(account: Account, started_at, ended_at) -> str | No
         status=Conversation.Status.COMPLETED, started_at__lt=ended_at, ended_at__gt=started_at
     ).count()
     if overlapping >= account.limit_concurrent_calls:
-        return (f"Concurrent call limit reached for {account.name}: "
+        return (f"Concurrent call limit of this account reached: "
                 f"{account.limit_concurrent_calls} calls already in progress at that time.")
     return None

@@ -28,7 +28,8 @@ def test_a_subaccounts_minutes_count_against_every_ancestors_pool():
     assert record(team, 60).status == "completed"
     blocked = record(other_team, 50)
     assert blocked.status == "blocked"
-    assert "Minutes limit reached for Client: 60 of 100" in blocked.blocked_reason
+    # R6: the pool is the parent's, so the reason (shown in Other team) names nothing above it
+    assert blocked.blocked_reason == "A minutes pool above this account is used up."
     assert not UsageRecord.objects.filter(conversation=blocked).exists()  # recorded, not metered
     assert record(other_team, 40).status == "completed"  # exactly fills the pool
 
