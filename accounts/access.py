@@ -16,7 +16,7 @@ from members.models import Membership
 from members.roles import get_role
 
 from .models import Account, AccountUserObjectPermission
-from .permissions import PERM_BY_CODENAME
+from .permissions import PERM_BY_CODENAME, cap, clean_matrix, compose
 
 _CACHE_ATTR = "_account_access_cache"
 
@@ -112,8 +112,6 @@ class AccountAccess:
     @cached_property
     def categories(self):
         """The account's composed access categories (its own and every ancestor's; DESIGN rule 7). No query."""
-        from accounts.permissions import clean_matrix, compose
-
         return compose(*(clean_matrix(a.access_categories) for a in (*self.ancestors, self.account)
                          if a.depth > 1 and a.access_categories))
 
@@ -158,11 +156,20 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
     if memberships:
         for m in memberships:
             m.account = by_id[m.account_id]  # no query per membership
-        held_on = [m.account_id for m in memberships]
-        codenames = frozenset(
-            AccountUserObjectPermission.objects.filter(user=user, content_object_id__in=held_on)
-            .values_list("permission__codename", flat=True)
-        )
+        held_on = {m.account_id for m in memberships}
+        rows = (AccountUserObjectPermission.objects.filter(user=user, content_object_id__in=held_on)
+                .values_list("content_object_id", "permission__codename"))
+        # Rows are written capped (members.rows); the composed categories of each account they are held on
+        # apply again here (no query), so a row written before a cap above it changed can never exceed it.
+        caps, composed = {}, {}
+        for a in (*ancestors, account):
+            if a.depth > 1 and a.access_categories:
+                composed = compose(composed, clean_matrix(a.access_categories))
+            caps[a.pk] = composed
+        held: dict[int, set[str]] = {}
+        for aid, code in rows:
+            held.setdefault(aid, set()).add(code)
+        codenames = frozenset().union(*(cap(frozenset(codes), caps[aid]) for aid, codes in held.items()))
         access = AccountAccess(account, ancestors, memberships, codenames)
     cache[account.pk] = access
     return access

@@ -4,12 +4,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, F, OuterRef
-from django.db.models.functions import Length, Lower, Substr
+from django.db.models.functions import Length, Substr
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
+from .names import name_key
 from .permissions import MODEL_PERMISSIONS
 
 LIMIT_NAMES = ("minutes", "concurrent_calls", "agents", "members")
@@ -80,6 +81,8 @@ class Account(MP_Node):
 
     public_id = models.UUIDField("account ID", default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=NAME_MAX_LENGTH)
+    # The name as duplicates are compared (R9: normalised, case-folded); kept by save() and rename.
+    name_key = models.CharField(max_length=3 * NAME_MAX_LENGTH, editable=False, default="")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -109,7 +112,8 @@ class Account(MP_Node):
     class Meta:
         permissions = MODEL_PERMISSIONS
         constraints = [
-            models.UniqueConstraint(Lower("name"), "parent", name="account_name_unique_among_siblings"),
+            models.UniqueConstraint(fields=["parent", "name_key"], name="account_name_key_unique_among_siblings",
+                                    violation_error_message="A sibling account already has this name."),
             models.CheckConstraint(
                 condition=models.Q(parent__isnull=True, depth=1) | models.Q(parent__isnull=False, depth__gt=1),
                 name="account_parent_matches_depth",
@@ -119,6 +123,12 @@ class Account(MP_Node):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.name_key = name_key(self.name)
+        if kwargs.get("update_fields") is not None and "name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self):
         return reverse("accounts:dashboard", kwargs={"account_id": self.public_id})
@@ -184,7 +194,7 @@ class AccountUserObjectPermission(UserObjectPermissionBase):
     """django-guardian's direct foreign-key permission row: one (user, permission, account).
 
     Rows hold what a person may do in an account where they are a member; they are
-    written only by ``members.services.membership_sync_permissions``. Inheritance down
+    written only by ``members.rows``. Inheritance down
     the tree is resolved at check time (``accounts.access``), never by copying rows.
     """
 

@@ -13,18 +13,20 @@ from members.services import account_sync_permissions, membership_add
 
 from .audit import audit
 from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts
+from .names import name_key, normalize_name
 from .permissions import clean_matrix, compose, stored
 
 
 def clean_account_name(name: str, *, parent: Account | None, exclude: Account | None = None) -> str:
-    """Trimmed name of at least two characters, unique (case-insensitively) among its siblings."""
-    name = " ".join((name or "").split())
+    """The name as stored (R9: NFKC, no invisible, bidi control or control characters, single spaces), at
+    least two characters, unique among its siblings in normalised, case-folded form."""
+    name = normalize_name(name)
     if len(name) < NAME_MIN_LENGTH:
         raise ValidationError(f"Account names need at least {NAME_MIN_LENGTH} characters.", code="too_short")
     if len(name) > NAME_MAX_LENGTH:
         raise ValidationError(f"Account names can be at most {NAME_MAX_LENGTH} characters.", code="too_long")
     if parent is not None:
-        siblings = Account.objects.filter(parent=parent, name__iexact=name)
+        siblings = Account.objects.filter(parent=parent, name_key=name_key(name))
         if exclude is not None:
             siblings = siblings.exclude(pk=exclude.pk)
         if siblings.exists():
@@ -124,7 +126,7 @@ def account_rename(*, account: Account, name: str, by, request=None) -> Account:
     if name == account.name:
         return account
     old = account.name
-    Account.objects.filter(pk=account.pk).update(name=name)
+    Account.objects.filter(pk=account.pk).update(name=name, name_key=name_key(name))
     account.name = name
     audit(account=account, actor=by, request=request, action="account.renamed",
           summary=f"Renamed “{old}” → “{name}”", old=old, new=name)

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.core.validators import validate_email
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,6 +22,7 @@ from accounts.access import require
 from accounts.audit import audit
 from accounts.models import Account
 
+from .emails import clean_email
 from .grants import check_grant, delegation_of
 from .models import Invitation, Membership, User, UserManager, new_nonce
 from .roles import RoleId, get_role
@@ -100,9 +100,9 @@ def _validate_role(account: Account, role: str, is_agency: bool, by) -> None:
 
 def _email_problem(account: Account, email: str) -> str | None:
     try:
-        validate_email(email)
-    except ValidationError:
-        return "is not a valid email address."
+        clean_email(email)
+    except ValidationError as exc:
+        return f"is not a valid email address: {' '.join(exc.messages)}"
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         return f"is already a member of {account.name}."
     if Invitation.objects.filter(account=account, email__iexact=email, status=Invitation.Status.PENDING).exists():
@@ -120,7 +120,7 @@ def invitation_create(*, account: Account, email: str, role: str, by, is_agency:
                       request=None) -> Invitation:
     require(by, account, "manage_members")
     account = Account.objects.select_for_update().get(pk=account.pk)
-    email = UserManager.normalize(email)
+    email = clean_email(email)  # R9: at most 254 characters, a valid IDNA domain, nothing invisible
     _validate_role(account, role, is_agency, by)
     problem = _email_problem(account, email)
     if problem:
@@ -280,7 +280,8 @@ def invitation_accept(*, invitation: Invitation, user: User, agency_account: Acc
                                 is_agency=invitation.is_agency, agency_account=agency_account,
                                 via_agency=invitation.via_agency and not invitation.is_agency,
                                 via_grant=grant or invitation.via_grant_id, request=request)
-    Membership.objects.filter(pk=membership.pk).update(created_by=invitation.invited_by)
+    Membership.objects.filter(pk=membership.pk).update(created_by=invitation.invited_by)  # who brought them in
+    membership.created_by = invitation.invited_by
     if invitation.is_agency:
         from members.services import account_sync_permissions
 

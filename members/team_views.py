@@ -47,7 +47,8 @@ class MemberListView(AccountViewMixin, ListView):
         ctx.update(
             q=self.q,
             me=self.access.direct_membership,
-            assignable=assignable_roles(self.access) if can_manage else [],
+            assignable=(assignable := assignable_roles(self.access) if can_manage else []),
+            assignable_ids=[r.id for r in assignable],
             my_role=role,
             invite_form=InviteForm(roles=self._invite_roles()) if can_manage else None,
             # R6: an ancestor the reader does not reach themselves is not named

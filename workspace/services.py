@@ -99,12 +99,14 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
     conversation is still recorded, as blocked with the reason, and no usage is metered.
     """
     require(by, account, "manage_conversations")
-    locked = _lock(account)
+    # Every minutes pool on the path is shared with other subtrees: lock the whole lineage, root first
+    # (one order for everyone, so no deadlock), so two siblings cannot both take a pool's last minutes.
+    lineage = list(Account.objects.select_for_update().filter(path__in=account.lineage_paths).order_by("path"))
+    locked = lineage[-1]
     conversation = Conversation(account=account, agent=agent, contact=contact, started_at=started_at,
                                 duration_seconds=duration_seconds, direction=direction, summary=summary)
     conversation.ended_at = started_at + datetime.timedelta(seconds=duration_seconds)
     conversation.full_clean(exclude=["ended_at"])
-    lineage = [*Account.objects.filter(path__in=locked.ancestor_paths), locked]
     reason = (minutes_block_reason(lineage, conversation.minutes, started_at)
               or concurrency_block_reason(locked, started_at, conversation.ended_at))
     if reason:
