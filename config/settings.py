@@ -5,14 +5,40 @@ the console. Production sets SECRET_KEY (which turns DEBUG off unless DEBUG is s
 ALLOWED_HOSTS and DATABASE_URL; the security flags then default to their strict values.
 """
 
+import re
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER`` from its environment variable, or None when it is unset.
+
+    The value names the request header that a trusted proxy in front of the app always sets (and
+    strips from what clients send): ``HTTP_X_FORWARDED_PROTO`` or ``X-Forwarded-Proto`` both give
+    ``("HTTP_X_FORWARDED_PROTO", "https")``; ``HEADER,value`` picks another value (``X-Forwarded-Ssl,on``).
+    Setting it without such a proxy would let any client claim HTTPS, hence no default.
+    """
+    value = value.strip()
+    if value.lower() in ("", "0", "false", "no", "off", "none"):
+        return None
+    name, _, expected = value.partition(",")
+    name = name.strip().upper().replace("-", "_")
+    if not name.startswith("HTTP_"):
+        name = f"HTTP_{name}"
+    expected = expected.strip() or "https"
+    if not re.fullmatch(r"HTTP_[A-Z0-9_]+", name) or "," in expected:
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={value!r}: expected a header name such as "
+                                   "HTTP_X_FORWARDED_PROTO, optionally followed by ',<value>'.")
+    return name, expected
+
 
 _DEV_SECRET = "django-insecure-local-development-only-never-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
@@ -30,6 +56,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "guardian",
     "treebeard",
     "djstripe",
@@ -43,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,7 +156,9 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Agency Console <no-reply@agency-console.local>")
 
 # Security: strict unless running locally.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust a forwarded-protocol header only when a proxy in front of the app is known to set it.
+if _proxy_ssl_header := proxy_ssl_header(env.str("SECURE_PROXY_SSL_HEADER", default="")):
+    SECURE_PROXY_SSL_HEADER = _proxy_ssl_header
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -140,6 +170,24 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp 4): no inline script or style, nothing from other origins.
+# Page JavaScript lives in static/js/, htmx in static/vendor/ (configured in base.html not to inject
+# its indicator <style>, and not to eval). Stripe Checkout is reached by a redirect after a POST,
+# which form-action governs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF, "https://checkout.stripe.com"],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # The product's own knobs.
 ACCOUNT_MAX_DEPTH = env.int("ACCOUNT_MAX_DEPTH", default=5)  # root = level 1

@@ -1,6 +1,6 @@
 // Small progressive enhancements; every page works without them.
 document.addEventListener("click", (event) => {
-  const expander = event.target.closest("button.expander");
+  const expander = event.target.closest(".switcher-item button.expander");  // the subaccounts table has its own (htmx only)
   if (expander) {
     const children = expander.closest(".switcher-item").querySelector(".switcher-children");
     const open = expander.getAttribute("aria-expanded") === "true";
@@ -8,6 +8,11 @@ document.addEventListener("click", (event) => {
     expander.textContent = open ? "▸" : "▾";
     if (children && expander.dataset.loaded) children.hidden = open;
     expander.dataset.loaded = "1";
+    return;
+  }
+  // <button data-print>: print the page (no inline onclick: the Content-Security-Policy forbids it).
+  if (event.target.closest("button[data-print]")) {
+    window.print();
     return;
   }
   const copy = event.target.closest("[data-copy]");

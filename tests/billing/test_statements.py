@@ -15,9 +15,13 @@ from tests.factories import AccountFactory, account_chain, account_tree, plan, u
 from workspace.models import Agent, Contact
 from workspace.services import conversation_record
 
-pytestmark = pytest.mark.django_db
+# Time is an input: the clock is frozen mid-month, so "30 minutes ago" is this period and LAST is the one
+# before it whatever the real date (at 00:10 on the 1st "30 minutes ago" was last month). The month edges
+# themselves are in test_month_edges.py.
+NOW = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
+LAST = period_start(period_start(NOW) - datetime.timedelta(days=1))
 
-LAST = period_start(period_start() - datetime.timedelta(days=1))
+pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 
 
 def record(account, seconds, start=None):
@@ -168,7 +172,7 @@ class TestPages:
         client.force_login(make_member(root, RoleId.ADMIN))
         url = reverse("billing:invoice-detail", kwargs={"account_id": root.public_id, "invoice_id": invoice.public_id})
         html = client.get(url).content.decode()
-        assert "Agency › Client" in html and "window.print()" in html
+        assert "Agency › Client" in html and "data-print" in html
         csv = client.get(url, {"format": "csv"})
         assert csv["Content-Type"].startswith("text/csv")
         rows = csv.content.decode().splitlines()
