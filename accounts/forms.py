@@ -119,3 +119,18 @@ class AuditFilterForm(forms.Form):
         self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
 
 
+
+
+class MoveForm(forms.Form):
+    """Where a subaccount (and everything below it) goes: another account of the same tree."""
+
+    new_parent = forms.ChoiceField(label="Move it under")
+
+    def __init__(self, *args, candidates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.candidates = {str(a.public_id): a for a in candidates}
+        self.fields["new_parent"].choices = [(str(a.public_id), ("— " * (a.depth - 1)) + a.name) for a in candidates]
+
+    @property
+    def target(self):
+        return self.candidates[self.cleaned_data["new_parent"]]

@@ -70,12 +70,16 @@ def subaccount_rows(qs, period=None):
             .annotate(n=Count("pk")).values("n")[:1]
         ), 0)
 
+    from billing.models import BillingTransfer
+
     minutes = (UsageRecord.objects.filter(period=period, account__path__startswith=OuterRef("path"))
                .order_by().values("period").annotate(total=Sum("minutes")).values("total")[:1])
+    transfer = BillingTransfer.objects.filter(account=OuterRef("pk"), status__in=BillingTransfer.OPEN).values("status")
     return qs.annotate(
         members_count=count_of(Membership),
         agents_count=count_of(Agent),
         minutes_used=Coalesce(Subquery(minutes), 0),
+        transfer_status=Subquery(transfer[:1]),
     )
 
 

@@ -2,7 +2,9 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Max, Value, When
+from django.db.models.functions import Concat, Substr
 
 from billing.selectors import plan_for
 from billing.services import subscription_start
@@ -248,4 +250,88 @@ def subaccount_set_status(*, account: Account, suspended: bool, by, request=None
     for target in (account, account.parent):
         audit(account=target, actor=by, request=request, action=f"subaccount.{verb}",
               summary=f"{account.name} {verb}", subaccount=str(account.public_id))
+    return account
+
+
+def subtree_height(account: Account) -> int:
+    """Levels from ``account`` down to its deepest descendant (1: no subaccounts). One query."""
+    deepest = account.descendants().aggregate(m=Max("depth"))["m"]
+    return (deepest or account.depth) - account.depth + 1
+
+
+def _free_path(new_parent: Account | None) -> str:
+    if new_parent is None:
+        last = Account.objects.get_last_root_node()
+        return last._inc_path() if last else Account._get_path(None, 1, 1)
+    last = Account.objects.filter(parent=new_parent).order_by("-path").first()
+    return last._inc_path() if last else Account._get_path(new_parent.path, new_parent.depth + 1, 1)
+
+
+def subtree_move(account: Account, new_parent: Account | None) -> Account:
+    """Move ``account`` and everything below it under ``new_parent`` (None: to the top level).
+
+    One UPDATE rewrites the subtree's paths and depths and the account's parent together, so the
+    ``parent IS NULL ⇔ depth = 1`` constraint holds after every statement. No permission check: the
+    callers (billing transfer, ``subaccount_move``) decide; they run inside their transaction, with the
+    rows locked. Raises ValidationError when the depth limit would be passed or the target is inside
+    the subtree.
+    """
+    if new_parent is not None and new_parent.path.startswith(account.path):
+        raise ValidationError("An account cannot be moved below itself.", code="cycle")
+    new_depth = 1 if new_parent is None else new_parent.depth + 1
+    if new_depth + subtree_height(account) - 1 > settings.ACCOUNT_MAX_DEPTH:
+        raise ValidationError(f"Subaccounts can be nested at most {settings.ACCOUNT_MAX_DEPTH} levels deep: "
+                              f"{account.name} and the {subtree_height(account) - 1} level(s) below it do not fit "
+                              "there.", code="too_deep")
+    old_parent_id, old_path, delta = account.parent_id, account.path, new_depth - account.depth
+    for attempt in range(3):  # another move may take the same free path first
+        new_path = _free_path(new_parent)
+        try:
+            with transaction.atomic():
+                Account.objects.filter(path__startswith=old_path).update(
+                    path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
+                    depth=F("depth") + delta,
+                    parent_id=Case(When(pk=account.pk, then=Value(new_parent.pk if new_parent else None)),
+                                   default=F("parent_id"), output_field=IntegerField()),
+                )
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    if old_parent_id:
+        Account.objects.filter(pk=old_parent_id).update(numchild=F("numchild") - 1)
+    if new_parent is not None:
+        Account.objects.filter(pk=new_parent.pk).update(numchild=F("numchild") + 1)
+    account.refresh_from_db()
+    return account
+
+
+@transaction.atomic
+def subaccount_move(*, account: Account, new_parent: Account, by, request=None) -> Account:
+    """Move a subaccount and its subtree under another account of the same tree (AWS Organizations'
+    "move account"). ``by`` manages subaccounts on the current parent and on the new one; the new
+    parent's caps and pools apply at once; usage stays with the same root."""
+    from .access import require
+
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    new_parent = Account.objects.select_for_update().get(pk=new_parent.pk)
+    if not account.is_subaccount:
+        raise ValidationError("Only subaccounts move within a tree; use a billing transfer to make one independent.")
+    if account.root_path != new_parent.root_path:
+        raise ValidationError("A subaccount moves only within its own tree.", code="other_tree")
+    if new_parent.pk == account.parent_id:
+        raise ValidationError(f"{account.name} is already directly under {new_parent.name}.", code="same")
+    old_parent = account.parent
+    require(by, old_parent, "manage_subaccounts")
+    require(by, new_parent, "manage_subaccounts")
+    if new_parent.is_suspended:
+        raise ValidationError(f"{new_parent.name} is suspended.")
+    clean_account_name(account.name, parent=new_parent)
+    subtree_move(account, new_parent)
+    account_sync_permissions(account, subtree=True)  # the new parent's caps compose from now on (R5)
+    summary = f"{account.name} moved from under {old_parent.name} to under {new_parent.name}"
+    for target in {old_parent.pk: old_parent, new_parent.pk: new_parent}.values():
+        audit(account=target, actor=by, request=request, action="subaccount.moved", summary=summary,
+              subaccount=str(account.public_id))
+    audit(account=account, actor=by, request=request, action="subaccount.moved", summary="Moved to a new parent")
     return account

@@ -1,5 +1,6 @@
 """The parent's pages for running its subaccounts: the table, the detail tabs, defaults, suspension."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
@@ -13,7 +14,7 @@ from members.models import Membership
 from members.rows import composed_categories, own_categories
 
 from .access import resolve_access
-from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, SubaccountCreateForm, SuspendForm
+from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, MoveForm, SubaccountCreateForm, SuspendForm
 from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
 from .params import search_text, uuid_or_404
@@ -22,11 +23,13 @@ from .selectors import descendant_or_404, subaccount_rows
 from .services import (
     account_switched,
     subaccount_create,
+    subaccount_move,
     subaccount_refusal,
     subaccount_set_access,
     subaccount_set_defaults,
     subaccount_set_limits,
     subaccount_set_status,
+    subtree_height,
 )
 
 SORTS = {
@@ -50,8 +53,8 @@ class SubaccountListView(AccountViewMixin, ListView):
     def get_queryset(self):
         self.q = search_text(self.request.GET)
         self.sort = self.request.GET.get("sort") if self.request.GET.get("sort") in SORTS else "name"
-        self.under = descendant_or_404(self.account, uuid_or_404(self.request.GET["under"])) if self.request.GET.get("under") \
-            else None
+        under = self.request.GET.get("under")
+        self.under = descendant_or_404(self.account, uuid_or_404(under)) if under else None
         if self.q:
             qs = self.account.descendants().filter(name__icontains=self.q).select_related("parent")
         else:
@@ -235,6 +238,14 @@ class SubaccountBillingView(SubaccountMixin, TemplateView):
         sub = self.get_sub()
         ctx["plan"] = plan_for(sub)
         ctx["payer"] = Account.objects.get(path=sub.root_path)
+        ctx["payer_visible"] = self.access.reaches(ctx["payer"])  # R6
+        from billing.models import BillingTransfer
+        from billing.transfers import transfer_refusal
+
+        ctx["transfers"] = list(BillingTransfer.objects.filter(account=sub)
+                                .select_related("created_by", "decided_by", "plan").order_by("-created_at")[:10])
+        ctx["open_transfer"] = next((t for t in ctx["transfers"] if t.is_open), None)
+        ctx["transfer_refusal"] = transfer_refusal(sub, self.request.user)
         ctx["minutes_subtree"] = minutes_used_in_subtrees([sub])[sub.pk]
         return ctx
 
@@ -259,6 +270,37 @@ class SubaccountStatusView(SubaccountMixin, FormView):
         subaccount_set_status(account=self.get_sub(), suspended=True, by=self.request.user, request=self.request)
         messages.warning(self.request, f"{self.sub.name} is suspended: its members can sign in but see nothing "
                                        "until you reactivate it.")
+        return redirect(self.sub_url("overview"))
+
+
+class SubaccountMoveView(SubaccountMixin, FormView):
+    """Move a subaccount and its subtree under another account of this tree (same root; depth allowing)."""
+
+    tab = "overview"
+    template_name = "accounts/subaccount_move.html"
+    form_class = MoveForm
+    permission_required = "manage_subaccounts"
+    MAX_CANDIDATES = 500
+
+    def candidates(self):
+        sub = self.get_sub()
+        room = settings.ACCOUNT_MAX_DEPTH - subtree_height(sub) + 1  # the deepest a new parent may be, plus one
+        qs = (Account.objects.filter(path__startswith=self.account.path, depth__lt=room)
+              .exclude(path__startswith=sub.path).exclude(pk=sub.parent_id).order_by("path"))
+        return list(qs[: self.MAX_CANDIDATES])
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "candidates": self.candidates()}
+
+    def form_valid(self, form):
+        try:
+            subaccount_move(account=self.get_sub(), new_parent=form.target, by=self.request.user,
+                            request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+            return self.form_invalid(form)
+        messages.success(self.request, f"{self.sub.name} is now under {form.target.name}; its caps and minutes "
+                                       "pools apply at once.")
         return redirect(self.sub_url("overview"))
 
 

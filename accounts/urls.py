@@ -27,5 +27,7 @@ urlpatterns = [
          name="subaccount-billing"),
     path("a/<uuid:account_id>/subaccounts/<uuid:sub_id>/status/", sub.SubaccountStatusView.as_view(),
          name="subaccount-status"),
+    path("a/<uuid:account_id>/subaccounts/<uuid:sub_id>/move/", sub.SubaccountMoveView.as_view(),
+         name="subaccount-move"),
     path("a/<uuid:account_id>/audit/", sub.AuditLogView.as_view(), name="audit-log"),
 ]

@@ -337,3 +337,25 @@ def record_expiries(now: datetime.datetime | None = None) -> int:
                             summary=f"Agency access of {grant.agency.name} to {grant.client.name} expired")
                 count += 1
     return count
+
+
+def access_keep_after_transfer(*, client: Account, agency: Account, people, expires_at=None, by=None,
+                               request=None) -> AgencyGrant:
+    """A subaccount of ``agency`` just became independent (billing transfer) and keeps the agency's access:
+    an active grant, the agency settings from the agency's baseline, and ``people`` as its agency members.
+    Called inside the transfer's transaction; the customer agreed to it when accepting."""
+    _check_pair(agency, client)
+    grant = AgencyGrant.objects.create(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE,
+                                       requested_by=by, decided_at=timezone.now(), expires_at=expires_at,
+                                       note="Kept after the billing transfer.")
+    _enable(client, agency)
+    for user in people:
+        existing = Membership.objects.filter(account=client, user=user).first()
+        if existing is None:
+            membership_add(account=client, user=user, role=RoleId.AGENCY_ADMIN, by=None, is_agency=True,
+                           agency_account=agency, via_agency=False, via_grant=grant, request=request)
+    account_sync_permissions(client)
+    _both_sides(grant, by=by, request=request, action="agency.access_approved",
+                summary=f"{client.name} became independent and kept {agency.name}'s agency access"
+                        + (f" until {expires_at:%Y-%m-%d}" if expires_at else ""))
+    return grant

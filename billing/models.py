@@ -1,6 +1,7 @@
 import datetime
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -135,3 +136,76 @@ class InvoiceLine(models.Model):
 
     def __str__(self):
         return self.description
+
+
+def transfer_expiry():
+    return timezone.now() + datetime.timedelta(days=settings.BILLING_TRANSFER_MAX_AGE_DAYS)
+
+
+class BillingTransfer(models.Model):
+    """A subaccount becoming an independent, directly billed account (with its subtree).
+
+    Started by someone holding billing and subaccount management on the parent; nothing changes
+    until the billing owner accepts through a signed, single-use, expiring link. At the cut-over
+    (at once, or at the end of the period) ``billing.transfers.transfer_apply`` moves the subtree to
+    the top level in one transaction. One open transfer per account.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the customer"
+        SCHEDULED = "scheduled", "Accepted: switches at the end of the period"
+        COMPLETED = "completed", "Completed"
+        DECLINED = "declined", "Declined by the customer"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    class Cutover(models.TextChoices):
+        NOW = "now", "As soon as the customer accepts"
+        PERIOD_END = "period_end", "At the end of the current billing period"
+
+    OPEN = (Status.PENDING, Status.SCHEDULED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="billing_transfers")
+    from_root = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+",
+                                  help_text="Who paid for the account when the transfer started.")
+    from_parent = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    billing_owner_email = models.EmailField()
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    cutover = models.CharField(max_length=10, choices=Cutover.choices, default=Cutover.NOW)
+    keep_agency_access = models.BooleanField(default=False)
+    agency_people = models.JSONField(default=list, blank=True, help_text="User ids who become agency members.")
+    agency_expires_at = models.DateTimeField(null=True, blank=True)
+    nonce = models.CharField(max_length=32)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=transfer_expiry)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    billing_contact_name = models.CharField(max_length=150, blank=True)
+    billing_contact_email = models.EmailField(blank=True)
+    cutover_at = models.DateTimeField(null=True, blank=True, help_text="The instant usage moves to the new payer.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account"], condition=models.Q(status__in=["pending", "scheduled"]),
+                                    name="billing_transfer_one_open_per_account",
+                                    violation_error_message="This account already has a billing transfer under way."),
+        ]
+        indexes = [models.Index(fields=["from_root", "status"]), models.Index(fields=["status", "cutover_at"])]
+
+    def __str__(self):
+        return f"{self.account} → independent ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.PENDING and timezone.now() >= self.expires_at

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import transfer_views, views
 
 app_name = "billing"
 
@@ -14,4 +14,9 @@ urlpatterns = [
     path(f"{base}stripe/setup/", views.StripeSetupView.as_view(), name="stripe-setup"),
     path(f"{base}stripe/payment-method/", views.PaymentMethodView.as_view(), name="payment-method"),
     path(f"{base}invoices/<uuid:invoice_id>/send/", views.InvoiceSendView.as_view(), name="invoice-send"),
+    path("a/<uuid:account_id>/subaccounts/<uuid:sub_id>/transfer/", transfer_views.TransferWizardView.as_view(),
+         name="transfer-start"),
+    path("a/<uuid:account_id>/subaccounts/<uuid:sub_id>/transfer/<uuid:transfer_id>/cancel/",
+         transfer_views.TransferCancelView.as_view(), name="transfer-cancel"),
+    path("billing-transfer/<str:token>/", transfer_views.transfer_accept, name="transfer-accept"),
 ]

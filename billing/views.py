@@ -1,4 +1,4 @@
-import csv
+import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -9,14 +9,17 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account
 
 from . import stripe_sync
 from .charts import account_bars, daily_bars
-from .models import Invoice, UsageRecord, period_start
+from .models import BillingTransfer, Invoice, UsageRecord, period_start
 from .selectors import plan_for
 from .statements import Line, compute_statement, daily_minutes, statement_from_invoice
+
+CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,255}")  # what Stripe sends back in ?session_id=
 
 
 def sees_prices(access) -> bool:
@@ -57,8 +60,11 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
                      .values("account_id", "account__name").annotate(minutes=Sum("minutes")).order_by("account__name"))
             lines = [Line(row["account_id"], row["account__name"], row["minutes"]) for row in usage]
             days = daily_minutes(period=period, subtree=account)
-            ctx.update(lines=lines, minutes_used=sum(ln.minutes for ln in lines),
-                       payer=Account.objects.get(path=account.root_path))
+            ctx["open_transfer"] = (BillingTransfer.objects.filter(account=account, status__in=BillingTransfer.OPEN)
+                                    .select_related("plan").first())
+            payer = Account.objects.get(path=account.root_path)
+            ctx.update(lines=lines, minutes_used=sum(ln.minutes for ln in lines), payer=payer,
+                       payer_visible=self.access.reaches(payer))  # R6
             if ctx["prices"]:
                 root_statement = compute_statement(ctx["payer"], period)
                 mine = {ln.account_id: ln for ln in lines}
@@ -111,16 +117,16 @@ class CurrentStatementCsvView(InvoiceAccessMixin, TemplateView):
 
 
 def invoice_csv(statement) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    name = f"{statement.account.name}-{statement.period:%Y-%m}".replace(" ", "-")
-    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["line", "account", "minutes", "amount"])
-    writer.writerow(["plan", f"{statement.plan_name} plan", "", f"{statement.plan_price_cents / 100:.2f}"])
-    for line in statement.lines:
-        writer.writerow(["usage", line.description, line.minutes, f"{line.amount_cents / 100:.2f}"])
-    writer.writerow(["total", "", statement.total_minutes, f"{statement.total_cents / 100:.2f}"])
-    return response
+    """The statement as CSV. Account and plan names are tenant text: ``csv_download`` neutralises
+    formula-like cells and sends an RFC 6266 filename; minutes and amounts are passed as numbers."""
+    name = "-".join(f"{statement.account.name} {statement.period:%Y-%m}".split())
+    rows = [
+        ["line", "account", "minutes", "amount"],
+        ["plan", f"{statement.plan_name} plan", "", money(statement.plan_price_cents)],
+        *(["usage", line.description, line.minutes, money(line.amount_cents)] for line in statement.lines),
+        ["total", "", statement.total_minutes, money(statement.total_cents)],
+    ]
+    return csv_download(f"{name}.csv", rows)
 
 
 class StripeActionView(AccountViewMixin, View):
@@ -181,6 +187,8 @@ class PaymentMethodView(StripeActionView):
             messages.info(request, "No card was added.")
         elif session_id := request.GET.get("session_id"):
             try:
+                if not CHECKOUT_SESSION_ID.fullmatch(session_id):
+                    raise stripe_sync.BillingProviderError("The link back from Stripe is not valid; no card added.")
                 stripe_sync.payment_method_from_checkout(self.account, session_id)
             except stripe_sync.BillingProviderError as exc:
                 messages.error(request, str(exc))

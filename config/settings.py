@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "formtools",
     "csp",
     "guardian",
     "treebeard",
@@ -195,6 +196,7 @@ SWITCHER_PAGE_SIZE = 50
 # Absolute links in emails sent outside a request (commands); requests use their own host.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+BILLING_TRANSFER_MAX_AGE_DAYS = env.int("BILLING_TRANSFER_MAX_AGE_DAYS", default=14)
 # How often "last active" is written for a membership (one UPDATE at most per interval).
 MEMBERSHIP_ACTIVITY_INTERVAL_SECONDS = 300
 

@@ -25,7 +25,7 @@ from workspace.models import Agent, Contact, Conversation
 from workspace.services import conversation_record
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),  # keeps the seeded plans for later tests
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks race only on PostgreSQL; CI runs it there"),
 ]
 

@@ -10,6 +10,7 @@ from accounts.audit import audit
 from accounts.limits import check_agent_limit, concurrency_block_reason, minutes_block_reason
 from accounts.models import Account
 from billing.services import usage_record_conversation
+from billing.transfers import apply_due_for
 
 from .models import Agent, Contact, Conversation
 
@@ -99,6 +100,8 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
     conversation is still recorded, as blocked with the reason, and no usage is metered.
     """
     require(by, account, "manage_conversations")
+    apply_due_for(account)  # a billing transfer whose cut-over has passed switches the payer first
+    account.refresh_from_db(fields=["path", "depth", "parent"])
     # Every minutes pool on the path is shared with other subtrees: lock the whole lineage, root first
     # (one order for everyone, so no deadlock), so two siblings cannot both take a pool's last minutes.
     lineage = list(Account.objects.select_for_update().filter(path__in=account.lineage_paths).order_by("path"))

@@ -27,6 +27,9 @@ PEOPLE = [
     ("owner@blueharbor.example", "Bea Harbor", "Owner of Blue Harbor Dental, a client-owned account under "
                                                "Northwind's agency access"),
     ("owner@harborfitness.example", "Hal Fitness", "Owner of Harbor Fitness, with a pending agency request"),
+    ("owner@contoso.example", "Cora Contoso", "Owner of Contoso Clinics: a former Northwind subaccount, independent "
+                                              "after a billing transfer, Northwind keeping agency access"),
+    ("owner@globex.example", "Gil Globex", "Globex Retail's billing transfer waits for this person to accept"),
 ]
 
 # (name, parent name or None); three levels of nesting below the agency.
@@ -39,6 +42,8 @@ TREE = [
     ("Globex Retail", "Northwind Agency"),
     ("Initech Clinics", "Northwind Agency"),
     ("Initech Clinics - North", "Initech Clinics"),
+    ("Contoso Clinics", "Northwind Agency"),
+    ("Contoso Clinics - Downtown", "Contoso Clinics"),
 ]
 
 ROLES = [
@@ -47,6 +52,7 @@ ROLES = [
     ("member@northwind.example", "Northwind Agency", RoleId.MEMBER),
     ("owner@acme.example", "Acme Corp", RoleId.OWNER),
     ("viewer@acme.example", "Acme Sales - EMEA", RoleId.VIEWER),
+    ("owner@contoso.example", "Contoso Clinics", RoleId.OWNER),
 ]
 
 
@@ -66,7 +72,8 @@ class Command(BaseCommand):
         accounts: dict[str, Account] = {}
         for name, parent_name in TREE:
             parent = accounts.get(parent_name)
-            existing = Account.objects.filter(name=name, parent=parent).first()
+            existing = (Account.objects.filter(name=name, parent=parent).first()  # or independent since (transfer)
+                        or Account.objects.filter(name=name, billing_transfers__status="completed").first())
             if existing:
                 accounts[name] = existing
             elif parent is None:
@@ -99,6 +106,7 @@ class Command(BaseCommand):
 
         # Fresh user objects: access is cached per user object, and memberships changed above.
         self._agency(accounts["Northwind Agency"], client, {u.email: u for u in User.objects.all()})
+        self._transfers(accounts, {u.email: u for u in User.objects.all()})
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/accounts/login/"))
         self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")
@@ -124,6 +132,28 @@ class Command(BaseCommand):
         if fitness is None:
             fitness = account_create(name="Harbor Fitness", owner=users["owner@harborfitness.example"])
             access_request(agency=agency, client=fitness, by=owner, note="Let us set up your booking line.")
+
+    def _transfers(self, accounts: dict, users) -> None:
+        """Billing transfers: Contoso Clinics went independent with Northwind keeping agency access;
+        Globex Retail's transfer waits for its new billing owner."""
+        from billing.models import BillingTransfer
+        from billing.transfers import transfer_accept, transfer_start, transfer_url
+
+        contoso, globex = accounts["Contoso Clinics"], accounts["Globex Retail"]
+        owner = users["owner@northwind.example"]
+        if not BillingTransfer.objects.filter(account=contoso).exists():
+            transfer = transfer_start(account=contoso, by=owner, billing_owner_email="owner@contoso.example",
+                                      plan=Plan.objects.get(code="agency"), keep_agency_access=True,
+                                      agency_people=[users["admin@northwind.example"]])
+            transfer_accept(transfer=transfer, user=users["owner@contoso.example"], contact_name="Cora Contoso",
+                            contact_email="billing@contoso.example")
+        pending = BillingTransfer.objects.filter(account=globex, status="pending").first()
+        if pending is None and not BillingTransfer.objects.filter(account=globex).exists():
+            pending = transfer_start(account=globex, by=owner, billing_owner_email="owner@globex.example",
+                                     plan=Plan.objects.get(code="pro"))
+        if pending is not None:
+            self.stdout.write(f"Globex Retail's pending billing transfer (sign in as owner@globex.example): "
+                              f"{transfer_url(pending)}")
 
     def _last_month(self, accounts: dict, by) -> None:
         """Conversations last month in the agency's tree, and that period closed into an invoice."""

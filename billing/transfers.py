@@ -1,0 +1,365 @@
+"""Billing transfer: a subaccount (with its subtree) becomes an independent, directly billed account.
+
+- ``transfer_start``: someone holding billing and subaccount management on the parent proposes it
+  (billing owner, plan, cut-over, whether the agency keeps access). Nothing changes yet.
+- The billing owner gets a signed, single-use, expiring link (like invitations) and accepts
+  (``transfer_accept``) or declines; the parent can cancel while it is open.
+- ``transfer_apply`` is the switch: one transaction with the lineage rows locked root first, so two
+  transfers in one tree (or metering in it) are serialized; it re-checks that the tree is as it was.
+  Idempotent: applying a completed transfer returns it unchanged. Any failure (Stripe included)
+  rolls everything back and the transfer stays open for a retry.
+
+Usage is attributed to whoever pays at the moment it is recorded: up to the cut-over the old root,
+after it the new one (``UsageRecord.billing_root``), so the two invoices together hold exactly the
+usage there was.
+"""
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import resolve_access
+from accounts.audit import audit
+from accounts.models import LIMIT_NAMES, Account
+from accounts.services import subtree_move
+from members.emails import clean_email
+from members.models import Membership, User, new_nonce
+from members.roles import ROLES, RoleId
+from members.rows import account_sync_permissions
+from members.services import membership_add
+
+from .models import BillingTransfer, Plan, period_start
+from .services import subscription_start
+
+log = logging.getLogger(__name__)
+SALT = "billing.transfer"
+AGENCY_ADMIN_PRIORITY = ROLES[RoleId.AGENCY_ADMIN].priority
+
+
+class TransferInvalid(Exception):
+    """A link that cannot be used; the message says why, for the person holding it."""
+
+
+# ---- who may, and what ------------------------------------------------------------------------
+
+def transfer_refusal(account: Account, by) -> str | None:
+    """Why ``by`` may not start a billing transfer of ``account`` now, or None. ``by=None``: the platform."""
+    if not account.is_subaccount:
+        return f"{account.name} is already independent and billed directly."
+    parent = account.parent
+    if by is not None:
+        access = resolve_access(by, parent)
+        if access is None or not access.has("manage_billing", "manage_subaccounts"):
+            return (f"Starting a billing transfer takes billing and subaccount management in {parent.name}; "
+                    "your access there does not include both.")
+    if account.is_suspended:
+        return f"{account.name} is suspended: reactivate it first."
+    lineage = [*account.ancestor_paths, account.path]
+    busy = (BillingTransfer.objects.filter(status__in=BillingTransfer.OPEN)
+            .filter(account__path__in=lineage) | BillingTransfer.objects.filter(
+                status__in=BillingTransfer.OPEN, account__path__startswith=account.path))
+    busy = busy.select_related("account").first()
+    if busy is not None:
+        if busy.account_id == account.pk:
+            return f"{account.name} already has a billing transfer under way."
+        return "An account above or below this one has a billing transfer under way: finish or cancel it first."
+    return None
+
+
+def plan_refusal(account: Account, plan: Plan) -> str | None:
+    """A plan the account can stand on alone: one that allows subaccounts if it has any."""
+    if account.numchild and not plan.allows_subaccounts:
+        return (f"{account.name} has subaccounts, which the {plan.name} plan does not include: choose a plan "
+                "with subaccount management.")
+    return None
+
+
+def agency_candidates(parent: Account):
+    """People who may keep access as agency members: they reach the parent with at least Agency Admin's
+    role, so becoming Agency Admin in the new account gives none of them more than they had (R1)."""
+    roles = [r.id for r in ROLES.values() if r.priority >= AGENCY_ADMIN_PRIORITY and r.id != RoleId.AGENCY_ADMIN]
+    return (User.objects.filter(memberships__account__path__in=[*parent.ancestor_paths, parent.path],
+                                memberships__role__in=roles, memberships__is_agency=False,
+                                memberships__via_agency=False, is_active=True)
+            .distinct().order_by("email"))
+
+
+def billing_owner_candidates(account: Account):
+    """The subaccount's own people (not agency users): one of them may become its billing owner."""
+    return (User.objects.filter(memberships__account=account, memberships__is_agency=False, is_active=True)
+            .order_by("email"))
+
+
+# ---- the link ---------------------------------------------------------------------------------------
+
+def transfer_token(transfer: BillingTransfer) -> str:
+    return signing.TimestampSigner(salt=SALT).sign(f"{transfer.public_id}:{transfer.nonce}")
+
+
+def transfer_url(transfer: BillingTransfer, request=None) -> str:
+    path = reverse("billing:transfer-accept", kwargs={"token": transfer_token(transfer)})
+    return request.build_absolute_uri(path) if request is not None else f"{settings.SITE_URL}{path}"
+
+
+def transfer_from_token(token: str) -> BillingTransfer:
+    max_age = datetime.timedelta(days=settings.BILLING_TRANSFER_MAX_AGE_DAYS)
+    try:
+        value = signing.TimestampSigner(salt=SALT).unsign(token, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise TransferInvalid("This link has expired. Ask the account's provider to start the transfer again.") from exc
+    except signing.BadSignature as exc:
+        raise TransferInvalid("This link is not valid. Check that you copied all of it.") from exc
+    public_id, _, nonce = value.partition(":")
+    transfer = (BillingTransfer.objects.select_related("account", "from_parent", "from_root", "plan", "created_by")
+                .filter(public_id=public_id).first())
+    if transfer is None or nonce != transfer.nonce:
+        raise TransferInvalid("This billing transfer no longer exists.")
+    if transfer.is_expired:
+        raise TransferInvalid("This billing transfer has expired. Ask the account's provider to start it again.")
+    if transfer.status != BillingTransfer.Status.PENDING:
+        raise TransferInvalid(f"This billing transfer is already {transfer.get_status_display().lower()}.")
+    return transfer
+
+
+def _email(subject: str, body: str, to: list[str]) -> None:
+    recipients = [t for t in to if t]
+    if recipients:
+        transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients))
+
+
+def _managers_emails(account: Account) -> list[str]:
+    return list(Membership.objects.filter(account=account, role__in=[RoleId.OWNER, RoleId.ADMIN], is_agency=False)
+                .values_list("user__email", flat=True))
+
+
+# ---- start, cancel, decline, accept ------------------------------------------------------------
+
+@transaction.atomic
+def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan,
+                   cutover: str = BillingTransfer.Cutover.NOW, keep_agency_access: bool = False, agency_people=(),
+                   agency_expires_at=None, request=None) -> BillingTransfer:
+    """Propose the transfer; the billing owner is emailed a link. Nothing else changes until they accept."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    refusal = transfer_refusal(account, by)
+    if refusal:
+        raise (PermissionDenied if by is not None and "takes billing" in refusal else ValidationError)(refusal)
+    refusal = plan_refusal(account, plan)
+    if refusal:
+        raise ValidationError(refusal)
+    email = clean_email(billing_owner_email)
+    if cutover not in BillingTransfer.Cutover.values:
+        raise ValidationError("Choose when the transfer takes effect.")
+    people = list(agency_people) if keep_agency_access else []
+    if people:
+        allowed = set(agency_candidates(account.parent).values_list("pk", flat=True))
+        if any(u.pk not in allowed for u in people):
+            raise ValidationError("Only people who reach this account as Owner or Admin from above can keep access "
+                                  "as agency members.")
+        if by is not None and not resolve_access(by, account.parent).has("manage_members"):
+            raise PermissionDenied("Choosing who keeps access takes member management in the parent account.")
+    if agency_expires_at is not None and agency_expires_at <= timezone.now():
+        raise ValidationError("The agency access expiry must be in the future.")
+    transfer = BillingTransfer.objects.create(
+        account=account, from_root=Account.objects.get(path=account.root_path), from_parent=account.parent,
+        billing_owner_email=email, plan=plan, cutover=cutover, keep_agency_access=keep_agency_access,
+        agency_people=[u.pk for u in people], agency_expires_at=agency_expires_at, nonce=new_nonce(),
+        created_by=by,
+    )
+    summary = f"Billing transfer started: {account.name} to become independent, waiting for {email}"
+    for target in (account, account.parent):
+        audit(account=target, actor=by, request=request, action="billing.transfer_started", summary=summary,
+              transfer=str(transfer.public_id))
+    _email(f"{account.name} can become an independent account",
+           f"You are asked to take over billing for {account.name} on the {plan.name} plan.\n\n"
+           f"Review and accept (or decline) here: {transfer_url(transfer, request)}\n\n"
+           f"The link works once and expires on {transfer.expires_at:%Y-%m-%d}.", [email])
+    return transfer
+
+
+def _locked(transfer: BillingTransfer) -> BillingTransfer:
+    return (BillingTransfer.objects.select_for_update(of=("self",))
+            .select_related("account", "from_parent", "from_root", "plan").get(pk=transfer.pk))
+
+
+@transaction.atomic
+def transfer_cancel(*, transfer: BillingTransfer, by, request=None) -> BillingTransfer:
+    """The parent withdraws an open transfer (billing and subaccount management there)."""
+    transfer = _locked(transfer)
+    if by is not None:
+        access = resolve_access(by, transfer.from_parent)
+        if access is None or not access.has("manage_billing", "manage_subaccounts"):
+            raise PermissionDenied("Cancelling a billing transfer takes billing and subaccount management in "
+                                   f"{transfer.from_parent.name}.")
+    if not transfer.is_open:
+        raise ValidationError(f"This transfer is already {transfer.get_status_display().lower()}.")
+    transfer.status, transfer.decided_by, transfer.decided_at = BillingTransfer.Status.CANCELLED, by, timezone.now()
+    transfer.save(update_fields=["status", "decided_by", "decided_at"])
+    for target in (transfer.account, transfer.from_parent):
+        audit(account=target, actor=by, request=request, action="billing.transfer_cancelled",
+              summary=f"Billing transfer of {transfer.account.name} cancelled", transfer=str(transfer.public_id))
+    return transfer
+
+
+def _check_acceptor(transfer: BillingTransfer, user) -> None:
+    if transfer.status != BillingTransfer.Status.PENDING:
+        raise ValidationError(f"This billing transfer is already {transfer.get_status_display().lower()}.")
+    if transfer.is_expired:
+        raise ValidationError("This billing transfer has expired.")
+    if user.email.lower() != transfer.billing_owner_email:
+        raise ValidationError(f"This transfer is for {transfer.billing_owner_email}, but you are signed in as "
+                              f"{user.email}.")
+
+
+@transaction.atomic
+def transfer_decline(*, transfer: BillingTransfer, user=None, request=None) -> BillingTransfer:
+    """The billing owner declines. ``user=None``: the holder of the signed link, not signed in (declining
+    needs no login of its own)."""
+    transfer = _locked(transfer)
+    if user is not None:
+        _check_acceptor(transfer, user)
+    elif transfer.status != BillingTransfer.Status.PENDING or transfer.is_expired:
+        raise ValidationError(f"This billing transfer is already {transfer.get_status_display().lower()}.")
+    transfer.status, transfer.decided_by, transfer.decided_at = BillingTransfer.Status.DECLINED, user, timezone.now()
+    transfer.save(update_fields=["status", "decided_by", "decided_at"])
+    who = transfer.billing_owner_email
+    for target in (transfer.account, transfer.from_parent):
+        audit(account=target, actor=user, request=request, action="billing.transfer_declined",
+              summary=f"{who} declined the billing transfer of {transfer.account.name}",
+              transfer=str(transfer.public_id))
+    _email(f"Billing transfer of {transfer.account.name} declined",
+           f"{who} declined to take over billing for {transfer.account.name}. Nothing changed.",
+           _managers_emails(transfer.from_parent))
+    return transfer
+
+
+@transaction.atomic
+def transfer_accept(*, transfer: BillingTransfer, user, contact_name: str = "", contact_email: str = "",
+                    request=None) -> BillingTransfer:
+    """The billing owner accepts: they become the account's Owner, and at the cut-over (now, or the start
+    of the next period) the switch applies. Of two acceptances, the second is told it is already done."""
+    transfer = _locked(transfer)
+    _check_acceptor(transfer, user)
+    now = timezone.now()
+    transfer.decided_by, transfer.decided_at = user, now
+    transfer.billing_contact_name = (contact_name or user.display_name)[:150]
+    transfer.billing_contact_email = clean_email(contact_email) if contact_email else user.email
+    if transfer.cutover == BillingTransfer.Cutover.NOW:
+        transfer.cutover_at = now
+    else:
+        next_period = period_start(now) + datetime.timedelta(days=32)
+        transfer.cutover_at = datetime.datetime.combine(period_start(next_period), datetime.time(), tzinfo=datetime.UTC)
+    transfer.status = BillingTransfer.Status.SCHEDULED
+    transfer.save()
+    membership = Membership.objects.filter(account=transfer.account, user=user).first()
+    if membership is None:
+        membership_add(account=transfer.account, user=user, role=RoleId.OWNER, by=None, request=request)
+    elif membership.role != RoleId.OWNER:
+        Membership.objects.filter(pk=membership.pk).update(role=RoleId.OWNER)
+        membership.role = RoleId.OWNER
+        from members.rows import membership_sync_permissions
+
+        membership.account = transfer.account
+        membership_sync_permissions(membership)
+    for target in (transfer.account, transfer.from_parent):
+        audit(account=target, actor=user, request=request, action="billing.transfer_accepted",
+              summary=f"{user.email} accepted the billing transfer of {transfer.account.name}",
+              transfer=str(transfer.public_id), cutover_at=transfer.cutover_at.isoformat())
+    if transfer.cutover_at <= now:
+        transfer = transfer_apply(transfer=transfer, request=request)
+    return transfer
+
+
+# ---- the switch -------------------------------------------------------------------------------------
+
+def _move_to_top(transfer: BillingTransfer, account: Account) -> Account:
+    account = subtree_move(account, None)
+    values = {"access_categories": {}, **{f"limit_{n}": None for n in LIMIT_NAMES}}
+    Account.objects.filter(pk=account.pk).update(**values)  # the former parent's caps and limits end here
+    for field, value in values.items():
+        setattr(account, field, value)
+    return account
+
+
+def _become_root(transfer: BillingTransfer, account: Account) -> None:
+    subscription_start(account=account, plan=transfer.plan)
+    from . import stripe_sync
+
+    if stripe_sync.is_configured() and transfer.plan.stripe_price_id:
+        stripe_sync.subscribe(account, transfer.plan)  # BillingProviderError rolls the whole switch back
+
+
+def _keep_agency(transfer: BillingTransfer, account: Account, request=None) -> None:
+    if not transfer.keep_agency_access:
+        return
+    from agency.services import access_keep_after_transfer
+
+    people = list(User.objects.filter(pk__in=transfer.agency_people))
+    access_keep_after_transfer(client=account, agency=transfer.from_root, people=people,
+                               expires_at=transfer.agency_expires_at, by=transfer.created_by, request=request)
+
+
+@transaction.atomic
+def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfer:
+    """The switch. Atomic; idempotent on the transfer; safe under concurrent attempts (the lineage rows
+    are locked root first, the same order metering uses)."""
+    transfer = _locked(transfer)
+    if transfer.status == BillingTransfer.Status.COMPLETED:
+        return transfer
+    if transfer.status != BillingTransfer.Status.SCHEDULED:
+        raise ValidationError(f"This transfer is {transfer.get_status_display().lower()}; it cannot be applied.")
+    account = transfer.account
+    lineage = list(Account.objects.select_for_update().filter(path__in=account.lineage_paths).order_by("path"))
+    account = lineage[-1] if lineage and lineage[-1].pk == account.pk else Account.objects.get(pk=account.pk)
+    if not account.is_subaccount or account.root_path != transfer.from_root.path:
+        raise ValidationError(f"{account.name} is no longer below {transfer.from_root.name} (another transfer "
+                              "moved its tree): start again from its new parent.")
+    from_parent = account.parent
+    account = _move_to_top(transfer, account)
+    _become_root(transfer, account)
+    account_sync_permissions(account, subtree=True)  # former caps end; its own members' rows re-sync
+    _keep_agency(transfer, account, request)
+    transfer.status, transfer.completed_at = BillingTransfer.Status.COMPLETED, timezone.now()
+    transfer.save(update_fields=["status", "completed_at"])
+    kept = " The agency keeps access." if transfer.keep_agency_access else ""
+    audit(account=account, actor=transfer.decided_by, request=request, action="billing.transfer_completed",
+          summary=f"{account.name} is now independent and billed directly on the {transfer.plan.name} plan.{kept}",
+          transfer=str(transfer.public_id))
+    audit(account=from_parent, actor=transfer.decided_by, request=request, action="billing.transfer_completed",
+          summary=f"{account.name} became independent (billed directly).{kept}", transfer=str(transfer.public_id))
+    subject = f"{account.name} is now independent"
+    _email(subject, f"{account.name} is now billed directly on the {transfer.plan.name} plan. Usage up to "
+                    f"{transfer.cutover_at:%Y-%m-%d %H:%M} UTC stays on the previous invoice.",
+           [transfer.billing_owner_email, *_managers_emails(from_parent)])
+    return transfer
+
+
+def apply_due_transfers(now=None) -> int:
+    """Apply accepted transfers whose cut-over has come (cron, the period close, and metering call it);
+    expire pending ones past their link's expiry. Each in its own transaction. Returns how many applied."""
+    now = now or timezone.now()
+    BillingTransfer.objects.filter(status=BillingTransfer.Status.PENDING, expires_at__lte=now).update(
+        status=BillingTransfer.Status.EXPIRED)
+    applied = 0
+    for transfer in BillingTransfer.objects.filter(status=BillingTransfer.Status.SCHEDULED, cutover_at__lte=now):
+        try:
+            transfer_apply(transfer=transfer)
+            applied += 1
+        except ValidationError as exc:
+            log.warning("Billing transfer %s not applied: %s", transfer.public_id, exc)
+    return applied
+
+
+def apply_due_for(account: Account) -> None:
+    """Before metering in ``account``: a transfer of it or an ancestor whose cut-over has passed applies
+    first, so usage after the cut-over is never booked to the old payer. One indexed query."""
+    due = BillingTransfer.objects.filter(status=BillingTransfer.Status.SCHEDULED, cutover_at__lte=timezone.now(),
+                                         account__path__in=account.lineage_paths)
+    for transfer in due:
+        transfer_apply(transfer=transfer)

@@ -1,0 +1,348 @@
+"""Billing transfer (issue 11): a subaccount becomes an independent, directly billed account."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import resolve_access
+from accounts.models import Account, AuditEvent
+from accounts.services import subaccount_move
+from agency.models import AgencyBaseline, AgencyGrant, AgencySettings
+from billing import transfers
+from billing.models import BillingTransfer, Invoice, Subscription, UsageRecord, period_start
+from billing.services import invoice_close
+from billing.statements import compute_statement
+from members.models import Membership, User
+from members.roles import RoleId
+from tests.factories import AccountFactory, account_chain, plan
+from workspace.models import Agent, Contact
+from workspace.services import conversation_record
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.datetime(2026, 11, 14, 12, 0, tzinfo=datetime.UTC)
+
+
+def fresh(user):
+    return User.objects.get(pk=user.pk)
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def world(make_member):
+    """Northwind (agency plan) → Acme (a customer) → Acme Sales; Acme's own Owner is Carla."""
+    northwind = AccountFactory(name="Northwind")
+    owner = make_member(northwind, RoleId.OWNER)
+    admin = make_member(northwind, RoleId.ADMIN)
+    member = make_member(northwind, RoleId.MEMBER)
+    acme = AccountFactory(parent=northwind, name="Acme", access_categories={"billing": "none"}, limit_minutes=500)
+    sales = AccountFactory(parent=acme, name="Acme Sales")
+    carla = make_member(acme, RoleId.OWNER)
+    AgencyBaseline.objects.create(account=northwind, matrix={"billing": "read", "members": "read"})
+    return dict(northwind=northwind, owner=owner, admin=admin, member=member, acme=acme, sales=sales, carla=carla)
+
+
+def start(w, **kwargs):
+    defaults = dict(account=w["acme"], by=fresh(w["owner"]), billing_owner_email=w["carla"].email, plan=plan("agency"))
+    return transfers.transfer_start(**{**defaults, **kwargs})
+
+
+def talk(account, minutes, when):
+    agent = Agent.objects.filter(account=account).first() or Agent.objects.create(account=account, name="A")
+    contact = Contact.objects.filter(account=account).first() or Contact.objects.create(
+        account=account, name="C", email="c@example.test")
+    return conversation_record(account=account, agent=agent, contact=contact, by=None, started_at=when,
+                               duration_seconds=minutes * 60)
+
+
+class TestStart:
+    def test_it_proposes_and_changes_nothing_until_accepted(self, world):
+        transfer = start(world)
+        assert transfer.status == "pending" and transfer.from_root == world["northwind"]
+        acme = Account.objects.get(pk=world["acme"].pk)
+        assert acme.depth == 2 and acme.parent == world["northwind"]
+        assert AuditEvent.objects.filter(action="billing.transfer_started").count() == 2
+
+    @pytest.mark.parametrize("who", ["member", "carla"])
+    def test_refused_without_billing_and_subaccount_management_on_the_parent(self, world, who):
+        with pytest.raises(PermissionDenied, match="billing and subaccount management"):
+            start(world, by=fresh(world[who]))
+        assert not BillingTransfer.objects.exists()
+
+    def test_refused_to_an_admin_whose_billing_is_capped_above(self, world, make_member):
+        middle = AccountFactory(parent=world["northwind"], name="Middle", access_categories={"billing": "read"})
+        admin = make_member(middle, RoleId.ADMIN)
+        below = AccountFactory(parent=middle, name="Below middle")
+        with pytest.raises(PermissionDenied, match="billing and subaccount management"):
+            transfers.transfer_start(account=below, by=fresh(admin), billing_owner_email="x@example.test",
+                                     plan=plan("pro"))
+
+    def test_a_root_account_cannot_be_transferred(self, world):
+        with pytest.raises(ValidationError, match="already independent"):
+            start(world, account=world["northwind"])
+
+    def test_a_plan_without_subaccounts_is_refused_for_an_account_with_some(self, world):
+        with pytest.raises(ValidationError, match="does not include"):
+            start(world, plan=plan("pro"))
+        transfers.transfer_start(account=world["sales"], by=fresh(world["owner"]), billing_owner_email="s@example.test",
+                                 plan=plan("pro"))
+
+    def test_one_open_transfer_per_account_and_none_above_or_below(self, world):
+        start(world)
+        with pytest.raises(ValidationError, match="already has a billing transfer"):
+            start(world)
+        with pytest.raises(ValidationError, match="above or below"):
+            transfers.transfer_start(account=world["sales"], by=fresh(world["owner"]),
+                                     billing_owner_email="s@example.test", plan=plan("pro"))
+
+    def test_only_people_with_admin_rank_above_may_keep_access(self, world):
+        with pytest.raises(ValidationError, match="Owner or Admin"):
+            start(world, keep_agency_access=True, agency_people=[world["member"]])
+
+
+class TestAcceptance:
+    def test_accept_now_moves_the_subtree_and_keeps_agency_access(self, world):
+        transfer = start(world, keep_agency_access=True, agency_people=[world["admin"]])
+        token = transfers.transfer_token(transfer)
+        found = transfers.transfer_from_token(token)
+        done = transfers.transfer_accept(transfer=found, user=fresh(world["carla"]), contact_name="Carla",
+                                         contact_email="billing@acme.example")
+        assert done.status == "completed"
+        acme = Account.objects.get(pk=world["acme"].pk)
+        sales = Account.objects.get(pk=world["sales"].pk)
+        assert acme.depth == 1 and acme.parent is None and acme.is_root()
+        assert sales.depth == 2 and sales.parent == acme and sales.path.startswith(acme.path)
+        assert acme.access_categories == {} and acme.limit_minutes is None
+        assert Subscription.objects.get(account=acme).plan.code == "agency"
+        grant = AgencyGrant.objects.get(client=acme, agency=world["northwind"])
+        assert grant.is_effective
+        assert AgencySettings.objects.get(account=acme).matrix == {"billing": "read", "members": "read"}
+        # the chosen person is in as an agency member; the others of Northwind are not
+        assert resolve_access(fresh(world["admin"]), acme).is_agency
+        assert resolve_access(fresh(world["owner"]), acme) is None
+        assert resolve_access(fresh(world["member"]), sales) is None
+        # Carla is its Owner, capped by the agency settings but always governing agency access
+        carla = resolve_access(fresh(world["carla"]), acme)
+        assert carla.is_owner and carla.may_govern_agency
+        northwind = Account.objects.get(pk=world["northwind"].pk)
+        assert northwind.numchild == 0
+
+    def test_accept_without_keeping_access_cuts_the_parents_people_off_next_request(self, world, client):
+        transfer = start(world)
+        client.force_login(world["admin"])
+        url = reverse("accounts:dashboard", kwargs={"account_id": world["sales"].public_id})
+        assert client.get(url).status_code == 200
+        transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
+        assert client.get(url).status_code == 404
+        assert not AgencyGrant.objects.filter(client=world["acme"]).exists()
+
+    def test_the_usage_sum_across_both_invoices_is_unchanged_at_a_mid_period_cutover(self, world):
+        acme, sales = world["acme"], world["sales"]
+        talk(acme, 30, NOW - datetime.timedelta(days=5))
+        talk(sales, 20, NOW - datetime.timedelta(days=4))
+        talk(AccountFactory(parent=world["northwind"], name="Other customer"), 7, NOW - datetime.timedelta(days=3))
+        transfer = start(world)
+        transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
+        talk(Account.objects.get(pk=acme.pk), 11, NOW + datetime.timedelta(minutes=5))
+        talk(Account.objects.get(pk=sales.pk), 4, NOW + datetime.timedelta(minutes=6))
+        period = period_start(NOW)
+        old = compute_statement(Account.objects.get(pk=world["northwind"].pk), period)
+        new = compute_statement(Account.objects.get(pk=acme.pk), period)
+        total = sum(UsageRecord.objects.filter(period=period).values_list("minutes", flat=True))
+        assert old.total_minutes + new.total_minutes == total == 30 + 20 + 7 + 11 + 4
+        assert new.total_minutes == 15 and old.total_minutes == 57
+        assert any("no longer in this account" in ln.description for ln in old.lines)
+        with time_machine.travel(NOW + datetime.timedelta(days=30), tick=False):
+            inv_old, _ = invoice_close(root=Account.objects.get(pk=world["northwind"].pk), period=period)
+            inv_new, _ = invoice_close(root=Account.objects.get(pk=acme.pk), period=period)
+        assert inv_old.total_minutes + inv_new.total_minutes == total
+        assert Invoice.objects.count() == 2
+
+    def test_at_period_end_the_switch_waits_and_metering_applies_it_on_time(self, world):
+        transfer = start(world, cutover=BillingTransfer.Cutover.PERIOD_END)
+        transfer = transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
+        assert transfer.status == "scheduled" and transfer.cutover_at == datetime.datetime(2026, 12, 1,
+                                                                                           tzinfo=datetime.UTC)
+        assert Account.objects.get(pk=world["acme"].pk).depth == 2
+        talk(world["acme"], 5, NOW)  # before the cut-over: Northwind pays
+        with time_machine.travel(datetime.datetime(2026, 12, 1, 0, 5, tzinfo=datetime.UTC), tick=False):
+            talk(Account.objects.get(pk=world["acme"].pk), 6, timezone.now())  # after it: Acme pays
+        acme = Account.objects.get(pk=world["acme"].pk)
+        assert acme.is_root()
+        assert list(UsageRecord.objects.order_by("pk").values_list("billing_root", "minutes")) == [
+            (world["northwind"].pk, 5), (acme.pk, 6)]
+
+    def test_declined_expired_and_cancelled_transfers_change_nothing(self, world):
+        t1 = start(world)
+        transfers.transfer_decline(transfer=t1, user=fresh(world["carla"]))
+        with pytest.raises(transfers.TransferInvalid, match="declined"):
+            transfers.transfer_from_token(transfers.transfer_token(t1))
+        t2 = start(world)
+        transfers.transfer_cancel(transfer=t2, by=fresh(world["owner"]))
+        with pytest.raises(ValidationError, match="cancelled"):
+            transfers.transfer_accept(transfer=t2, user=fresh(world["carla"]))
+        t3 = start(world)
+        with time_machine.travel(NOW + datetime.timedelta(days=30), tick=False):
+            with pytest.raises(transfers.TransferInvalid, match="expired"):
+                transfers.transfer_from_token(transfers.transfer_token(t3))
+            with pytest.raises(ValidationError, match="expired"):
+                transfers.transfer_accept(transfer=t3, user=fresh(world["carla"]))
+            transfers.apply_due_transfers()
+        assert BillingTransfer.objects.get(pk=t3.pk).status == "expired"
+        assert Account.objects.get(pk=world["acme"].pk).depth == 2
+
+    def test_only_the_named_billing_owner_accepts(self, world, make_member):
+        transfer = start(world)
+        with pytest.raises(ValidationError, match="This transfer is for"):
+            transfers.transfer_accept(transfer=transfer, user=fresh(world["owner"]))
+
+    def test_accepting_twice_applies_once(self, world):
+        transfer = start(world)
+        transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
+        with pytest.raises(ValidationError, match="already completed"):
+            transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
+        assert transfers.transfer_apply(transfer=transfer).status == "completed"  # idempotent
+        assert Account.objects.filter(depth=1, name="Acme").count() == 1
+
+    def test_a_transfer_whose_tree_changed_meanwhile_is_refused_clearly(self, world):
+        """An ancestor became independent first: the subaccount's scheduled transfer no longer applies."""
+        inner = transfers.transfer_start(account=world["sales"], by=fresh(world["owner"]),
+                                         billing_owner_email="s@example.test", plan=plan("pro"))
+        BillingTransfer.objects.filter(pk=inner.pk).update(status="scheduled", cutover_at=NOW)
+        from accounts.services import subtree_move
+
+        subtree_move(Account.objects.get(pk=world["acme"].pk), None)  # as an applied outer transfer would
+        with pytest.raises(ValidationError, match="no longer below"):
+            transfers.transfer_apply(transfer=inner)
+        assert Account.objects.get(pk=world["sales"].pk).depth == 2
+
+
+class TestFailureLeavesNothingHalfDone:
+    @pytest.mark.parametrize("step", ["_move_to_top", "_become_root", "_keep_agency"])
+    def test_a_failure_at_any_step_rolls_everything_back_and_can_be_retried(self, world, monkeypatch, step):
+        transfer = start(world, keep_agency_access=True, agency_people=[world["admin"]])
+        before = {a.pk: (a.path, a.depth, a.parent_id, a.numchild) for a in Account.objects.all()}
+        original = getattr(transfers, step)
+
+        def boom(*args, **kwargs):
+            original(*args, **kwargs)
+            raise ValidationError("Injected failure")
+
+        monkeypatch.setattr(transfers, step, boom)
+        with pytest.raises(ValidationError, match="Injected"):
+            transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
+        assert {a.pk: (a.path, a.depth, a.parent_id, a.numchild) for a in Account.objects.all()} == before
+        assert BillingTransfer.objects.get(pk=transfer.pk).status == "pending"
+        assert not Subscription.objects.filter(account=world["acme"]).exists()
+        assert not AgencyGrant.objects.filter(client=world["acme"]).exists()
+        assert Membership.objects.get(account=world["acme"], user=world["carla"]).role == RoleId.OWNER
+        monkeypatch.setattr(transfers, step, original)
+        assert transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"])).status == "completed"
+
+
+class TestMoveWithinTheTree:
+    def test_a_subtree_moves_under_another_parent_and_its_caps_apply(self, world):
+        other = AccountFactory(parent=world["northwind"], name="Other", access_categories={"agents": "read"})
+        subaccount_move(account=world["acme"], new_parent=other, by=fresh(world["owner"]))
+        acme = Account.objects.get(pk=world["acme"].pk)
+        sales = Account.objects.get(pk=world["sales"].pk)
+        assert acme.parent == other and acme.depth == 3 and sales.depth == 4
+        assert not resolve_access(fresh(world["carla"]), acme).has("manage_agents")
+        assert Account.objects.get(pk=other.pk).numchild == 1
+
+    def test_refusals(self, world, make_member):
+        chain = account_chain(5, root=world["northwind"], prefix="Deep")
+        with pytest.raises(ValidationError, match="levels deep"):
+            subaccount_move(account=world["acme"], new_parent=chain[3], by=fresh(world["owner"]))
+        with pytest.raises(ValidationError, match="below itself"):
+            subaccount_move(account=world["acme"], new_parent=world["sales"], by=fresh(world["owner"]))
+        with pytest.raises(ValidationError, match="own tree"):
+            subaccount_move(account=world["acme"], new_parent=AccountFactory(), by=fresh(world["owner"]))
+        with pytest.raises(PermissionDenied):
+            subaccount_move(account=world["sales"], new_parent=chain[1], by=fresh(world["carla"]))
+        assert Account.objects.get(pk=world["acme"].pk).parent_id == world["northwind"].pk
+
+
+class TestPages:
+    def test_the_wizard_walks_four_steps_and_starts_the_transfer(self, world, client):
+        client.force_login(world["owner"])
+        url = reverse("billing:transfer-start", kwargs={"account_id": world["northwind"].public_id,
+                                                        "sub_id": world["acme"].public_id})
+        prefix = f"transfer_{world['acme'].public_id}"
+        step = f"{prefix}-current_step"
+        assert client.get(url).status_code == 200
+        r = client.post(url, {step: "owner", "owner-owner": str(world["carla"].pk)})
+        assert r.status_code == 200 and "plan" in r.content.decode()
+        r = client.post(url, {step: "plan", "plan-plan": plan("agency").pk, "plan-cutover": "now"})
+        # back keeps what was entered
+        r = client.post(url, {step: "access", "wizard_goto_step": "plan"})  # back keeps what was entered
+        assert f'value="{plan("agency").pk}"' in r.content.decode() and "checked" in r.content.decode()
+        client.post(url, {step: "plan", "plan-plan": plan("agency").pk, "plan-cutover": "now"})
+        r = client.post(url, {step: "access", "access-keep": "keep", "access-people": [str(world["admin"].pk)]})
+        html = r.content.decode()
+        assert "leave this account tree" in html and world["carla"].email in html and world["admin"].email in html
+        r = client.post(url, {step: "review", "review-confirm": "on"})
+        assert r.status_code == 302
+        transfer = BillingTransfer.objects.get()
+        assert transfer.keep_agency_access and transfer.agency_people == [world["admin"].pk]
+
+    def test_the_wizard_is_refused_to_a_member_and_404_for_another_tenant(self, world, client, make_member):
+        url = reverse("billing:transfer-start", kwargs={"account_id": world["northwind"].public_id,
+                                                        "sub_id": world["acme"].public_id})
+        client.force_login(world["member"])
+        assert client.get(url).status_code == 403
+        client.force_login(make_member(AccountFactory(), RoleId.OWNER))
+        assert client.get(url).status_code == 404
+
+    def test_the_customer_signs_up_through_the_link_and_accepts(self, world, client):
+        transfer = start(world, billing_owner_email="newowner@acme.example")
+        link = reverse("billing:transfer-accept", kwargs={"token": transfers.transfer_token(transfer)})
+        html = client.get(link).content.decode()
+        assert "Take over billing for Acme" in html and "$299.00" in html
+        r = client.post(link, {"decision": "accept", "name": "Nora", "password": "a-Long-pass-2026",
+                               "contact_name": "Nora", "contact_email": "ap@acme.example"})
+        assert r.status_code == 302
+        acme = Account.objects.get(pk=world["acme"].pk)
+        assert acme.is_root()
+        assert Membership.objects.get(account=acme, user__email="newowner@acme.example").role == "owner"
+        assert client.get(link).status_code == 410  # single use
+
+    def test_the_billing_tab_shows_a_pending_transfer_on_both_sides(self, world, client):
+        start(world)
+        client.force_login(world["owner"])
+        html = client.get(reverse("accounts:subaccount-billing", kwargs={
+            "account_id": world["northwind"].public_id, "sub_id": world["acme"].public_id})).content.decode()
+        assert "Waiting for the customer" in html and "Cancel the transfer" in html
+
+
+class TestMovePage:
+    def test_the_move_page_lists_only_targets_with_room_and_moves(self, world, client):
+        other = AccountFactory(parent=world["northwind"], name="Other")
+        client.force_login(world["owner"])
+        url = reverse("accounts:subaccount-move", kwargs={"account_id": world["northwind"].public_id,
+                                                          "sub_id": world["acme"].public_id})
+        html = client.get(url).content.decode()
+        assert "Other" in html and f'value="{world["sales"].public_id}"' not in html  # not below itself
+        r = client.post(url, {"new_parent": str(other.public_id)})
+        assert r.status_code == 302 and Account.objects.get(pk=world["acme"].pk).parent_id == other.pk
+
+    def test_the_move_page_is_refused_to_a_member_and_404_elsewhere(self, world, client, make_member):
+        url = reverse("accounts:subaccount-move", kwargs={"account_id": world["northwind"].public_id,
+                                                          "sub_id": world["acme"].public_id})
+        client.force_login(world["member"])
+        assert client.get(url).status_code == 403
+        client.force_login(make_member(AccountFactory(), RoleId.OWNER))
+        assert client.get(url).status_code == 404
+        client.force_login(world["owner"])
+        AccountFactory(parent=world["northwind"], name="Somewhere")
+        r = client.post(url, {"new_parent": str(AccountFactory().public_id)})  # another tenant's account
+        assert r.status_code == 200 and "Select a valid choice" in r.content.decode()
