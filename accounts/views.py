@@ -1,21 +1,22 @@
-import uuid
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
+from members.models import Membership
+
 from .access import access_or_404, resolve_access
 from .forms import AccountNameForm
 from .mixins import AccountViewMixin
 from .models import Account
+from .params import search_text, uuid_or_404, uuid_or_none
 from .selectors import children_page, dashboard_counts, entry_points, search_page
 from .services import account_create, account_rename, account_switched, subaccount_refusal
 
@@ -110,7 +111,7 @@ class AccountCreateView(FormView):
         ctx = super().get_context_data(**kwargs)
         origin = self.request.GET.get("from")
         if origin:
-            access = access_or_404(self.request.user, _uuid_or_404(origin))
+            access = access_or_404(self.request.user, uuid_or_404(origin))
             ctx["origin"] = access.account
             ctx["sub_refusal"] = subaccount_refusal(access.account, self.request.user)
         return ctx
@@ -141,15 +142,19 @@ class SwitcherView(TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         request, user = self.request, self.request.user
-        q = request.GET.get("q", "").strip()
+        q = search_text(request.GET)
         page = request.GET.get("page", 1)
         per_page = settings.SWITCHER_PAGE_SIZE
         parent = None
         if q:
             page_obj = search_page(user, q, page=page, per_page=per_page)
-            entries = [{"account": a, "context": a.parent.name if a.parent_id else ""} for a in page_obj]
+            # R6: a result's parent is named only when the person reaches it too.
+            reached = list(Membership.objects.effective().filter(user=user, is_agency=False)
+                       .values_list("account__path", flat=True))
+            entries = [{"account": a, "context": a.parent.name if a.parent_id and any(
+                a.parent.path.startswith(p) for p in reached) else ""} for a in page_obj]
         elif request.GET.get("parent"):
-            parent = access_or_404(user, _uuid_or_404(request.GET["parent"])).account
+            parent = access_or_404(user, uuid_or_404(request.GET["parent"])).account
             page_obj = children_page(parent, page=page, per_page=per_page)
             entries = [{"account": a} for a in page_obj]
         else:
@@ -157,19 +162,12 @@ class SwitcherView(TemplateView):
             page_obj = Paginator(tops, per_page).get_page(page)
             entries = [{"account": e.account, "role": e.role, "group": "Clients (agency access)" if e.is_client
                         else "Your accounts"} for e in page_obj]
-        current_id, next_path = request.GET.get("current", ""), request.GET.get("next", "")
+        current_id, next_path = str(uuid_or_none(request.GET.get("current")) or ""), request.GET.get("next", "")
         ctx.update(
             q=q, parent=parent, page_obj=page_obj, entries=entries, current_id=current_id, next_path=next_path,
             carry=urlencode({"current": current_id, "next": next_path}),
         )
         return ctx
-
-
-def _uuid_or_404(value):
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise Http404("No such account.") from exc
 
 
 def same_page_under(next_path: str, account: Account) -> str:
@@ -191,7 +189,7 @@ def same_page_under(next_path: str, account: Account) -> str:
 @require_POST
 def switch(request):
     """Switch by POST: remember the choice, audit it, open the same page under the new account."""
-    access = access_or_404(request.user, _uuid_or_404(request.POST.get("account", "")))
+    access = access_or_404(request.user, uuid_or_404(request.POST.get("account", "")))
     account_switched(user=request.user, to=access.account, request=request)
     next_path = request.POST.get("next", "")
     if next_path and url_has_allowed_host_and_scheme(next_path, allowed_hosts={request.get_host()}):

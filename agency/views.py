@@ -12,7 +12,7 @@ from django.views.generic import FormView, TemplateView
 from accounts.forms import AccessMatrixForm
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account
-from accounts.params import uuid_or_404
+from accounts.params import search_text, uuid_or_404
 from accounts.permissions import matrix_of
 from accounts.selectors import subaccount_rows
 from members.models import Membership
@@ -216,6 +216,9 @@ class AgencySideMixin(AccountViewMixin):
         return reverse("agency:clients", kwargs={"account_id": self.account.public_id})
 
 
+CLIENTS_PER_PAGE = 25
+
+
 class ClientsView(AgencySideMixin, TemplateView):
     """All the agency's customers side by side: parent-billed subaccounts and client-owned accounts
     under agency access (the hybrid model)."""
@@ -224,16 +227,23 @@ class ClientsView(AgencySideMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        page = self.request.GET.get("page", 1)
-        subs = subaccount_rows(Account.objects.filter(parent=self.account)).order_by("name", "pk")
+        params = self.request.GET
+        q = search_text(params)
+        subs = Account.objects.filter(parent=self.account)
         people = Membership.objects.filter(is_agency=True, agency_account=self.account).select_related("user")
         grants = (AgencyGrant.objects.filter(agency=self.account)
                   .exclude(status__in=[AgencyGrant.Status.DECLINED, AgencyGrant.Status.REVOKED])
                   .select_related("client").order_by("client__name", "pk")
                   .prefetch_related(Prefetch("client__memberships", queryset=people, to_attr="agency_people")))
+        if q:  # R11: searchable like the Subaccounts page
+            subs, grants = subs.filter(name__icontains=q), grants.filter(client__name__icontains=q)
+        clients = Paginator(grants, CLIENTS_PER_PAGE).get_page(params.get("page", 1))
+        subaccounts = Paginator(subaccount_rows(subs).order_by("name", "pk"), CLIENTS_PER_PAGE).get_page(
+            params.get("spage", 1))
         ctx.update(
-            subaccounts=Paginator(subs, 25).get_page(self.request.GET.get("spage", 1)),
-            clients=Paginator(grants, 25).get_page(page),
+            q=q, subaccounts=subaccounts, clients=clients,
+            # each list's links keep the other list's page
+            clients_query=f"spage={subaccounts.number}&", subaccounts_query=f"page={clients.number}&",
             can_request=self.access.has("manage_members") and self.account.is_root(),
         )
         return ctx

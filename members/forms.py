@@ -6,7 +6,9 @@ from django.core.exceptions import ValidationError
 from accounts.models import NAME_MAX_LENGTH
 from accounts.services import clean_account_name
 
-from .models import User, UserManager
+from .emails import MAX_LENGTH as EMAIL_MAX_LENGTH
+from .emails import clean_email
+from .models import User
 
 
 def clean_new_account_name(value: str) -> str:
@@ -27,20 +29,37 @@ def check_new_password(form: forms.Form, *, email: str, name: str) -> None:
             form.add_error("password", exc)
 
 
+class EmailAddressField(forms.EmailField):
+    """An email address checked by ``members.emails.clean_email`` (R9), its message at the field.
+    Django's own validator is left out: it refuses the UTF-8 local parts clean_email accepts."""
+
+    default_validators = []
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value if value in self.empty_values else clean_email(value)
+
+
 class EmailAuthenticationForm(AuthenticationForm):
-    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True,
-                                                                          "autocomplete": "email"}))
+    # Any text: an address that is not one simply signs nobody in, and every stored address,
+    # whichever rule it was accepted under (a UTF-8 local part, say), can sign in.
+    username = forms.CharField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True,
+                                                                         "autocomplete": "email"}))
 
 
 class SignupForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=150)
-    email = forms.EmailField(label="Work email")
+    email = EmailAddressField(label="Work email")
     password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
                                help_text=password_validation.password_validators_help_text_html())
     account_name = forms.CharField(label="Company or account name", max_length=NAME_MAX_LENGTH)
 
     def clean_email(self):
-        email = UserManager.normalize(self.cleaned_data["email"])
+        email = self.cleaned_data["email"]  # normalised by clean_email
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this email already exists. Sign in or reset your password.")
         return email
@@ -59,7 +78,7 @@ def _role_choices(roles):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
+    email = EmailAddressField(label="Email", widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
     role = forms.ChoiceField(label="Role")
 
     def __init__(self, *args, roles, **kwargs):

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.mixins import AccountViewMixin
+from accounts.params import search_text
 
 from . import forms, services
 from .models import Agent, Contact, Conversation
@@ -91,7 +92,7 @@ class ScopedListView(KindMixin, ListView):
             qs = qs.select_related("agent", "contact")
             if self.request.GET.get("status") in Conversation.Status.values:
                 qs = qs.filter(status=self.request.GET["status"])
-        q = self.request.GET.get("q", "").strip()
+        q = search_text(self.request.GET)
         if q:
             match = Q()
             for field in self.kind.search:
@@ -101,7 +102,7 @@ class ScopedListView(KindMixin, ListView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["q"] = self.request.GET.get("q", "").strip()
+        ctx["q"] = search_text(self.request.GET)
         return ctx
 
 
