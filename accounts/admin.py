@@ -19,13 +19,22 @@ class AccountAdmin(GuardedModelAdmin):
     autocomplete_fields = ("parent",)
     show_full_result_count = False  # COUNT(*) over every account on every page view is wasted work
     list_per_page = 50
-    actions = ["close_last_period"]
+    actions = ["close_last_period", "start_billing_transfer"]
 
     @admin.action(description="Close last month's billing period for the selected root accounts")
     def close_last_period(self, request, queryset):
         from billing.admin import close_last_period
 
         close_last_period(self, request, queryset)
+
+    @admin.action(description="Start a billing transfer…", permissions=["start_billing_transfer"])
+    def start_billing_transfer(self, request, queryset):
+        from billing.admin import start_transfer_action
+
+        return start_transfer_action(self, request, queryset)
+
+    def has_start_billing_transfer_permission(self, request):
+        return request.user.has_perm("billing.add_billingtransfer")
 
     def get_readonly_fields(self, request, obj=None):
         # The position in the tree changes only through services (billing transfer), never by editing.

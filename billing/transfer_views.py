@@ -37,10 +37,10 @@ class TransferWizardView(TransferMixin, SessionWizardView):
 
     def check_permission(self):
         super().check_permission()
-        refusal = transfers.transfer_refusal(self.get_sub(), self.request.user)
-        if refusal and "takes billing" in refusal:
-            raise PermissionDenied(refusal)
-        self.refusal = refusal
+        permission = transfers.transfer_permission_refusal(self.get_sub(), self.request.user)
+        if permission:
+            raise PermissionDenied(permission)
+        self.refusal = transfers.transfer_refusal(self.get_sub(), self.request.user)
 
     def get(self, request, *args, **kwargs):
         if self.refusal:

@@ -22,6 +22,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,6 +38,7 @@ from members.services import membership_add
 
 from .models import BillingTransfer, Plan, period_start
 from .services import subscription_start
+from .stripe_sync import BillingProviderError
 
 log = logging.getLogger(__name__)
 SALT = "billing.transfer"
@@ -49,23 +51,31 @@ class TransferInvalid(Exception):
 
 # ---- who may, and what ------------------------------------------------------------------------
 
+def transfer_permission_refusal(account: Account, by) -> str | None:
+    """Why ``by`` may not start (or cancel) a billing transfer of ``account``, or None. ``by=None``: the platform."""
+    if by is None or not account.is_subaccount:
+        return None
+    access = resolve_access(by, account.parent)
+    if access is None or not access.has("manage_billing", "manage_subaccounts"):
+        return (f"Starting a billing transfer takes billing and subaccount management in {account.parent.name}; "
+                "your access there does not include both.")
+    return None
+
+
 def transfer_refusal(account: Account, by) -> str | None:
-    """Why ``by`` may not start a billing transfer of ``account`` now, or None. ``by=None``: the platform."""
+    """Why a billing transfer of ``account`` cannot start now (the person's rights included), or None."""
     if not account.is_subaccount:
         return f"{account.name} is already independent and billed directly."
-    parent = account.parent
-    if by is not None:
-        access = resolve_access(by, parent)
-        if access is None or not access.has("manage_billing", "manage_subaccounts"):
-            return (f"Starting a billing transfer takes billing and subaccount management in {parent.name}; "
-                    "your access there does not include both.")
+    permission = transfer_permission_refusal(account, by)
+    if permission:
+        return permission
     if account.is_suspended:
         return f"{account.name} is suspended: reactivate it first."
-    lineage = [*account.ancestor_paths, account.path]
-    busy = (BillingTransfer.objects.filter(status__in=BillingTransfer.OPEN)
-            .filter(account__path__in=lineage) | BillingTransfer.objects.filter(
-                status__in=BillingTransfer.OPEN, account__path__startswith=account.path))
-    busy = busy.select_related("account").first()
+    now = timezone.now()
+    live = Q(status=BillingTransfer.Status.SCHEDULED) | Q(status=BillingTransfer.Status.PENDING, expires_at__gt=now)
+    above_or_here = Q(account__path__in=[*account.ancestor_paths, account.path])
+    below = Q(account__path__startswith=account.path)
+    busy = BillingTransfer.objects.filter(live).filter(above_or_here | below).first()
     if busy is not None:
         if busy.account_id == account.pk:
             return f"{account.name} already has a billing transfer under way."
@@ -141,19 +151,32 @@ def _managers_emails(account: Account) -> list[str]:
 
 # ---- start, cancel, decline, accept ------------------------------------------------------------
 
+def _lock_lineage(account: Account) -> list[Account]:
+    """Lock the account's lineage rows, root first: the one order metering, starts and switches all use, so
+    two of them in one tree run one after the other."""
+    return list(Account.objects.select_for_update().filter(path__in=account.lineage_paths).order_by("path"))
+
+
 @transaction.atomic
 def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan,
                    cutover: str = BillingTransfer.Cutover.NOW, keep_agency_access: bool = False, agency_people=(),
-                   agency_expires_at=None, request=None) -> BillingTransfer:
-    """Propose the transfer; the billing owner is emailed a link. Nothing else changes until they accept."""
-    account = Account.objects.select_for_update().get(pk=account.pk)
-    refusal = transfer_refusal(account, by)
-    if refusal:
-        raise (PermissionDenied if by is not None and "takes billing" in refusal else ValidationError)(refusal)
-    refusal = plan_refusal(account, plan)
+                   agency_expires_at=None, staff=None, notify: bool = True, request=None) -> BillingTransfer:
+    """Propose the transfer; the billing owner is emailed a link (unless ``notify`` is off: staff accepting
+    for them at once). Nothing else changes until they accept. ``staff``: the platform staff member acting
+    for the platform (``by=None``), named in the audit trail."""
+    lineage = _lock_lineage(account)
+    account = next((a for a in lineage if a.pk == account.pk), None) or Account.objects.get(pk=account.pk)
+    permission = transfer_permission_refusal(account, by)
+    if permission:
+        raise PermissionDenied(permission)
+    refusal = transfer_refusal(account, by) or plan_refusal(account, plan)
     if refusal:
         raise ValidationError(refusal)
     email = clean_email(billing_owner_email)
+    for stale in BillingTransfer.objects.filter(account=account, status=BillingTransfer.Status.PENDING,
+                                                expires_at__lte=timezone.now()):
+        _end(stale, BillingTransfer.Status.EXPIRED, request=request,
+             summary=f"Billing transfer of {account.name} expired: the customer did not answer")
     if cutover not in BillingTransfer.Cutover.values:
         raise ValidationError("Choose when the transfer takes effect.")
     people = list(agency_people) if keep_agency_access else []
@@ -167,19 +190,20 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
     if agency_expires_at is not None and agency_expires_at <= timezone.now():
         raise ValidationError("The agency access expiry must be in the future.")
     transfer = BillingTransfer.objects.create(
-        account=account, from_root=Account.objects.get(path=account.root_path), from_parent=account.parent,
-        billing_owner_email=email, plan=plan, cutover=cutover, keep_agency_access=keep_agency_access,
-        agency_people=[u.pk for u in people], agency_expires_at=agency_expires_at, nonce=new_nonce(),
-        created_by=by,
+        account=account, from_root=lineage[0] if lineage else Account.objects.get(path=account.root_path),
+        from_parent=account.parent, billing_owner_email=email, plan=plan, cutover=cutover,
+        keep_agency_access=keep_agency_access, agency_people=[u.pk for u in people],
+        agency_expires_at=agency_expires_at, nonce=new_nonce(), created_by=by,
     )
     summary = f"Billing transfer started: {account.name} to become independent, waiting for {email}"
     for target in (account, account.parent):
-        audit(account=target, actor=by, request=request, action="billing.transfer_started", summary=summary,
-              transfer=str(transfer.public_id))
-    _email(f"{account.name} can become an independent account",
-           f"You are asked to take over billing for {account.name} on the {plan.name} plan.\n\n"
-           f"Review and accept (or decline) here: {transfer_url(transfer, request)}\n\n"
-           f"The link works once and expires on {transfer.expires_at:%Y-%m-%d}.", [email])
+        audit(account=target, actor=by or staff, request=request, action="billing.transfer_started",
+              summary=summary, transfer=str(transfer.public_id), **({"staff": True} if staff else {}))
+    if notify:
+        _email(f"{account.name} can become an independent account",
+               f"You are asked to take over billing for {account.name} on the {plan.name} plan.\n\n"
+               f"Review and accept (or decline) here: {transfer_url(transfer, request)}\n\n"
+               f"The link works once and expires on {transfer.expires_at:%Y-%m-%d}.", [email])
     return transfer
 
 
@@ -189,8 +213,9 @@ def _locked(transfer: BillingTransfer) -> BillingTransfer:
 
 
 @transaction.atomic
-def transfer_cancel(*, transfer: BillingTransfer, by, request=None) -> BillingTransfer:
-    """The parent withdraws an open transfer (billing and subaccount management there)."""
+def transfer_cancel(*, transfer: BillingTransfer, by, staff=None, request=None) -> BillingTransfer:
+    """The parent withdraws an open transfer (billing and subaccount management there); the billing owner
+    is told their link no longer works."""
     transfer = _locked(transfer)
     if by is not None:
         access = resolve_access(by, transfer.from_parent)
@@ -199,12 +224,22 @@ def transfer_cancel(*, transfer: BillingTransfer, by, request=None) -> BillingTr
                                    f"{transfer.from_parent.name}.")
     if not transfer.is_open:
         raise ValidationError(f"This transfer is already {transfer.get_status_display().lower()}.")
-    transfer.status, transfer.decided_by, transfer.decided_at = BillingTransfer.Status.CANCELLED, by, timezone.now()
+    _end(transfer, BillingTransfer.Status.CANCELLED, by=by, actor=by or staff, request=request,
+         summary=f"Billing transfer of {transfer.account.name} cancelled")
+    _email(f"The billing transfer of {transfer.account.name} was withdrawn",
+           f"The billing transfer of {transfer.account.name} was cancelled by its provider: the link you received "
+           "no longer works. Nothing changed.", [transfer.billing_owner_email])
+    return transfer
+
+
+def _end(transfer: BillingTransfer, status: str, *, by=None, actor=None, request=None, summary: str,
+         **data) -> None:
+    """Close an open transfer (cancelled, expired) with an audit row on both sides."""
+    transfer.status, transfer.decided_by, transfer.decided_at = status, by, timezone.now()
     transfer.save(update_fields=["status", "decided_by", "decided_at"])
     for target in (transfer.account, transfer.from_parent):
-        audit(account=target, actor=by, request=request, action="billing.transfer_cancelled",
-              summary=f"Billing transfer of {transfer.account.name} cancelled", transfer=str(transfer.public_id))
-    return transfer
+        audit(account=target, actor=actor, request=request, action=f"billing.transfer_{status}", summary=summary,
+              transfer=str(transfer.public_id), **data)
 
 
 def _check_acceptor(transfer: BillingTransfer, user) -> None:
@@ -260,9 +295,10 @@ def transfer_accept(*, transfer: BillingTransfer, user, contact_name: str = "", 
     membership = Membership.objects.filter(account=transfer.account, user=user).first()
     if membership is None:
         membership_add(account=transfer.account, user=user, role=RoleId.OWNER, by=None, request=request)
-    elif membership.role != RoleId.OWNER:
-        Membership.objects.filter(pk=membership.pk).update(role=RoleId.OWNER)
-        membership.role = RoleId.OWNER
+    elif membership.role != RoleId.OWNER or membership.via_agency:
+        # The parent's billing managers chose this person to own the account: Owner, and no longer delegated.
+        Membership.objects.filter(pk=membership.pk).update(role=RoleId.OWNER, via_agency=False, via_grant=None)
+        membership.role, membership.via_agency, membership.via_grant_id = RoleId.OWNER, False, None
         from members.rows import membership_sync_permissions
 
         membership.account = transfer.account
@@ -319,7 +355,10 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
     account = lineage[-1] if lineage and lineage[-1].pk == account.pk else Account.objects.get(pk=account.pk)
     if not account.is_subaccount or account.root_path != transfer.from_root.path:
         raise ValidationError(f"{account.name} is no longer below {transfer.from_root.name} (another transfer "
-                              "moved its tree): start again from its new parent.")
+                              "moved its tree): start again from its new parent.", code="stale")
+    refusal = plan_refusal(account, transfer.plan)
+    if refusal:
+        raise ValidationError(refusal, code="stale")
     from_parent = account.parent
     account = _move_to_top(transfer, account)
     _become_root(transfer, account)
@@ -340,26 +379,60 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
     return transfer
 
 
-def apply_due_transfers(now=None) -> int:
-    """Apply accepted transfers whose cut-over has come (cron, the period close, and metering call it);
-    expire pending ones past their link's expiry. Each in its own transaction. Returns how many applied."""
-    now = now or timezone.now()
-    BillingTransfer.objects.filter(status=BillingTransfer.Status.PENDING, expires_at__lte=now).update(
-        status=BillingTransfer.Status.EXPIRED)
-    applied = 0
-    for transfer in BillingTransfer.objects.filter(status=BillingTransfer.Status.SCHEDULED, cutover_at__lte=now):
-        try:
+def _give_up(transfer: BillingTransfer, exc: ValidationError) -> None:
+    """A due transfer that can no longer apply (its tree or the account changed) ends, audited, instead of
+    being retried forever."""
+    transfer = _locked(transfer)
+    if transfer.status == BillingTransfer.Status.SCHEDULED:
+        _end(transfer, BillingTransfer.Status.CANCELLED, summary=f"Billing transfer of {transfer.account.name} "
+             f"cancelled: {' '.join(exc.messages)}")
+
+
+def _apply_due(transfer: BillingTransfer) -> bool:
+    """Apply one due transfer; a stale one is cancelled, a Stripe failure waits for the next run. Never raises
+    for those, so neither the cron run nor metering stops on one transfer."""
+    try:
+        with transaction.atomic():
             transfer_apply(transfer=transfer)
-            applied += 1
-        except ValidationError as exc:
-            log.warning("Billing transfer %s not applied: %s", transfer.public_id, exc)
-    return applied
+        return True
+    except ValidationError as exc:
+        log.warning("Billing transfer %s not applied: %s", transfer.public_id, exc)
+        if getattr(exc, "code", None) == "stale":
+            _give_up(transfer, exc)
+    except BillingProviderError as exc:
+        log.warning("Billing transfer %s waits for Stripe: %s", transfer.public_id, exc)
+    return False
+
+
+def expire_transfers(now=None) -> int:
+    """End pending transfers whose link has expired, with an audit row on both sides. Returns how many."""
+    now = now or timezone.now()
+    count = 0
+    for transfer in BillingTransfer.objects.filter(status=BillingTransfer.Status.PENDING, expires_at__lte=now):
+        with transaction.atomic():
+            transfer = _locked(transfer)
+            if transfer.status == BillingTransfer.Status.PENDING:
+                _end(transfer, BillingTransfer.Status.EXPIRED,
+                     summary=f"Billing transfer of {transfer.account.name} expired: the customer did not answer")
+                count += 1
+    return count
+
+
+def apply_due_transfers(now=None) -> int:
+    """Apply accepted transfers whose cut-over has come (cron, ``close_billing_period`` and metering call it)
+    and expire pending ones past their link's expiry. Each in its own transaction; one failure never stops
+    the others. Returns how many were applied."""
+    now = now or timezone.now()
+    expire_transfers(now)
+    due = BillingTransfer.objects.filter(status=BillingTransfer.Status.SCHEDULED, cutover_at__lte=now)
+    return sum(_apply_due(transfer) for transfer in due)
 
 
 def apply_due_for(account: Account) -> None:
     """Before metering in ``account``: a transfer of it or an ancestor whose cut-over has passed applies
-    first, so usage after the cut-over is never booked to the old payer. One indexed query."""
+    first, so usage after the cut-over is never booked to the old payer. One indexed query; a transfer that
+    cannot apply never stops the metering."""
     due = BillingTransfer.objects.filter(status=BillingTransfer.Status.SCHEDULED, cutover_at__lte=timezone.now(),
                                          account__path__in=account.lineage_paths)
     for transfer in due:
-        transfer_apply(transfer=transfer)
+        _apply_due(transfer)

@@ -18,7 +18,7 @@ from billing.services import invoice_close
 from billing.statements import compute_statement
 from members.models import Membership, User
 from members.roles import RoleId
-from tests.factories import AccountFactory, account_chain, plan
+from tests.factories import AccountFactory, UserFactory, account_chain, plan
 from workspace.models import Agent, Contact
 from workspace.services import conversation_record
 
@@ -224,6 +224,38 @@ class TestAcceptance:
         with pytest.raises(ValidationError, match="no longer below"):
             transfers.transfer_apply(transfer=inner)
         assert Account.objects.get(pk=world["sales"].pk).depth == 2
+
+
+class TestDueTransfersNeverBlockMetering:
+    def test_a_stale_transfer_is_cancelled_and_the_conversation_is_metered(self, world):
+        inner = transfers.transfer_start(account=world["sales"], by=fresh(world["owner"]),
+                                         billing_owner_email="s@example.test", plan=plan("pro"))
+        BillingTransfer.objects.filter(pk=inner.pk).update(status="scheduled", cutover_at=NOW)
+        from accounts.services import subtree_move
+
+        subtree_move(Account.objects.get(pk=world["acme"].pk), None)
+        conversation = talk(Account.objects.get(pk=world["sales"].pk), 3, NOW)
+        assert conversation.status == "completed" and conversation.usage.billing_root_id == world["acme"].pk
+        assert BillingTransfer.objects.get(pk=inner.pk).status == "cancelled"
+
+    def test_expiry_is_audited_on_both_sides(self, world):
+        start(world)
+        with time_machine.travel(NOW + datetime.timedelta(days=30), tick=False):
+            assert transfers.expire_transfers() == 1
+        assert AuditEvent.objects.filter(action="billing.transfer_expired").count() == 2
+
+    def test_an_expired_link_no_longer_blocks_a_new_transfer(self, world):
+        start(world)
+        with time_machine.travel(NOW + datetime.timedelta(days=30), tick=False):
+            assert start(world).status == "pending"
+
+    def test_an_agency_added_member_chosen_as_billing_owner_is_no_longer_delegated(self, world):
+        helper = UserFactory()
+        Membership.objects.create(account=world["acme"], user=helper, role=RoleId.MEMBER, via_agency=True)
+        transfer = start(world, billing_owner_email=helper.email)
+        transfers.transfer_accept(transfer=transfer, user=fresh(helper))
+        m = Membership.objects.get(account=world["acme"], user=helper)
+        assert m.role == RoleId.OWNER and not m.via_agency
 
 
 class TestFailureLeavesNothingHalfDone:

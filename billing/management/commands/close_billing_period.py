@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Account
 from billing.models import period_start
 from billing.services import invoice_close, roots_to_close
+from billing.transfers import apply_due_transfers
 
 
 def parse_period(value: str) -> datetime.date:
@@ -32,6 +33,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No account with ID {options['account']}.")
         else:
             roots = roots_to_close(period)
+        applied = apply_due_transfers()  # transfers due at the period's end switch payer before closing
+        if applied:
+            self.stdout.write(f"Applied {applied} billing transfer(s) due at the cut-over.")
         total, created, failed = roots.count(), 0, 0
         self.stdout.write(f"Closing {period:%B %Y} for {total} account(s)…")
         for done, root in enumerate(roots.iterator(), start=1):
