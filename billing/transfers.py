@@ -18,7 +18,6 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from accounts.access import resolve_access
 from accounts.audit import audit
+from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
 from accounts.models import LIMIT_NAMES, Account
 from accounts.services import subtree_move
 from members.emails import clean_email
@@ -110,23 +110,21 @@ def billing_owner_candidates(account: Account):
 # ---- the link ---------------------------------------------------------------------------------------
 
 def transfer_token(transfer: BillingTransfer) -> str:
-    return signing.TimestampSigner(salt=SALT).sign(f"{transfer.public_id}:{transfer.nonce}")
+    return link_token(SALT, transfer)
 
 
 def transfer_url(transfer: BillingTransfer, request=None) -> str:
-    path = reverse("billing:transfer-accept", kwargs={"token": transfer_token(transfer)})
-    return request.build_absolute_uri(path) if request is not None else f"{settings.SITE_URL}{path}"
+    return link_url(reverse("billing:transfer-accept", kwargs={"token": transfer_token(transfer)}), request)
 
 
 def transfer_from_token(token: str) -> BillingTransfer:
     max_age = datetime.timedelta(days=settings.BILLING_TRANSFER_MAX_AGE_DAYS)
     try:
-        value = signing.TimestampSigner(salt=SALT).unsign(token, max_age=max_age)
-    except signing.SignatureExpired as exc:
+        public_id, nonce = link_value(SALT, token, max_age=max_age)
+    except LinkExpired as exc:
         raise TransferInvalid("This link has expired. Ask the account's provider to start the transfer again.") from exc
-    except signing.BadSignature as exc:
+    except LinkInvalid as exc:
         raise TransferInvalid("This link is not valid. Check that you copied all of it.") from exc
-    public_id, _, nonce = value.partition(":")
     transfer = (BillingTransfer.objects.select_related("account", "from_parent", "from_root", "plan", "created_by")
                 .filter(public_id=public_id).first())
     if transfer is None or nonce != transfer.nonce:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from accounts.access import require
 from accounts.audit import audit
+from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
 from accounts.models import Account
 
 from .emails import clean_email
@@ -36,23 +36,20 @@ class InvitationInvalid(Exception):
 
 
 def invitation_token(invitation: Invitation) -> str:
-    return signing.TimestampSigner(salt=SALT).sign(f"{invitation.public_id}:{invitation.nonce}")
+    return link_token(SALT, invitation)
 
 
 def invitation_url(invitation: Invitation, request=None) -> str:
-    path = reverse("invitation-accept", kwargs={"token": invitation_token(invitation)})
-    return request.build_absolute_uri(path) if request is not None else f"{settings.SITE_URL}{path}"
+    return link_url(reverse("invitation-accept", kwargs={"token": invitation_token(invitation)}), request)
 
 
 def invitation_from_token(token: str) -> Invitation:
-    max_age = timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
     try:
-        value = signing.TimestampSigner(salt=SALT).unsign(token, max_age=max_age)
-    except signing.SignatureExpired as exc:
+        public_id, nonce = link_value(SALT, token, max_age=timedelta(days=settings.INVITATION_MAX_AGE_DAYS))
+    except LinkExpired as exc:
         raise InvitationInvalid("This invitation link has expired. Ask for a new invitation.") from exc
-    except signing.BadSignature as exc:
+    except LinkInvalid as exc:
         raise InvitationInvalid("This invitation link is not valid. Check that you copied all of it.") from exc
-    public_id, _, nonce = value.partition(":")
     invitation = Invitation.objects.select_related("account", "invited_by").filter(public_id=public_id).first()
     if invitation is None:
         raise InvitationInvalid("This invitation no longer exists.")
