@@ -150,8 +150,8 @@ def compose(*matrices: Matrix | None) -> Matrix:
 
 def at_most(matrix: Matrix, ceiling: Matrix) -> list[str]:
     """Labels of the categories where ``matrix`` goes above ``ceiling`` (a missing ceiling key is uncapped)."""
-    return [c.label for c in CATEGORIES
-            if c.key in ceiling and matrix.get(c.key, Level.NONE) > ceiling[c.key]]
+    return [c.label for c in CATEGORIES  # a key missing from ``matrix`` is uncapped, so it counts as the top
+            if c.key in ceiling and matrix.get(c.key, c.top) > ceiling[c.key]]
 
 
 def stored(matrix: Matrix) -> dict[str, str]:

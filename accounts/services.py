@@ -106,6 +106,7 @@ def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_emai
         **{f"limit_{n}": getattr(parent, f"default_limit_{n}") for n in LIMIT_NAMES},
     )
     account = Account.objects.add_child(parent, instance=account)
+    _clamp_limits(account, parent)
     summary = f"Subaccount “{name}” created"
     audit(account=account, actor=by, request=request, action="subaccount.created", summary=summary)
     audit(account=parent, actor=by, request=request, action="subaccount.created",
@@ -326,12 +327,39 @@ def subaccount_move(*, account: Account, new_parent: Account, by, request=None) 
     require(by, new_parent, "manage_subaccounts")
     if new_parent.is_suspended:
         raise ValidationError(f"{new_parent.name} is suspended.")
+    from billing.models import BillingTransfer
+
+    live = BillingTransfer.objects.filter(status__in=BillingTransfer.OPEN)
+    if live.filter(account__path__startswith=account.path).exists() or \
+            live.filter(account__path__in=new_parent.lineage_paths).exists():
+        raise ValidationError("A billing transfer is under way in this subtree or above the new parent: finish or "
+                              "cancel it before moving.", code="transfer_open")
     clean_account_name(account.name, parent=new_parent)
     subtree_move(account, new_parent)
+    _clamp_limits(account, new_parent)
     account_sync_permissions(account, subtree=True)  # the new parent's caps compose from now on (R5)
-    summary = f"{account.name} moved from under {old_parent.name} to under {new_parent.name}"
-    for target in {old_parent.pk: old_parent, new_parent.pk: new_parent}.values():
-        audit(account=target, actor=by, request=request, action="subaccount.moved", summary=summary,
-              subaccount=str(account.public_id))
+    # R6: each side's audit row names only the accounts its readers reach (the other parent may be a
+    # sibling they cannot see).
+    audit(account=old_parent, actor=by, request=request, action="subaccount.moved",
+          summary=f"{account.name} moved to another parent", subaccount=str(account.public_id))
+    audit(account=new_parent, actor=by, request=request, action="subaccount.moved",
+          summary=f"{account.name} moved here", subaccount=str(account.public_id))
     audit(account=account, actor=by, request=request, action="subaccount.moved", summary="Moved to a new parent")
     return account
+
+
+def _clamp_limits(account: Account, parent: Account) -> None:
+    """R1 for limits: a subaccount never has more than its parent's lineage has itself (at creation, after a
+    move). A child with no limit of its own takes the lineage's smallest one."""
+    from members.grants import limit_ceiling
+
+    ceiling = limit_ceiling([*Account.objects.filter(path__in=parent.ancestor_paths), parent])
+    values = {}
+    for name in LIMIT_NAMES:
+        own, cap_value = getattr(account, f"limit_{name}"), ceiling[name]
+        if cap_value is not None and (own is None or own > cap_value):
+            values[f"limit_{name}"] = cap_value
+    if values:
+        Account.objects.filter(pk=account.pk).update(**values)
+        for field, value in values.items():
+            setattr(account, field, value)

@@ -18,7 +18,7 @@ from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, MoveForm, Suba
 from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
 from .params import search_text, uuid_or_404
-from .permissions import CATEGORIES
+from .permissions import CATEGORIES, Level
 from .selectors import descendant_or_404, subaccount_rows
 from .services import (
     account_switched,
@@ -163,8 +163,10 @@ class SubaccountPermissionsView(SubaccountMixin, FormView):
 
     def get_form_kwargs(self):
         parent = self.get_sub().parent
-        return {**super().get_form_kwargs(), "current": self.get_sub().access_categories,
-                "ceiling": matrix_ceiling(self.granter_access(), composed_categories(parent))}
+        granter = self.granter_access()  # None: the viewer does not reach the parent (an agency user), gives nothing
+        ceiling = (matrix_ceiling(granter, composed_categories(parent)) if granter is not None
+                   else {c.key: Level.NONE for c in CATEGORIES})
+        return {**super().get_form_kwargs(), "current": self.get_sub().access_categories, "ceiling": ceiling}
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

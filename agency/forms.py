@@ -39,9 +39,11 @@ class RequestAccessForm(forms.Form):
 
     def clean_client(self):
         match = UUID_IN_TEXT.search(self.cleaned_data["client"])
-        account = Account.objects.filter(public_id=uuid.UUID(match.group(0))).first() if match else None
+        # Rule 5: one answer for an unknown id and for a subaccount's id (a subaccount is run by its parent),
+        # so the form tells nothing about ids that are not independent clients.
+        account = (Account.objects.filter(public_id=uuid.UUID(match.group(0)), depth=1).first() if match else None)
         if account is None:
-            raise forms.ValidationError("No account has that ID. Check it with the client.")
+            raise forms.ValidationError("No independent account has that ID. Check it with the client.")
         return account
 
 
@@ -65,5 +67,6 @@ class AddAgencyMemberForm(forms.Form):
 
 class BaselineScopeForm(forms.Form):
     scope = forms.ChoiceField(choices=[("new", "Only clients that enable access from now on"),
-                                       ("existing", "Also apply to the existing clients listed")],
+                                       ("existing", "Also apply to the listed clients whose agency access you govern "
+                                                   "(the others decide their own)")],
                               widget=forms.RadioSelect, initial="new")

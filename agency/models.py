@@ -96,8 +96,13 @@ class AgencyBaseline(models.Model):
 
 
 def effective_membership_q():
-    """Memberships that count now: every ordinary one, and an agency one only while its
-    agency's grant on that account is active and unexpired (checked in SQL, per request)."""
+    """Memberships that count now: every ordinary one, and an agency one only while its agency's grant on
+    that account is active and unexpired, and while its person still belongs to the agency (R3: a leaver of
+    the agency loses every client on the next request). Checked in SQL, per request."""
+    from members.models import Membership
+
     grant = AgencyGrant.objects.active().filter(client_id=OuterRef("account_id"),
                                                 agency_id=OuterRef("agency_account_id"))
-    return Q(is_agency=False) | Q(Exists(grant))
+    still_in_agency = Membership.objects.filter(user_id=OuterRef("user_id"), account_id=OuterRef("agency_account_id"),
+                                                is_agency=False)
+    return Q(is_agency=False) | Q(Exists(grant), Exists(still_in_agency))

@@ -13,11 +13,17 @@ from django.utils import timezone
 from accounts.access import resolve_access
 from accounts.audit import audit
 from accounts.models import Account
-from accounts.permissions import clean_matrix, matrix_of
+from accounts.permissions import clean_matrix, compose, matrix_of
 from members.grants import check_grant, grant_ceiling
 from members.models import Membership
 from members.roles import ROLES, RoleId
-from members.services import account_sync_permissions, membership_add, membership_end, membership_remove
+from members.services import (
+    account_sync_permissions,
+    check_not_last_owner,
+    membership_add,
+    membership_end,
+    membership_remove,
+)
 
 from .models import AgencyBaseline, AgencyGrant, AgencySettings
 
@@ -133,9 +139,10 @@ def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, mat
     grant = _locked(grant)
     _require_governor(grant.client, by)
     if approve:
-        check_grant(by, grant.client, matrix=clean_matrix(matrix or {}), structural=AGENCY_ADMIN_MATRIX)
-        if matrix:
-            grant.matrix = _stored(matrix)
+        wanted = {**AGENCY_ADMIN_MATRIX, **clean_matrix(matrix or {})}  # not narrowed: Agency Admin's levels
+        check_grant(by, grant.client, matrix=wanted, structural=AGENCY_ADMIN_MATRIX)
+        # R1: the agency never gets more than the approver holds, whatever was asked for
+        grant.matrix = _stored(compose(grant_matrix_ceiling(grant.client, by), wanted))
     if grant.status != AgencyGrant.Status.REQUESTED:
         raise ValidationError(f"This request is already {grant.get_status_display().lower()}.")
     grant.decided_by, grant.decided_at = by, timezone.now()
@@ -164,15 +171,19 @@ def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, mat
 
 
 @transaction.atomic
-def access_activate_for_invitation(*, client: Account, agency: Account, by, request=None) -> AgencyGrant:
-    """The client invited one of the agency's people by email and they accepted: access is on."""
+def access_activate_for_invitation(*, client: Account, agency: Account, by, granted_by=None,
+                                   request=None) -> AgencyGrant:
+    """The client invited one of the agency's people by email and they accepted: access is on, never more
+    than the inviting governor (``granted_by``) holds (R1)."""
     _check_pair(agency, client)
     grant = AgencyGrant.objects.select_for_update().filter(client=client, agency=agency, status__in=OPEN).first()
+    ceiling = _stored(grant_matrix_ceiling(client, granted_by)) if granted_by is not None else {}
     if grant is None:
         grant = AgencyGrant.objects.create(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE,
-                                           decided_by=by, decided_at=timezone.now())
+                                           decided_by=granted_by, decided_at=timezone.now(), matrix=ceiling)
     elif grant.status == AgencyGrant.Status.REQUESTED:
-        grant.status, grant.decided_at = AgencyGrant.Status.ACTIVE, timezone.now()
+        grant.status, grant.decided_at, grant.decided_by = AgencyGrant.Status.ACTIVE, timezone.now(), granted_by
+        grant.matrix = ceiling
         grant.save()
     _enable(client, agency)
     return grant
@@ -186,7 +197,7 @@ def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=N
     if grant.status != AgencyGrant.Status.ACTIVE:
         raise ValidationError("Only active agency access can be changed.")
     _check_expiry(expires_at)
-    check_grant(by, grant.client, matrix=clean_matrix(matrix), structural=AGENCY_ADMIN_MATRIX)
+    check_grant(by, grant.client, matrix={**AGENCY_ADMIN_MATRIX, **clean_matrix(matrix)}, structural=AGENCY_ADMIN_MATRIX)
     grant.expires_at = expires_at
     grant.expiry_recorded = False
     grant.matrix = _stored(matrix)
@@ -223,6 +234,7 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), request=None) -> AgencyG
         membership_remove(membership=membership, by=None, request=request)
     for membership in extra:  # the governance decision authorizes these removals (R3)
         membership.account = grant.client
+        check_not_last_owner(membership, "be removed with the agency's access")
         membership_end(membership, by=by, request=request,
                           summary=f"{membership.user.email} removed with {grant.agency.name}'s agency access")
     _disable_if_unused(grant.client)
@@ -302,14 +314,16 @@ def baseline_affected_clients(agency: Account, matrix: dict) -> list[Account]:
 
 @transaction.atomic
 def baseline_update(*, agency: Account, matrix: dict, by, apply_to_existing: bool, request=None) -> list[Account]:
-    """Save the agency's baseline; with ``apply_to_existing`` also set it as the agency settings of
-    every active client where it differs. Returns the clients changed."""
+    """Save the agency's baseline; with ``apply_to_existing`` also set it as the agency settings of the active
+    clients where it differs and where ``by`` governs the client's agency access (R2: a client's agency
+    settings are the client's to set; the agency only proposes them). Returns the clients changed."""
     _require_agency_manager(agency, by)
     check_grant(by, agency, matrix=clean_matrix(matrix))
     row, _ = AgencyBaseline.objects.select_for_update().get_or_create(account=agency)
     row.matrix = _stored(matrix)
     row.save()
-    changed = baseline_affected_clients(agency, matrix) if apply_to_existing else []
+    changed = [c for c in baseline_affected_clients(agency, matrix) if may_govern(c, by)] if apply_to_existing \
+        else []
     for client in changed:
         settings_row = settings_for(client)
         old, settings_row.matrix = settings_row.matrix, row.matrix

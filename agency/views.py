@@ -257,12 +257,13 @@ class RequestAccessView(AgencySideMixin, FormView):
     def form_valid(self, form):
         data = form.cleaned_data
         try:
-            grant = services.access_request(agency=self.account, client=data["client"], by=self.request.user,
+            services.access_request(agency=self.account, client=data["client"], by=self.request.user,
                                             expires_at=data["expires_at"], note=data["note"], request=self.request)
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _text(exc))
             return self.form_invalid(form)
-        messages.success(self.request, f"Request sent. {grant.client.name}'s Owner will find it under Agency access.")
+        messages.success(self.request, "Request sent. The account's Owner will find it under Agency access; it shows "
+                                       "here once they approve.")
         return redirect(self.clients_url())
 
 
@@ -339,8 +340,11 @@ class BaselineView(AgencySideMixin, TemplateView):
         apply = bool(affected) and scope.is_valid() and scope.cleaned_data["scope"] == "existing"
         changed = services.baseline_update(agency=self.account, matrix=form.matrix, by=request.user,
                                            apply_to_existing=apply, request=request)
-        messages.success(request, "Baseline saved" + (f" and applied to {len(changed)} client(s)." if changed
-                                                      else "; existing clients keep their settings."))
+        left = len(affected) - len(changed) if apply else 0
+        messages.success(request, "Baseline saved" + (f" and applied to {len(changed)} client(s)" if changed
+                                                      else "; existing clients keep their settings") + "."
+                         + (f" {left} client(s) decide their own agency settings: ask their Owner to apply it."
+                            if left else ""))
         return redirect("agency:baseline", account_id=self.account.public_id)
 
 

@@ -141,7 +141,7 @@ class TransferStartForm(forms.Form):
         self.fields["plan"].label_from_instance = lambda p: (
             f"{p.name}: {cents(p.monthly_price_cents)} a month, {p.included_minutes} minutes included"
             + (", subaccounts" if p.allows_subaccounts else ""))
-        self.fields["agency_people"].queryset = transfers.agency_candidates(account.parent)
+        self.fields["agency_people"].queryset = transfers.agency_candidates(account)
         own = [u.email for u in transfers.billing_owner_candidates(account)[:10]]
         self.fields["billing_owner_email"].help_text = (
             (f"{account.name}'s own people: {', '.join(own)}. " if own else "")

@@ -10,7 +10,7 @@ from django.views.generic import View
 from formtools.wizard.views import SessionWizardView
 
 from accounts.subaccount_views import SubaccountMixin
-from members.models import User
+from members.models import Membership, User
 
 from . import transfers
 from .forms import AcceptForm, AcceptSignupForm, AccessStep, OwnerStep, PlanStep, ReviewStep
@@ -64,7 +64,7 @@ class TransferWizardView(TransferMixin, SessionWizardView):
         if step == "plan":
             return {"account": sub}
         if step == "access":
-            return {"people": list(transfers.agency_candidates(sub.parent))}
+            return {"people": list(transfers.agency_candidates(sub))}
         return {}
 
     def summary(self):
@@ -119,7 +119,10 @@ def transfer_accept(request, token):
         return render(request, "billing/transfer_invalid.html", {"reason": str(exc)}, status=410)
     user = request.user if request.user.is_authenticated else None
     existing = User.objects.filter(email__iexact=transfer.billing_owner_email).first()
-    ctx = {"transfer": transfer, "below": transfer.account.descendants().count()}
+    ctx = {"transfer": transfer, "below": transfer.account.descendants().count(),
+           # who keeps access whatever is chosen: the account's own people (shown so nobody is a surprise)
+           "own_people": list(Membership.objects.filter(account=transfer.account, is_agency=False)
+                              .select_related("user").order_by("user__email")[:50])}
     if user is None and existing is not None:
         return redirect(f"{reverse('login')}?next={request.path}")
     if user is not None and user.email.lower() != transfer.billing_owner_email:
@@ -154,13 +157,12 @@ def transfer_accept(request, token):
             return render(request, "billing/transfer_invalid.html", {"reason": _text(exc)}, status=409)
         if not request.user.is_authenticated:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session["last_account"] = str(transfer.account.public_id)
         if transfer.status == BillingTransfer.Status.COMPLETED:
+            request.session["last_account"] = str(transfer.account.public_id)
             messages.success(request, f"{transfer.account.name} is now independent and billed directly to you.")
-        else:
-            messages.success(request, f"Accepted. {transfer.account.name} becomes independent on "
-                                      f"{transfer.cutover_at:%Y-%m-%d}; until then its usage stays on the current "
-                                      "invoice.")
-        return redirect(reverse("billing:overview", kwargs={"account_id": transfer.account.public_id}))
+            return redirect(reverse("billing:overview", kwargs={"account_id": transfer.account.public_id}))
+        messages.success(request, f"Accepted. {transfer.account.name} becomes independent, owned by you, on "
+                                  f"{transfer.cutover_at:%Y-%m-%d}; until then its usage stays on the current invoice.")
+        return redirect("home")
     return render(request, "billing/transfer_accept.html", ctx)
 

@@ -31,6 +31,7 @@ from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_
 from accounts.models import LIMIT_NAMES, Account
 from accounts.services import subtree_move
 from members.emails import clean_email
+from members.grants import check_grant
 from members.models import Membership, User, new_nonce
 from members.roles import ROLES, RoleId
 from members.rows import account_sync_permissions
@@ -91,12 +92,12 @@ def plan_refusal(account: Account, plan: Plan) -> str | None:
     return None
 
 
-def agency_candidates(parent: Account):
-    """People who may keep access as agency members: they reach the parent with at least Agency Admin's
-    role, so becoming Agency Admin in the new account gives none of them more than they had (R1)."""
-    roles = [r.id for r in ROLES.values() if r.priority >= AGENCY_ADMIN_PRIORITY and r.id != RoleId.AGENCY_ADMIN]
-    return (User.objects.filter(memberships__account__path__in=[*parent.ancestor_paths, parent.path],
-                                memberships__role__in=roles, memberships__is_agency=False,
+def agency_candidates(account: Account):
+    """People who may keep access as agency members: direct Owners and Admins of the tree's root (the agency
+    account the new grant joins them to; an agency membership counts only while its person belongs to the
+    agency). They reached the account uncapped from the root, so Agency Admin gives none of them more (R1)."""
+    return (User.objects.filter(memberships__account__path=account.root_path,
+                                memberships__role__in=[RoleId.OWNER, RoleId.ADMIN], memberships__is_agency=False,
                                 memberships__via_agency=False, is_active=True)
             .distinct().order_by("email"))
 
@@ -171,6 +172,7 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
     if refusal:
         raise ValidationError(refusal)
     email = clean_email(billing_owner_email)
+    _check_may_name_owner(by, account, email)
     for stale in BillingTransfer.objects.filter(account=account, status=BillingTransfer.Status.PENDING,
                                                 expires_at__lte=timezone.now()):
         _end(stale, BillingTransfer.Status.EXPIRED, request=request,
@@ -179,10 +181,10 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
         raise ValidationError("Choose when the transfer takes effect.")
     people = list(agency_people) if keep_agency_access else []
     if people:
-        allowed = set(agency_candidates(account.parent).values_list("pk", flat=True))
+        allowed = set(agency_candidates(account).values_list("pk", flat=True))
         if any(u.pk not in allowed for u in people):
-            raise ValidationError("Only people who reach this account as Owner or Admin from above can keep access "
-                                  "as agency members.")
+            raise ValidationError("Only Owners and Admins of the agency's own account can keep access as agency "
+                                  "members.")
         if by is not None and not resolve_access(by, account.parent).has("manage_members"):
             raise PermissionDenied("Choosing who keeps access takes member management in the parent account.")
     if agency_expires_at is not None and agency_expires_at <= timezone.now():
@@ -203,6 +205,44 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
                f"Review and accept (or decline) here: {transfer_url(transfer, request)}\n\n"
                f"The link works once and expires on {transfer.expires_at:%Y-%m-%d}.", [email])
     return transfer
+
+
+def _check_may_name_owner(by, account: Account, email: str) -> None:
+    """R1: the billing owner becomes the account's Owner, so whoever starts (or, re-checked later, still
+    stands behind) the transfer must be able to give the Owner role there, unless that person already is
+    one of its Owners."""
+    if by is None:
+        return
+    if Membership.objects.filter(account=account, user__email__iexact=email, role=RoleId.OWNER,
+                                 is_agency=False, via_agency=False).exists():
+        return
+    try:
+        check_grant(by, account, role=RoleId.OWNER)
+    except PermissionDenied as exc:
+        raise PermissionDenied(f"The billing owner becomes Owner of {account.name}, a role you cannot give: "
+                               "choose one of its current Owners, or ask an Owner above to start the transfer.") \
+            from exc
+
+
+def _starter_refusal(transfer: BillingTransfer) -> str | None:
+    """R3 for transfers: the transfer is only as good as its starter's rights now (removed, demoted, or the
+    account suspended above since), re-checked at acceptance and at the switch."""
+    if transfer.account.is_suspended or Account.objects.filter(path__in=transfer.account.ancestor_paths,
+                                                                  status=Account.Status.SUSPENDED).exists():
+        return f"{transfer.account.name} or an account above it is suspended."
+    if transfer.created_by_id is None:
+        return None  # started by the platform (staff, commands)
+    starter = User.objects.get(pk=transfer.created_by_id)  # fresh: access is cached per user object
+    refusal = transfer_permission_refusal(transfer.account, starter)
+    if refusal is None:
+        try:
+            _check_may_name_owner(starter, transfer.account, transfer.billing_owner_email)
+        except PermissionDenied as exc:
+            refusal = str(exc)
+    if refusal:
+        return ("The person who started this transfer no longer has the rights to do so: ask the account's "
+                "provider to start it again.")
+    return None
 
 
 def _locked(transfer: BillingTransfer) -> BillingTransfer:
@@ -279,6 +319,9 @@ def transfer_accept(*, transfer: BillingTransfer, user, contact_name: str = "", 
     of the next period) the switch applies. Of two acceptances, the second is told it is already done."""
     transfer = _locked(transfer)
     _check_acceptor(transfer, user)
+    refusal = _starter_refusal(transfer)
+    if refusal:
+        raise ValidationError(refusal)
     now = timezone.now()
     transfer.decided_by, transfer.decided_at = user, now
     transfer.billing_contact_name = (contact_name or user.display_name)[:150]
@@ -290,17 +333,6 @@ def transfer_accept(*, transfer: BillingTransfer, user, contact_name: str = "", 
         transfer.cutover_at = datetime.datetime.combine(period_start(next_period), datetime.time(), tzinfo=datetime.UTC)
     transfer.status = BillingTransfer.Status.SCHEDULED
     transfer.save()
-    membership = Membership.objects.filter(account=transfer.account, user=user).first()
-    if membership is None:
-        membership_add(account=transfer.account, user=user, role=RoleId.OWNER, by=None, request=request)
-    elif membership.role != RoleId.OWNER or membership.via_agency:
-        # The parent's billing managers chose this person to own the account: Owner, and no longer delegated.
-        Membership.objects.filter(pk=membership.pk).update(role=RoleId.OWNER, via_agency=False, via_grant=None)
-        membership.role, membership.via_agency, membership.via_grant_id = RoleId.OWNER, False, None
-        from members.rows import membership_sync_permissions
-
-        membership.account = transfer.account
-        membership_sync_permissions(membership)
     for target in (transfer.account, transfer.from_parent):
         audit(account=target, actor=user, request=request, action="billing.transfer_accepted",
               summary=f"{user.email} accepted the billing transfer of {transfer.account.name}",
@@ -321,6 +353,21 @@ def _move_to_top(transfer: BillingTransfer, account: Account) -> Account:
     return account
 
 
+def _make_owner(transfer: BillingTransfer, account: Account, request=None) -> None:
+    """The billing owner becomes the account's Owner at the switch (never earlier: a transfer cancelled
+    after acceptance leaves no Owner behind)."""
+    user = transfer.decided_by or User.objects.filter(email__iexact=transfer.billing_owner_email).first()
+    if user is None:
+        raise ValidationError(f"{transfer.billing_owner_email} has no login: they accept through the link first.",
+                              code="stale")
+    membership = Membership.objects.filter(account=account, user=user).first()
+    if membership is None:
+        membership_add(account=account, user=user, role=RoleId.OWNER, by=None, request=request)
+    elif membership.role != RoleId.OWNER or membership.via_agency:
+        # The parent's billing managers chose this person to own the account: Owner, and no longer delegated.
+        Membership.objects.filter(pk=membership.pk).update(role=RoleId.OWNER, via_agency=False, via_grant=None)
+
+
 def _become_root(transfer: BillingTransfer, account: Account) -> None:
     subscription_start(account=account, plan=transfer.plan)
     from . import stripe_sync
@@ -329,12 +376,11 @@ def _become_root(transfer: BillingTransfer, account: Account) -> None:
         stripe_sync.subscribe(account, transfer.plan)  # BillingProviderError rolls the whole switch back
 
 
-def _keep_agency(transfer: BillingTransfer, account: Account, request=None) -> None:
+def _keep_agency(transfer: BillingTransfer, account: Account, people, request=None) -> None:
     if not transfer.keep_agency_access:
         return
     from agency.services import access_keep_after_transfer
 
-    people = list(User.objects.filter(pk__in=transfer.agency_people))
     access_keep_after_transfer(client=account, agency=transfer.from_root, people=people,
                                expires_at=transfer.agency_expires_at, by=transfer.created_by, request=request)
 
@@ -354,14 +400,22 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
     if not account.is_subaccount or account.root_path != transfer.from_root.path:
         raise ValidationError(f"{account.name} is no longer below {transfer.from_root.name} (another transfer "
                               "moved its tree): start again from its new parent.", code="stale")
-    refusal = plan_refusal(account, transfer.plan)
+    refusal = plan_refusal(account, transfer.plan) or _starter_refusal(transfer)
     if refusal:
         raise ValidationError(refusal, code="stale")
+    # What the customer accepted was this account with its subtree: if a subaccount below has left through a
+    # transfer of its own since, this one no longer describes it (of an account and its ancestor, one applies).
+    if BillingTransfer.objects.filter(status=BillingTransfer.Status.COMPLETED, completed_at__gte=transfer.created_at,
+                                      from_parent__path__startswith=account.path).exists():
+        raise ValidationError(f"A subaccount below {account.name} became independent after this transfer was "
+                              "proposed: start it again so the customer accepts what is there now.", code="stale")
     from_parent = account.parent
+    kept = list(agency_candidates(account).filter(pk__in=transfer.agency_people))  # re-checked now (before the move)
     account = _move_to_top(transfer, account)
+    _make_owner(transfer, account, request)
     _become_root(transfer, account)
     account_sync_permissions(account, subtree=True)  # former caps end; its own members' rows re-sync
-    _keep_agency(transfer, account, request)
+    _keep_agency(transfer, account, kept, request)
     transfer.status, transfer.completed_at = BillingTransfer.Status.COMPLETED, timezone.now()
     transfer.save(update_fields=["status", "completed_at"])
     kept = " The agency keeps access." if transfer.keep_agency_access else ""

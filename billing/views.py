@@ -17,7 +17,7 @@ from . import stripe_sync
 from .charts import account_bars, daily_bars
 from .models import BillingTransfer, Invoice, UsageRecord, period_start
 from .selectors import plan_for
-from .statements import Line, compute_statement, daily_minutes, statement_from_invoice
+from .statements import SEP, Line, compute_statement, daily_minutes, statement_from_invoice
 
 CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,255}")  # what Stripe sends back in ?session_id=
 
@@ -68,7 +68,13 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
             if ctx["prices"]:
                 root_statement = compute_statement(ctx["payer"], period)
                 mine = {ln.account_id: ln for ln in lines}
+                # R6: the root's labels run from the root; start them at the first account the reader reaches
+                hidden = [a.name for a in self.access.ancestors if not self.access.reaches(a)]
+                prefix = SEP.join(hidden) + SEP if hidden else ""
                 ctx["lines"] = [ln for ln in root_statement.lines if ln.account_id in mine]
+                for ln in ctx["lines"]:
+                    if prefix and ln.description.startswith(prefix):
+                        ln.description = ln.description[len(prefix):]
         ctx["daily"] = daily_bars(days)
         ctx["by_account"] = account_bars(ctx["lines"])
         return ctx

@@ -125,7 +125,8 @@ def invitation_create(*, account: Account, email: str, role: str, by, is_agency:
     check_member_limit(account, adding=_pending_count(account) + 1)
     via_agency, via_grant = delegation_of(by, account)
     invitation = Invitation.objects.create(account=account, email=email, role=role, is_agency=is_agency,
-                                           invited_by=by, via_agency=via_agency, via_grant_id=via_grant)
+                                           invited_by=by, sent_by_platform=by is None, via_agency=via_agency,
+                                           via_grant_id=via_grant)
     audit(account=account, actor=by, request=request, action="invitation.sent",
           summary=f"Invited {email} as {get_role(role).name}" + (" (agency user)" if is_agency else ""),
           email=email, role=role)
@@ -183,7 +184,8 @@ def invitations_create_bulk(*, account: Account, text: str, role: str, by, reque
     via_agency, via_grant = delegation_of(by, account)
     for _, email in rows:
         invitation = Invitation.objects.create(account=account, email=email, role=role, invited_by=by,
-                                               via_agency=via_agency, via_grant_id=via_grant)
+                                               sent_by_platform=by is None, via_agency=via_agency,
+                                               via_grant_id=via_grant)
         _send(invitation, request)
         invitations.append(invitation)
     audit(account=account, actor=by, request=request, action="invitation.sent",
@@ -238,9 +240,12 @@ def agency_accounts_of(user: User) -> list[Account]:
 def _sender_still_may(invitation: Invitation) -> None:
     """R3: an invitation is only as good as its sender's right to give that role now (a demoted or removed
     sender, or an agency whose access ended, takes the invitation's power with them)."""
+    if invitation.sent_by_platform:
+        return  # sent by the platform (admin, commands)
     sender = invitation.invited_by
     if sender is None:
-        return  # sent by the platform (admin, commands)
+        raise InvitationInvalid("This invitation can no longer be used: the person who sent it no longer has an "
+                                "account here. Ask the account's team for a new invitation.")
     sender = User.objects.get(pk=sender.pk)  # fresh: access is cached per user object
     try:
         check_grant(sender, invitation.account, role=invitation.role)
@@ -272,7 +277,7 @@ def invitation_accept(*, invitation: Invitation, user: User, agency_account: Acc
         from agency.services import access_activate_for_invitation
 
         grant = access_activate_for_invitation(client=invitation.account, agency=agency_account, by=user,
-                                               request=request)
+                                               granted_by=invitation.invited_by, request=request)
     membership = membership_add(account=invitation.account, user=user, role=invitation.role, by=None,
                                 is_agency=invitation.is_agency, agency_account=agency_account,
                                 via_agency=invitation.via_agency and not invitation.is_agency,

@@ -171,6 +171,9 @@ class Invitation(models.Model):
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
     via_agency = models.BooleanField(default=False, help_text="Sent by someone acting through an agency.")
+    sent_by_platform = models.BooleanField(
+        default=False, help_text="Sent by the platform (admin, commands): no person's rights to re-check. An "
+                                 "invitation whose sender was deleted is not one of these, and no longer works.")
     via_grant = models.ForeignKey("agency.AgencyGrant", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
 

@@ -52,7 +52,7 @@ def check_member_limit(account: Account, adding: int = 1) -> None:
             f"({current} already). Ask the parent account to raise it.", code="member_limit")
 
 
-def _check_not_last_owner(membership: Membership, doing: str) -> None:
+def check_not_last_owner(membership: Membership, doing: str) -> None:
     """A root account keeps at least one Owner. A subaccount may have none: its parent's people manage it
     (R4), so its last Owner may leave or be removed."""
     if membership.role != RoleId.OWNER or membership.account.depth > 1:
@@ -70,9 +70,11 @@ def membership_change_role(*, membership: Membership, role: str, by, request=Non
         return membership
     if membership.is_agency or role == RoleId.AGENCY_ADMIN:
         raise ValidationError("Agency users keep the Agency Admin role; remove them to end their access instead.")
+    if role == RoleId.OWNER and membership.via_agency:
+        raise ValidationError("People who joined through an agency cannot become Owner: invite them directly first.")
     check_may_touch(by, membership)  # may touch who they are now
     check_grant(by, membership.account, role=role)  # and may give what they become
-    _check_not_last_owner(membership, "be demoted")
+    check_not_last_owner(membership, "be demoted")
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
@@ -147,7 +149,7 @@ def membership_remove(*, membership: Membership, by, also=(), request=None) -> l
     for m in (membership, *extra):
         if not leaving:
             check_may_touch(by, m)
-        _check_not_last_owner(m, "leave" if leaving else "be removed")
+        check_not_last_owner(m, "leave" if leaving else "be removed")
     email = membership.user.email
     for m in (membership, *extra):
         membership_end(m, by=by, request=request,

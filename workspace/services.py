@@ -20,6 +20,20 @@ def _lock(account: Account) -> Account:
     return Account.objects.select_for_update().get(pk=account.pk)
 
 
+def _lock_lineage(account: Account) -> list[Account]:
+    """Lock the account and every ancestor, root first (one order for everyone, so no deadlock): every minutes
+    pool on the path is shared with other subtrees, so two siblings cannot both take a pool's last minutes.
+    A billing transfer may move the subtree while we wait for the lock: then the rows locked by the old paths
+    are not the lineage any more, and we lock again by the new ones (the payer is whoever pays now)."""
+    for _ in range(3):
+        account.refresh_from_db(fields=["path", "depth", "parent"])
+        lineage = list(Account.objects.select_for_update().filter(path__in=account.lineage_paths).order_by("path"))
+        if len(lineage) == account.depth and lineage[-1].pk == account.pk and \
+                lineage[-1].path == account.path:
+            return lineage
+    raise ValidationError("The account moved while this was being recorded; try again.")
+
+
 @transaction.atomic
 def agent_create(*, account: Account, by, request=None, **fields) -> Agent:
     require(by, account, "manage_agents")
@@ -101,10 +115,7 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
     """
     require(by, account, "manage_conversations")
     apply_due_for(account)  # a billing transfer whose cut-over has passed switches the payer first
-    account.refresh_from_db(fields=["path", "depth", "parent"])
-    # Every minutes pool on the path is shared with other subtrees: lock the whole lineage, root first
-    # (one order for everyone, so no deadlock), so two siblings cannot both take a pool's last minutes.
-    lineage = list(Account.objects.select_for_update().filter(path__in=account.lineage_paths).order_by("path"))
+    lineage = _lock_lineage(account)
     locked = lineage[-1]
     conversation = Conversation(account=account, agent=agent, contact=contact, started_at=started_at,
                                 duration_seconds=duration_seconds, direction=direction, summary=summary)

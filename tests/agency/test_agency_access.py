@@ -202,8 +202,8 @@ class TestRequests:
         assert resolve_access(fresh(agency_admin), target).is_agency
 
     @pytest.mark.parametrize("case,message", [
-        ("unknown", "No account has that ID"),
-        ("subaccount", "subaccount is already managed"),
+        ("unknown", "No independent account has that ID"),
+        ("subaccount", "No independent account has that ID"),  # the same answer: nothing told about the id
         ("self", "cannot grant agency access to itself"),
         ("twice", "already has access"),
     ])
@@ -271,9 +271,20 @@ class TestBaselineAndInvitation:
         assert "1 existing client(s) have different settings" in html and "Client" in html
         client.post(url, {**data, "scope": "new"})
         assert AgencySettings.objects.get(account=world["client"]).matrix == {}
-        client.post(url, {**data, "scope": "existing"})
+        # R2: a client's agency settings are the client's to set; the agency's admin does not govern them
+        response = client.post(url, {**data, "scope": "existing"}, follow=True)
+        assert AgencySettings.objects.get(account=world["client"]).matrix == {}
+        assert "1 client(s) decide their own agency settings" in response.content.decode()
+        assert access_of(world["member"], world["client"]).has("view_contacts")
+
+    def test_the_baseline_applies_to_clients_the_agencys_person_governs(self, world, make_member):
+        """An agency whose person is also the client's Owner may apply its baseline there (they govern it)."""
+        both = make_member(world["agency"], RoleId.ADMIN, user=world["owner"])
+        changed = services.baseline_update(agency=world["agency"], matrix={**STRICT, "agents": "full",
+                                                                           "usage": "read"},
+                                           by=fresh(both), apply_to_existing=True)
+        assert changed == [world["client"]]
         assert AgencySettings.objects.get(account=world["client"]).matrix["agents"] == "full"
-        assert not access_of(world["member"], world["client"]).has("view_contacts")
 
     def test_client_invites_an_agency_user_who_names_their_agency(self, make_member,
                                                                    django_capture_on_commit_callbacks):

@@ -19,31 +19,11 @@ from billing import transfers
 from billing.management.commands.start_billing_transfer import Command as StartCommand
 from billing.models import BillingTransfer, Subscription
 from members.models import Membership
-from members.roles import RoleId
+from tests.billing.conftest import TRANSFER_NOW as NOW
 from tests.factories import AccountFactory, UserFactory, plan, usage
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime.datetime(2026, 11, 14, 12, 0, tzinfo=datetime.UTC)
-
-
-@pytest.fixture(autouse=True)
-def _clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def world(make_member):
-    """Northwind (agency plan) → Acme → Acme Sales; Acme's own Owner is Carla."""
-    northwind = AccountFactory(name="Northwind")
-    owner = make_member(northwind, RoleId.OWNER)
-    admin = make_member(northwind, RoleId.ADMIN)
-    member = make_member(northwind, RoleId.MEMBER)
-    acme = AccountFactory(parent=northwind, name="Acme", limit_minutes=500)
-    sales = AccountFactory(parent=acme, name="Acme Sales")
-    carla = make_member(acme, RoleId.OWNER)
-    return dict(northwind=northwind, owner=owner, admin=admin, member=member, acme=acme, sales=sales, carla=carla)
 
 
 def argv(w, **options):
@@ -251,7 +231,8 @@ class TestApply:
         from billing import stripe_sync, transfers
 
         inner = open_transfer(world, "sales")
-        BillingTransfer.objects.filter(pk=inner.pk).update(status="scheduled", cutover_at=NOW)
+        BillingTransfer.objects.filter(pk=inner.pk).update(
+            status="scheduled", cutover_at=NOW, decided_by=world["carla"], billing_owner_email=world["carla"].email)
 
         def stripe_down(*args, **kwargs):
             raise stripe_sync.BillingProviderError("Stripe could not be reached just now.")

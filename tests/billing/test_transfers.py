@@ -11,44 +11,24 @@ from django.utils import timezone
 from accounts.access import resolve_access
 from accounts.models import Account, AuditEvent
 from accounts.services import subaccount_move
-from agency.models import AgencyBaseline, AgencyGrant, AgencySettings
+from agency.models import AgencyGrant, AgencySettings
 from billing import transfers
 from billing.models import BillingTransfer, Invoice, Subscription, UsageRecord, period_start
 from billing.services import invoice_close
 from billing.statements import compute_statement
 from members.models import Membership, User
 from members.roles import RoleId
+from tests.billing.conftest import TRANSFER_NOW as NOW
 from tests.factories import AccountFactory, UserFactory, account_chain, plan
 from workspace.models import Agent, Contact
 from workspace.services import conversation_record
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime.datetime(2026, 11, 14, 12, 0, tzinfo=datetime.UTC)
 
 
 def fresh(user):
     return User.objects.get(pk=user.pk)
-
-
-@pytest.fixture(autouse=True)
-def _clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def world(make_member):
-    """Northwind (agency plan) → Acme (a customer) → Acme Sales; Acme's own Owner is Carla."""
-    northwind = AccountFactory(name="Northwind")
-    owner = make_member(northwind, RoleId.OWNER)
-    admin = make_member(northwind, RoleId.ADMIN)
-    member = make_member(northwind, RoleId.MEMBER)
-    acme = AccountFactory(parent=northwind, name="Acme", access_categories={"billing": "none"}, limit_minutes=500)
-    sales = AccountFactory(parent=acme, name="Acme Sales")
-    carla = make_member(acme, RoleId.OWNER)
-    AgencyBaseline.objects.create(account=northwind, matrix={"billing": "read", "members": "read"})
-    return dict(northwind=northwind, owner=owner, admin=admin, member=member, acme=acme, sales=sales, carla=carla)
 
 
 def start(w, **kwargs):
@@ -105,7 +85,7 @@ class TestStart:
                                      billing_owner_email="s@example.test", plan=plan("pro"))
 
     def test_only_people_with_admin_rank_above_may_keep_access(self, world):
-        with pytest.raises(ValidationError, match="Owner or Admin"):
+        with pytest.raises(ValidationError, match="Owners and Admins of the agency's own account"):
             start(world, keep_agency_access=True, agency_people=[world["member"]])
 
 

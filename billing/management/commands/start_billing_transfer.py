@@ -127,7 +127,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"--agency-people: nobody has an account with the email {email}.")
             people.append(user)
-        allowed = set(transfers.agency_candidates(account.parent).values_list("pk", flat=True))
+        allowed = set(transfers.agency_candidates(account).values_list("pk", flat=True))
         refused = [u.email for u in people if u.pk not in allowed]
         if refused:
             raise CommandError(f"{', '.join(refused)} cannot keep access: only people who reach {account.name} as "
