@@ -1,4 +1,6 @@
+import datetime
 import os
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -7,6 +9,77 @@ from django.test.utils import CaptureQueriesContext
 from members.roles import RoleId
 
 from .factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory
+
+# Time is an input. Tests whose outcome depends on the date freeze the clock themselves
+# (``pytest.mark.time_machine(instant, tick=False)`` or ``time_machine.travel(instant, tick=False)``).
+# TEST_FAKE_NOW runs the whole session with the clock starting at that instant (and ticking), to prove
+# that nothing else does, e.g. in the first minutes of a month or the last minutes of a year:
+#   TEST_FAKE_NOW=2026-12-01T00:10:00Z .venv/bin/python -m pytest -m "not browser"
+FAKE_NOW_ENV = "TEST_FAKE_NOW"
+_fake_now_key = pytest.StashKey[datetime.datetime]()
+
+
+def fake_now_from_env() -> datetime.datetime | None:
+    value = os.environ.get(FAKE_NOW_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"{FAKE_NOW_ENV} takes an ISO 8601 instant such as 2026-12-01T00:10:00Z, not {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _now_from_the_python_clock(self, compiler, conn, **extra_context):
+    """Now() as the (fake) Python clock instead of the database server's, which time-machine cannot move:
+    with a fake clock, "expired" must mean the same thing in Python and in SQL (agency grants use Now())."""
+    from django.utils import timezone
+
+    return "%s", [conn.ops.adapt_datetimefield_value(timezone.now())]
+
+
+def pytest_configure(config):
+    """Starts the session's fake clock before any test module is imported (some compute dates at import)."""
+    moment = fake_now_from_env()
+    if moment is None:
+        return
+    import time_machine
+    from django.db.models.functions import Now
+
+    traveller = time_machine.travel(moment, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+    for name in ("as_sql", "as_sqlite", "as_postgresql", "as_mysql", "as_oracle"):
+        if hasattr(Now, name):
+            patcher = mock.patch.object(Now, name, _now_from_the_python_clock)
+            patcher.start()
+            config.add_cleanup(patcher.stop)
+    config.stash[_fake_now_key] = moment
+
+
+def pytest_report_header(config):
+    if _fake_now_key in config.stash:
+        return f"{FAKE_NOW_ENV}: the clock starts at {config.stash[_fake_now_key].isoformat()} and ticks"
+
+
+# No silent skips in CI: a missing test dependency skips the tests locally (with the reason) but fails
+# them when CI is set (CI=true in CI) or when the caller says the tests are required.
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def missing_test_dependency():
+    """missing_test_dependency(reason, required=False): skips the test, or fails it in CI / when required."""
+
+    def handle(reason: str, *, required: bool = False, how_to_require: str = "CI=true"):
+        if required or in_ci():
+            pytest.fail(f"{reason} These tests must run here ({how_to_require}), so this is an error, not a skip.",
+                        pytrace=False)
+        pytest.skip(f"{reason} (Skipped outside CI; {how_to_require} makes this an error.)")
+
+    return handle
 
 
 @pytest.fixture(autouse=True)
@@ -59,14 +132,3 @@ class QueryCounter:
 @pytest.fixture
 def count_queries():
     return QueryCounter()
-
-
-# Browser tests: Debian's Chromium, since Playwright cannot download its own browsers here.
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"],
-    }

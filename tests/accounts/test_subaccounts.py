@@ -1,3 +1,5 @@
+import datetime
+
 import pytest
 from django.urls import reverse
 
@@ -85,6 +87,8 @@ class TestCreate:
 
 
 class TestList:
+    # Usage is written for this month and the page reads "this month" again: the same month, whatever the clock.
+    @pytest.mark.time_machine(datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC), tick=False)
     def test_table_shows_billing_members_agents_minutes_and_status(self, client, make_member):
         from workspace.models import Agent
 

@@ -17,9 +17,11 @@ from billing.services import invoice_close
 from members.roles import RoleId
 from tests.factories import AccountFactory, plan, usage
 
-pytestmark = [pytest.mark.django_db, pytest.mark.stripe]
+# Time is an input: LAST is the month before the frozen clock's, whatever the real date.
+NOW = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
+LAST = period_start(period_start(NOW) - datetime.timedelta(days=1))
 
-LAST = period_start(period_start() - datetime.timedelta(days=1))
+pytestmark = [pytest.mark.django_db, pytest.mark.stripe, pytest.mark.time_machine(NOW, tick=False)]
 
 
 @pytest.fixture

@@ -8,7 +8,11 @@ from tests.factories import AccountFactory
 from workspace.models import Agent, Contact, Conversation
 from workspace.services import conversation_record
 
-pytestmark = pytest.mark.django_db
+# Time is an input: minutes pools are per calendar month and record() starts conversations "2 hours ago",
+# so the clock is frozen mid-month (at 00:10 on the 1st "2 hours ago" was last month).
+NOW = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 
 
 def record(account, minutes, start=None):
