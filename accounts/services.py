@@ -1,7 +1,7 @@
 """Writes about the account tree. Atomic, with ``by`` named and an audit row in the same transaction."""
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.db.models.functions import Concat, Substr
@@ -138,7 +138,10 @@ def account_rename(*, account: Account, name: str, by, request=None) -> Account:
 
 @transaction.atomic
 def account_delete(*, account: Account, by, request=None) -> None:
-    """Delete an account without subaccounts; refuses (AccountHasSubaccounts) otherwise."""
+    """Delete an account without subaccounts; refuses (AccountHasSubaccounts) otherwise. Not self-service:
+    platform staff (the admin) or the platform itself (``by=None``) only."""
+    if by is not None and not (by.is_active and by.is_staff):
+        raise PermissionDenied("Deleting an account is done by platform staff: contact support.")
     account = Account.objects.select_for_update().get(pk=account.pk)
     if account.numchild:
         raise AccountHasSubaccounts(
@@ -153,7 +156,11 @@ def account_delete(*, account: Account, by, request=None) -> None:
 
 @transaction.atomic
 def account_switched(*, user, to: Account, request=None) -> None:
-    """Remember the choice (session and user) and audit it."""
+    """Remember the choice (session and user) and audit it. Only an account the person reaches."""
+    from .access import resolve_access
+
+    if resolve_access(user, to) is None:
+        raise PermissionDenied("You do not have access to this account.")
     if request is not None:
         request.session["last_account"] = str(to.public_id)
     if user.last_account_id != to.pk:

@@ -172,9 +172,12 @@ def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, mat
 
 @transaction.atomic
 def access_activate_for_invitation(*, client: Account, agency: Account, by, granted_by=None,
-                                   request=None) -> AgencyGrant:
+                                   by_platform: bool = False, request=None) -> AgencyGrant:
     """The client invited one of the agency's people by email and they accepted: access is on, never more
-    than the inviting governor (``granted_by``) holds (R1)."""
+    than the inviting governor (``granted_by``) holds (R1). Only for an invitation a governor of the client
+    (or the platform) sent: nobody else turns agency access on."""
+    if not by_platform and (granted_by is None or not may_govern(client, granted_by)):
+        raise PermissionDenied(f"Only the Owner or an Admin of {client.name} brings an agency in.")
     _check_pair(agency, client)
     grant = AgencyGrant.objects.select_for_update().filter(client=client, agency=agency, status__in=OPEN).first()
     ceiling = _stored(grant_matrix_ceiling(client, granted_by)) if granted_by is not None else {}
@@ -197,7 +200,8 @@ def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=N
     if grant.status != AgencyGrant.Status.ACTIVE:
         raise ValidationError("Only active agency access can be changed.")
     _check_expiry(expires_at)
-    check_grant(by, grant.client, matrix={**AGENCY_ADMIN_MATRIX, **clean_matrix(matrix)}, structural=AGENCY_ADMIN_MATRIX)
+    check_grant(by, grant.client, matrix={**AGENCY_ADMIN_MATRIX, **clean_matrix(matrix)},
+                structural=AGENCY_ADMIN_MATRIX)
     grant.expires_at = expires_at
     grant.expiry_recorded = False
     grant.matrix = _stored(matrix)
@@ -353,11 +357,15 @@ def record_expiries(now: datetime.datetime | None = None) -> int:
     return count
 
 
-def access_keep_after_transfer(*, client: Account, agency: Account, people, expires_at=None, by=None,
-                               request=None) -> AgencyGrant:
-    """A subaccount of ``agency`` just became independent (billing transfer) and keeps the agency's access:
-    an active grant, the agency settings from the agency's baseline, and ``people`` as its agency members.
-    Called inside the transfer's transaction; the customer agreed to it when accepting."""
+def access_keep_after_transfer(*, transfer, people, request=None) -> AgencyGrant:
+    """A subaccount of the agency just became independent through ``transfer`` (billing transfer) and keeps the
+    agency's access: an active grant, the agency settings from the agency's baseline, and ``people`` as its
+    agency members. Only for a transfer being applied that chose to keep access (the customer agreed when
+    accepting); called inside the transfer's transaction."""
+    client, agency = transfer.account, transfer.from_root
+    expires_at, by = transfer.agency_expires_at, transfer.created_by
+    if not transfer.keep_agency_access or transfer.status != transfer.Status.SCHEDULED or not client.is_root():
+        raise PermissionDenied("Agency access is kept only by a billing transfer that chose it, as it switches.")
     _check_pair(agency, client)
     grant = AgencyGrant.objects.create(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE,
                                        requested_by=by, decided_at=timezone.now(), expires_at=expires_at,

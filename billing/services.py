@@ -53,6 +53,10 @@ def _check_closable(root: Account, period: datetime.date) -> None:
 def invoice_close(*, root: Account, period: datetime.date, by=None, request=None) -> tuple[Invoice, bool]:
     """Freeze the root's statement for an ended period into an Invoice (atomic; idempotent on
     (root, period): closing again returns the existing invoice unchanged). Returns (invoice, created)."""
+    if by is not None and not by.is_staff:
+        from accounts.access import require
+
+        require(by, root, "manage_billing")
     _check_closable(root, period)
     Account.objects.select_for_update().filter(pk=root.pk).first()  # one closer at a time per root
     existing = Invoice.objects.filter(account=root, period=period).first()

@@ -381,8 +381,8 @@ def _keep_agency(transfer: BillingTransfer, account: Account, people, request=No
         return
     from agency.services import access_keep_after_transfer
 
-    access_keep_after_transfer(client=account, agency=transfer.from_root, people=people,
-                               expires_at=transfer.agency_expires_at, by=transfer.created_by, request=request)
+    transfer.account = account  # the switched (root) row
+    access_keep_after_transfer(transfer=transfer, people=people, request=request)
 
 
 @transaction.atomic

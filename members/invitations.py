@@ -277,7 +277,8 @@ def invitation_accept(*, invitation: Invitation, user: User, agency_account: Acc
         from agency.services import access_activate_for_invitation
 
         grant = access_activate_for_invitation(client=invitation.account, agency=agency_account, by=user,
-                                               granted_by=invitation.invited_by, request=request)
+                                               granted_by=invitation.invited_by,
+                                               by_platform=invitation.sent_by_platform, request=request)
     membership = membership_add(account=invitation.account, user=user, role=invitation.role, by=None,
                                 is_agency=invitation.is_agency, agency_account=agency_account,
                                 via_agency=invitation.via_agency and not invitation.is_agency,

@@ -148,7 +148,7 @@ def build_world() -> list[Scenario]:
     nested = AccountFactory(parent=sub, name="Nested S2")
     nested_people = populate(nested, "nested")
     subaccount_set_access(account=sub, matrix=SUB_CAPS, by=base_people["owner"])
-    subaccount_set_access(account=nested, matrix=NESTED_CAPS, by=base_people["owner"])
+    subaccount_set_access(account=nested, matrix={**SUB_CAPS, **NESTED_CAPS}, by=base_people["owner"])
     scenarios.append(Scenario("i access categories", sub, actors(
         sub, sub_people, Actor("owner of parent (inherited)", base_people["owner"], RoleId.OWNER, base))))
     scenarios.append(Scenario("i nested access categories", nested, actors(
