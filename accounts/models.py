@@ -91,6 +91,9 @@ class Account(MP_Node):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The customer's own identifier (a CRM or billing id), given by ``provision_accounts`` files: unique
+    # within one tree, so a rerun of the same file finds what it created instead of duplicating it.
+    external_id = models.CharField("external ID", max_length=100, blank=True, default="")
 
     # Set by the parent: caps what this account's own members may do here (DESIGN rule 2).
     # {category: level}; a missing category is not capped. Empty on root accounts.
@@ -114,12 +117,19 @@ class Account(MP_Node):
         constraints = [
             models.UniqueConstraint(fields=["parent", "name_key"], name="account_name_key_unique_among_siblings",
                                     violation_error_message="A sibling account already has this name."),
+            # Unique per tree (the root's 4-character path step): a billing transfer moves a subtree to a tree of
+            # its own, so it can never collide.
+            models.UniqueConstraint(Substr("path", 1, 4), "external_id", condition=~models.Q(external_id=""),
+                                    name="account_external_id_unique_per_tree",
+                                    violation_error_message="Another account of this tree has this external ID."),
             models.CheckConstraint(
                 condition=models.Q(parent__isnull=True, depth=1) | models.Q(parent__isnull=False, depth__gt=1),
                 name="account_parent_matches_depth",
             ),
         ]
-        indexes = [models.Index(fields=["parent", "name"])]
+        indexes = [models.Index(fields=["parent", "name"]),
+                   models.Index(fields=["external_id"], condition=~models.Q(external_id=""),
+                                name="account_external_id")]
 
     def __str__(self):
         return self.name
