@@ -249,15 +249,33 @@ def subaccount_set_status(*, account: Account, suspended: bool, by, request=None
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts can be suspended by a parent.")
     _require_parent_manager(by, account.parent)
+    return _set_status(account, suspended, by=by, request=request)
+
+
+@transaction.atomic
+def account_set_status(*, account: Account, suspended: bool, staff=None, reason: str = "",
+                       request=None) -> Account:
+    """The platform suspends or reactivates any account, a root included (admin action, command): its people
+    can sign in but reach nothing in it or below it until it is reactivated. ``staff`` (a staff user, or None
+    for a command) is named in the audit trail; ``reason`` is kept with it."""
+    if staff is not None and not (staff.is_active and staff.is_staff):
+        raise PermissionDenied("Suspending an account is done by platform staff.")
+    return _set_status(account, suspended, by=staff, request=request, by_platform=True, reason=reason[:300])
+
+
+def _set_status(account: Account, suspended: bool, *, by, request=None, by_platform=False, **data) -> Account:
     status = Account.Status.SUSPENDED if suspended else Account.Status.ACTIVE
-    if account.status == status:
+    if Account.objects.select_for_update().filter(pk=account.pk).values_list("status", flat=True).get() == status:
+        account.status = status
         return account
     account.status = status
     Account.objects.filter(pk=account.pk).update(status=status)
     verb = "suspended" if suspended else "reactivated"
-    for target in (account, account.parent):
-        audit(account=target, actor=by, request=request, action=f"subaccount.{verb}",
-              summary=f"{account.name} {verb}", subaccount=str(account.public_id))
+    data = {k: v for k, v in data.items() if v}
+    for target in filter(None, (account, account.parent)):
+        audit(account=target, actor=by, request=request, action=f"subaccount.{verb}" if account.parent_id
+              else f"account.{verb}", summary=f"{account.name} {verb}" + (" by the platform" if by_platform else ""),
+              subaccount=str(account.public_id), **data)
     return account
 
 
