@@ -12,8 +12,10 @@ Services with no acting person (``by``) are not here: ``account_create`` (anyone
 ``user_signup``, ``subscription_start``, ``usage_record_conversation``, ``record_expiries``, ``record_payment`` and
 every ``billing.stripe_sync`` function (called by the platform, webhooks and ``invoice_close``, never by a person).
 
-Refusals that a service does not make are marked ``xfail(strict=True, reason="BUG: ...")``: they fail today and will
-turn into unexpected passes (a failure) once the service checks, so the marker must then be removed.
+A refusal that a service does not make is marked ``xfail(strict=True, reason="BUG: ...")`` until the service checks
+(then the unexpected pass fails the run and the marker must go). None is left: the ones this file found (account
+deletion, switching, closing a period, turning agency access on, keeping it after a transfer, partial matrices, the
+baseline rewriting clients' settings, the transfer not re-checked at acceptance and at the switch) are fixed.
 
 Access is cached on the user object, so every call gets a fresh user (``fresh``), as a new request would.
 """
@@ -295,18 +297,23 @@ class TestAccountServices:
         refused(lambda: account_services.account_rename(account=tree.alpha, name="Renamed", by=fresh(tree.a_owner)),
                 PermissionDenied, r"Your role in Alpha does not allow this \(edit account settings\)")
 
-    # account_delete -- only the Django admin calls it (by=request.user, platform staff), but it takes any ``by``
-    def test_the_platform_deletes_a_subaccount_without_subaccounts(self, tree):
-        succeeds(lambda: account_services.account_delete(account=tree.beta, by=None))
+    # account_delete -- not self-service: the Django admin (platform staff) and the platform (by=None) only
+    @pytest.mark.parametrize("staff", [False, True], ids=["platform", "platform_staff"])
+    def test_the_platform_deletes_a_subaccount_without_subaccounts(self, tree, staff):
+        by = UserFactory(is_staff=True) if staff else None
+        succeeds(lambda: account_services.account_delete(account=tree.beta, by=by and fresh(by)))
         assert not Account.objects.filter(pk=tree.beta.pk).exists()
 
     @pytest.mark.parametrize("actor", [
+        pytest.param("r_owner", id="owner_of_the_parent"),
+        pytest.param("b_owner", id="the_accounts_own_owner"),
         pytest.param("r_viewer", id="viewer_of_the_parent"),
         pytest.param("a_owner", id="sibling_owner"),
         pytest.param("o_owner", id="other_tenant"),
     ])
-    def test_only_subaccount_managers_of_the_parent_delete_a_subaccount(self, tree, actor):
-        refused(lambda: account_services.account_delete(account=tree.beta, by=who(tree, actor)), PermissionDenied)
+    def test_only_platform_staff_delete_an_account(self, tree, actor):
+        refused(lambda: account_services.account_delete(account=tree.beta, by=who(tree, actor)), PermissionDenied,
+                r"^Deleting an account is done by platform staff: contact support\.$")
 
     # account_switched -- the acting person is ``user``
     def test_switching_records_the_choice(self, tree):
@@ -315,7 +322,7 @@ class TestAccountServices:
 
     def test_nobody_switches_to_an_account_they_cannot_reach(self, tree):
         refused(lambda: account_services.account_switched(user=fresh(tree.o_owner), to=tree.root),
-                (PermissionDenied, Http404))
+                (PermissionDenied, Http404), NO_ACCESS)
 
     # subaccount_set_access
     def test_a_subaccount_manager_of_the_parent_sets_a_subaccounts_access(self, tree):
@@ -1149,11 +1156,24 @@ class TestAgencyServices:
         assert AgencySettings.objects.get(account=ag.client).matrix == {"billing": "none"}
         assert not holds(ag.c_admin, ag.client, "view_billing")
 
-    # access_activate_for_invitation: called by invitation_accept after its own checks, but takes any ``by``
-    def test_only_an_accepted_agency_invitation_turns_agency_access_on(self, ag):
-        refused(lambda: agency_services.access_activate_for_invitation(client=ag.other, agency=ag.agency,
-                                                                       by=fresh(ag.ax_admin)),
-                PermissionDenied)
+    # access_activate_for_invitation: invitation_accept calls it; what counts is who sent the invitation
+    def test_an_agency_invitation_from_a_governor_turns_agency_access_on(self, ag, make_member):
+        agency_z = AccountFactory(name="Agency Z")
+        pat = make_member(agency_z, ADMIN)
+        grant = succeeds(lambda: agency_services.access_activate_for_invitation(
+            client=ag.client, agency=agency_z, by=fresh(pat), granted_by=fresh(ag.c_owner)))
+        assert grant.status == AgencyGrant.Status.ACTIVE
+
+    @pytest.mark.parametrize("sender", [pytest.param(None, id="nobody"),
+                                        pytest.param("c_member", id="a_member"),
+                                        pytest.param("delegated", id="an_admin_added_through_an_agency"),
+                                        pytest.param("ax_admin", id="an_agency_user")])
+    def test_only_an_invitation_from_a_governor_turns_agency_access_on(self, ag, sender):
+        agency_z = AccountFactory(name="Agency Z")
+        refused(lambda: agency_services.access_activate_for_invitation(
+            client=ag.client, agency=agency_z, by=fresh(ag.ax_admin),
+            granted_by=who(ag, sender) if sender else None),
+                PermissionDenied, r"^Only the Owner or an Admin of Client brings an agency in\.$")
 
 
 class TestPartialMatrices:
@@ -1295,16 +1315,23 @@ def _last_period():
 
 
 class TestBillingServices:
-    def test_the_platform_closes_a_period(self, tree):
+    @pytest.mark.parametrize("actor", [pytest.param(None, id="platform"), pytest.param("staff", id="platform_staff"),
+                                       pytest.param("r_admin", id="billing_manager")])
+    def test_the_platform_or_a_billing_manager_closes_a_period(self, tree, actor):
+        by = UserFactory(is_staff=True) if actor == "staff" else (getattr(tree, actor) if actor else None)
         invoice, created = succeeds(lambda: billing_services.invoice_close(root=tree.root, period=_last_period(),
-                                                                           by=None))
+                                                                           by=by and fresh(by)))
         assert created and invoice.account == tree.root
 
-    @pytest.mark.parametrize("actor", [pytest.param("r_viewer", id="viewer"),
-                                       pytest.param("o_owner", id="other_tenant")])
-    def test_only_the_platform_closes_a_period(self, tree, actor):
+    @pytest.mark.parametrize("actor,message", [
+        pytest.param("r_member", r"does not allow this \(manage billing\)", id="member"),
+        pytest.param("r_viewer", r"does not allow this \(manage billing\)", id="viewer"),
+        pytest.param("a_owner", NO_ACCESS, id="subaccount_owner_on_the_parent"),
+        pytest.param("o_owner", NO_ACCESS, id="other_tenant"),
+    ])
+    def test_only_billing_managers_or_the_platform_close_a_period(self, tree, actor, message):
         refused(lambda: billing_services.invoice_close(root=tree.root, period=_last_period(), by=who(tree, actor)),
-                PermissionDenied)
+                PermissionDenied, message)
 
 
 # --- billing/transfers.py (and agency.services.access_keep_after_transfer, which it calls) ------------------------
@@ -1339,10 +1366,11 @@ class TestBillingTransferServices:
         pytest.param("ax_admin", {}, id="agency_user"),
         pytest.param("c_admin", {"billing": "read"}, id="admin_capped_by_agency_settings"),
     ])
-    def test_billing_is_transferred_only_by_those_who_manage_it(self, ag, actor, cap):
+    def test_billing_is_transferred_only_by_those_who_manage_it(self, ag, make_member, actor, cap):
+        sub_owner = make_member(ag.sub, OWNER)  # naming an existing Owner: only the billing rule can refuse
         if cap:
             cap_client(ag, **cap)
-        refused(lambda: transfers.transfer_start(account=ag.sub, by=who(ag, actor), billing_owner_email="x@y.test",
+        refused(lambda: transfers.transfer_start(account=ag.sub, by=who(ag, actor), billing_owner_email=sub_owner.email,
                                                  plan=plan("pro")),
                 PermissionDenied, r"takes billing and subaccount management in Client")
 
@@ -1417,9 +1445,14 @@ class TestBillingTransferServices:
                                                by=fresh(tree.r_owner))
         refused(lambda: transfers.transfer_apply(transfer=transfer), ValidationError, r"no longer has the rights")
 
-    def test_agency_access_kept_after_a_transfer_dies_with_its_source(self, tree):
+    @pytest.mark.parametrize("change", ["removed", "demoted"])
+    def test_agency_access_kept_after_a_transfer_dies_with_its_source(self, tree, change):
         transfer = start_transfer(tree, fresh(tree.r_owner), keep_agency_access=True, agency_people=[tree.r_owner2])
-        member_services.membership_remove(membership=membership(tree.r_owner2, tree.root), by=fresh(tree.r_owner))
+        source = membership(tree.r_owner2, tree.root)
+        if change == "removed":
+            member_services.membership_remove(membership=source, by=fresh(tree.r_owner))
+        else:
+            member_services.membership_change_role(membership=source, role=MEMBER, by=fresh(tree.r_owner))
         try:
             transfers.transfer_accept(transfer=transfer, user=fresh(tree.a_owner))
         except (ValidationError, PermissionDenied):
@@ -1427,7 +1460,14 @@ class TestBillingTransferServices:
         assert resolve_access(fresh(tree.r_owner2), Account.objects.get(pk=tree.alpha.pk)) is None
 
     # access_keep_after_transfer: only for a transfer that chose it, as it switches
-    def test_only_a_billing_transfer_keeps_agency_access(self, tree):
-        pending = start_transfer(tree, fresh(tree.r_owner), keep_agency_access=True, agency_people=[tree.r_admin])
-        refused(lambda: agency_services.access_keep_after_transfer(transfer=pending, people=[tree.r_admin]),
-                PermissionDenied)
+    @pytest.mark.parametrize("which", ["not_yet_switching", "done_without_keeping_access"])
+    def test_only_a_billing_transfer_keeps_agency_access(self, tree, which):
+        keep = which == "not_yet_switching"
+        transfer = start_transfer(tree, fresh(tree.r_owner), keep_agency_access=keep,
+                                  agency_people=[tree.r_admin] if keep else [])
+        if not keep:
+            transfers.transfer_accept(transfer=transfer, user=fresh(tree.a_owner))
+            transfer = BillingTransfer.objects.select_related("account", "from_root").get(pk=transfer.pk)
+            assert transfer.status == BillingTransfer.Status.COMPLETED and transfer.account.is_root()
+        refused(lambda: agency_services.access_keep_after_transfer(transfer=transfer, people=[tree.r_admin]),
+                PermissionDenied, r"^Agency access is kept only by a billing transfer that chose it, as it switches\.$")
