@@ -72,6 +72,8 @@ def added_through(grant: AgencyGrant):
 
 
 def _require_agency_manager(agency: Account, by) -> None:
+    if by is None:
+        return  # the platform (provisioning, commands, the admin)
     access = resolve_access(by, agency)
     if access is None or not access.has("manage_members"):
         raise PermissionDenied(f"Your role in {agency.name} does not allow managing agency access.")
