@@ -655,7 +655,8 @@ class Provisioner:
             row.outcome.action = "error"
             return
         row.agency_target = agency
-        if isinstance(agency, Account) and row.account is not None and (row.account.pk, agency.pk) in self.grants:
+        existing = agency.account if isinstance(agency, _Row) else agency
+        if existing is not None and row.account is not None and (row.account.pk, existing.pk) in self.grants:
             return
         row.outcome.changes.append(f"agency access requested for {agency.name}")
         if row.outcome.action == "unchanged":
