@@ -217,15 +217,24 @@ def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=N
 
 
 @transaction.atomic
-def access_revoke(*, grant: AgencyGrant, by, remove=(), request=None) -> AgencyGrant:
+def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None) -> AgencyGrant:
     """End the agency's access now: its people in the client lose it on their next request. ``remove``:
     members that agency users added (``added_through``), removed with it (R3: delegated access never
-    outlives its source; the confirmation selects them all by default)."""
+    outlives its source; the confirmation selects them all by default).
+
+    ``by=None`` is the platform (the admin, commands): no person's rights to check; ``staff`` (a staff user)
+    is then named in the audit trail."""
     grant = _locked(grant)
-    access = resolve_access(by, grant.client)
-    agency_side = resolve_access(by, grant.agency)
-    if not may_govern(grant.client, by) and not (agency_side and agency_side.has("manage_members")):
-        raise PermissionDenied("Only the client's Owner or Admins, or the agency's admins, can end agency access.")
+    if by is None:
+        if staff is not None and not (staff.is_active and staff.is_staff):
+            raise PermissionDenied("Ending agency access for the platform is done by platform staff.")
+        access = None
+    else:
+        access = resolve_access(by, grant.client)
+        agency_side = resolve_access(by, grant.agency)
+        if not may_govern(grant.client, by) and not (agency_side and agency_side.has("manage_members")):
+            raise PermissionDenied("Only the client's Owner or Admins, or the agency's admins, can end agency "
+                                   "access.")
     if grant.status not in OPEN:
         raise ValidationError(f"This agency access is already {grant.get_status_display().lower()}.")
     added = {m.pk: m for m in added_through(grant)}
@@ -234,19 +243,19 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), request=None) -> AgencyG
         if m.pk not in added:
             raise ValidationError("Only members that the agency's people added can be removed with its access.")
         extra.append(added[m.pk])
-    grant.status, grant.decided_by, grant.decided_at = AgencyGrant.Status.REVOKED, by, timezone.now()
+    grant.status, grant.decided_by, grant.decided_at = AgencyGrant.Status.REVOKED, by or staff, timezone.now()
     grant.save()
     for membership in Membership.objects.filter(account=grant.client, is_agency=True, agency_account=grant.agency):
         membership_remove(membership=membership, by=None, request=request)
     for membership in extra:  # the governance decision authorizes these removals (R3)
         membership.account = grant.client
         check_not_last_owner(membership, "be removed with the agency's access")
-        membership_end(membership, by=by, request=request,
+        membership_end(membership, by=by or staff, request=request,
                           summary=f"{membership.user.email} removed with {grant.agency.name}'s agency access")
     _disable_if_unused(grant.client)
     account_sync_permissions(grant.client)
-    side = "client" if access is not None and not access.is_agency else "agency"
-    _both_sides(grant, by=by, request=request, action="agency.access_revoked",
+    side = "platform" if by is None else "client" if access is not None and not access.is_agency else "agency"
+    _both_sides(grant, by=by or staff, request=request, action="agency.access_revoked",
                 summary=f"Agency access of {grant.agency.name} to {grant.client.name} ended by the {side}"
                         + (f"; {len(extra)} member(s) it added removed" if extra else ""))
     return grant

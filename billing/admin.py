@@ -1,6 +1,7 @@
 import datetime
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,8 +11,8 @@ from accounts.models import Account
 from members.forms import EmailAddressField
 from members.models import User
 
-from . import transfers
-from .models import BillingTransfer, Invoice, InvoiceLine, Plan, Subscription, period_start
+from . import stripe_sync, transfers
+from .models import BillingTransfer, Invoice, InvoiceLine, Plan, Subscription, UsageRecord, period_start
 from .services import invoice_close
 from .templatetags.billing import cents
 
@@ -31,6 +32,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ("account", "plan")
     search_fields = ("account__name", "=account__public_id")
     autocomplete_fields = ("account",)
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a root account always has a plan; change it instead
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -59,6 +64,31 @@ class InvoiceAdmin(admin.ModelAdmin):
         return [f.name for f in Invoice._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """The ledger invoices are computed from: read only, for everyone."""
+
+    list_display = ("account", "billing_root", "period", "occurred_on", "minutes", "seconds", "recorded_at")
+    list_filter = ("period",)
+    search_fields = ("=account__public_id", "=billing_root__public_id")
+    search_help_text = "Account ID or billing root ID."
+    list_select_related = ("account", "billing_root")
+    ordering = ("-pk",)  # the primary key's index: newest first without sorting the ledger
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -205,3 +235,19 @@ def start_transfer_action(modeladmin, request, queryset):
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/billing/transfer_start.html", context)
+
+
+def hide_stripe_models_unless_configured(site=admin.site) -> list:
+    """dj-stripe registers about 40 models. Without Stripe keys (``STRIPE_SECRET_KEY``) they hold nothing and
+    only crowd the index, so they are unregistered; with keys they stay in their own "Stripe" section. Runs
+    when this module is imported, after dj-stripe's admin (``djstripe`` comes first in ``INSTALLED_APPS``).
+    Returns the models it unregistered."""
+    if stripe_sync.is_configured() or not apps.is_installed("djstripe"):
+        return []
+    hidden = [m for m in apps.get_app_config("djstripe").get_models() if site.is_registered(m)]
+    for model in hidden:
+        site.unregister(model)
+    return hidden
+
+
+hide_stripe_models_unless_configured()

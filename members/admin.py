@@ -1,9 +1,16 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.utils import timezone
 
-from .models import Membership, User
+from .invitations import invitation_resend, invitation_revoke
+from .models import Invitation, Membership, User
 from .services import membership_add, membership_change_role, membership_remove
+
+
+def refusal_text(exc: Exception) -> str:
+    return " ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
 @admin.register(User)
@@ -12,6 +19,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "name", "is_staff", "is_active", "date_joined", "last_login")
     search_fields = ("email", "name")
     readonly_fields = ("last_login", "date_joined", "last_account")
+    show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name", "last_account")}),
@@ -21,16 +29,45 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
 
 
+class MembershipInline(admin.TabularInline):
+    """The Account change page's people (read only: changes go through the Memberships pages)."""
+
+    model = Membership
+    fk_name = "account"
+    fields = ("user", "role", "is_agency", "agency_account", "via_agency", "created_at")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = "memberships (change or add them under Memberships)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "agency_account").order_by("created_at", "pk")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    """Every change goes through members.services: the last Owner stays, permission rows follow."""
+    """Every change goes through members.services: the last Owner stays, nobody gets a role the rules refuse,
+    permission rows follow. Agency memberships come and go with their agency grant, not here."""
 
-    list_display = ("user", "account", "role", "created_at")
-    list_filter = ("role",)
+    list_display = ("user", "account", "role", "is_agency", "agency_account", "via_agency", "created_at")
+    list_filter = ("role", "is_agency", "via_agency")
     search_fields = ("user__email", "account__name", "=account__public_id")
-    list_select_related = ("user", "account")
+    search_help_text = "Email, account name or account ID."
+    list_select_related = ("user", "account", "agency_account")
     autocomplete_fields = ("user", "account")
-    readonly_fields = ("created_at", "created_by")
+    fields = ("user", "account", "role", "is_agency", "agency_account", "via_agency", "via_grant", "created_by",
+              "created_at", "last_active_at")
+    readonly_fields = ("is_agency", "agency_account", "via_agency", "via_grant", "created_at", "created_by",
+                       "last_active_at")
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):
@@ -46,7 +83,26 @@ class MembershipAdmin(admin.ModelAdmin):
                                          request=request)
                 obj.pk = created.pk
         except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, " ".join(getattr(exc, "messages", [str(exc)])), messages.ERROR)
+            request._admin_refused = True
+            self.message_user(request, f"Nothing was saved: {refusal_text(exc)}", messages.ERROR)
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_admin_refused", False):
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_admin_refused", False):
+            return super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_admin_refused", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_admin_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     def delete_model(self, request, obj):
         try:
@@ -57,3 +113,61 @@ class MembershipAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("user", "account"):
             self.delete_model(request, membership)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are sent from the dashboard (or by provisioning); staff resend or revoke them through
+    ``members.invitations`` as the platform. The page itself is read only, and the link's nonce is never shown."""
+
+    list_display = ("email", "account", "role", "state", "sent_by", "send_count", "last_sent_at", "expires_at")
+    list_filter = ("status", "role", "is_agency", "sent_by_platform")
+    search_fields = ("email", "account__name", "=account__public_id")
+    search_help_text = "Email, account name or account ID."
+    list_select_related = ("account", "invited_by")
+    exclude = ("nonce",)  # half of the invitation's link
+    show_full_result_count = False
+    actions = ["resend_selected", "revoke_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Invitation._meta.fields if f.name != "nonce"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The actions need "change" on the model; one invitation's page has nothing to edit.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status")
+    def state(self, obj):
+        if obj.status == Invitation.Status.PENDING and obj.expires_at <= timezone.now():
+            return "Expired"
+        return obj.get_status_display()
+
+    @admin.display(description="sent by")
+    def sent_by(self, obj):
+        return "the platform" if obj.sent_by_platform else (obj.invited_by or "a deleted user")
+
+    @admin.action(description="Resend selected invitations (new links; older links stop working)",
+                  permissions=["change"])
+    def resend_selected(self, request, queryset):
+        self._each(request, queryset, invitation_resend, "sent again with a new link")
+
+    @admin.action(description="Revoke selected invitations", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        self._each(request, queryset, invitation_revoke, "revoked: their links no longer work")
+
+    def _each(self, request, queryset, service, done_text):
+        done = 0
+        for invitation in queryset:
+            try:
+                service(invitation=invitation, by=None, staff=request.user, request=request)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"{invitation.email}: {refusal_text(exc)}", messages.WARNING)
+            else:
+                done += 1
+        self.message_user(request, f"{done} invitation(s) {done_text}.", messages.SUCCESS if done else messages.INFO)

@@ -201,8 +201,9 @@ def _pending(invitation: Invitation) -> Invitation:
 
 
 @transaction.atomic
-def invitation_resend(*, invitation: Invitation, by, request=None) -> Invitation:
-    """Send again with a fresh link and a fresh expiry; the previous link stops working."""
+def invitation_resend(*, invitation: Invitation, by, staff=None, request=None) -> Invitation:
+    """Send again with a fresh link and a fresh expiry; the previous link stops working. ``by=None`` is the
+    platform; ``staff`` then names the staff member in the audit trail."""
     invitation = _pending(invitation)
     require(by, invitation.account, "manage_members")
     _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
@@ -211,20 +212,20 @@ def invitation_resend(*, invitation: Invitation, by, request=None) -> Invitation
     invitation.expires_at = invitation.last_sent_at + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
     invitation.send_count += 1
     invitation.save(update_fields=["nonce", "last_sent_at", "expires_at", "send_count"])
-    audit(account=invitation.account, actor=by, request=request, action="invitation.resent",
+    audit(account=invitation.account, actor=by or staff, request=request, action="invitation.resent",
           summary=f"Invitation to {invitation.email} sent again", email=invitation.email)
     _send(invitation, request)
     return invitation
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation, by, request=None) -> Invitation:
+def invitation_revoke(*, invitation: Invitation, by, staff=None, request=None) -> Invitation:
     invitation = _pending(invitation)
     require(by, invitation.account, "manage_members")
     _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
     invitation.status = Invitation.Status.REVOKED
     invitation.save(update_fields=["status"])
-    audit(account=invitation.account, actor=by, request=request, action="invitation.revoked",
+    audit(account=invitation.account, actor=by or staff, request=request, action="invitation.revoked",
           summary=f"Invitation to {invitation.email} withdrawn", email=invitation.email)
     return invitation
 

@@ -154,6 +154,23 @@ class TestRevocationAndExpiry:
         assert services.record_expiries() == 1 and services.record_expiries() == 0
         assert AuditEvent.objects.filter(account=world["client"], action="agency.access_expired").count() == 1
 
+    def test_the_platform_revokes_without_a_person_naming_the_staff_member(self, world):
+        """``by=None`` is the platform (admin action, command): no governor needed; the staff member who
+        did it is named in both audit trails, and the agency's people lose access at once."""
+        staff = UserFactory(is_staff=True)
+        services.access_revoke(grant=world["grant"], by=None, staff=staff)
+        grant = AgencyGrant.objects.get(pk=world["grant"].pk)
+        assert grant.status == AgencyGrant.Status.REVOKED and grant.decided_by == staff
+        assert access_of(world["agency_admin"], world["client"]) is None
+        for account in (world["client"], world["agency"]):
+            event = AuditEvent.objects.get(account=account, action="agency.access_revoked")
+            assert event.actor == staff and "ended by the platform" in event.summary
+
+    def test_only_active_staff_revoke_for_the_platform(self, world):
+        with pytest.raises(PermissionDenied, match="platform staff"):
+            services.access_revoke(grant=world["grant"], by=None, staff=UserFactory())
+        assert AgencyGrant.objects.get(pk=world["grant"].pk).status == AgencyGrant.Status.ACTIVE
+
     def test_extending_restores_access(self, world):
         grant = world["grant"]
         AgencyGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() - datetime.timedelta(days=1))

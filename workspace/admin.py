@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from .models import Agent, Contact, Conversation
+
+
+class ReadOnlyTenantDataAdmin(admin.ModelAdmin):
+    """A customer's own data, for staff to look at while helping: it changes only in the account's dashboard
+    (``workspace.services``, with the account's limits and permissions), and conversations are history."""
+
+    list_select_related = ("account",)
+    show_full_result_count = False
+    ordering = ("-pk",)  # the primary key's index
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Agent)
+class AgentAdmin(ReadOnlyTenantDataAdmin):
+    list_display = ("name", "account", "language", "status", "created_at")
+    list_filter = ("status", "language")
+    search_fields = ("name", "=account__public_id", "=public_id")
+    search_help_text = "Agent name, account ID or agent ID."
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyTenantDataAdmin):
+    list_display = ("name", "account", "phone", "email", "created_at")
+    search_fields = ("name", "phone", "email", "=account__public_id")
+    search_help_text = "Name, phone, email or account ID."
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyTenantDataAdmin):
+    list_display = ("started_at", "account", "agent", "contact", "direction", "duration_seconds", "status")
+    list_filter = ("status", "direction")
+    search_fields = ("=account__public_id", "=public_id")
+    search_help_text = "Account ID or conversation ID."
+    list_select_related = ("account", "agent", "contact")
