@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -7,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Substr
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -132,6 +134,28 @@ class StatusForm(forms.Form):
 
 
 
+PROVISION_SESSION_KEY = "admin_provisioning"
+PROVISION_SHOWN = 200
+PROVISION_MAX_BYTES = 5 * 1024 * 1024
+PROVISION_COLUMNS_HELP = (
+    "external_id, id, name, parent (an account id, or the external_id of another row or an existing account), "
+    "owner_email, owner_role, plan (top-level rows), limit_minutes, limit_concurrency, limit_agents, limit_members, "
+    "access.<category> (none, read, full), agency (top-level rows: request agency access for this agency)")
+
+
+class ProvisionForm(forms.Form):
+    file = forms.FileField(help_text="A .csv or .json file, UTF-8, at most 5 MB. It is checked first; nothing is "
+                                     "written until you apply it.")
+    update = forms.BooleanField(required=False, initial=True, label="Update existing accounts whose row changed",
+                                help_text="Unticked: changed rows are only reported.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > PROVISION_MAX_BYTES:
+            raise ValidationError("The file is larger than 5 MB: split it, or use the provision_accounts command.")
+        return upload
+
+
 @admin.register(Account)
 class AccountAdmin(GuardedModelAdmin):
     """Platform staff's view of every account. Every write goes through ``accounts.services`` (and the
@@ -156,8 +180,9 @@ class AccountAdmin(GuardedModelAdmin):
     paginator = CappedCountPaginator  # and the filtered count stops at 10,000
     list_per_page = 50
     inlines = [MembershipInline, AgencyGrantInline, AgencySettingsInline]
-    # An "Export selected" action (the provisioning file format) belongs here next to these.
-    actions = ["suspend_selected", "reactivate_selected", "start_billing_transfer", "close_last_period"]
+    actions = ["suspend_selected", "reactivate_selected", "export_selected", "start_billing_transfer",
+               "close_last_period"]
+    change_list_template = "admin/accounts/account/change_list.html"
 
     # The tree position, identity and status change only through services (buttons, actions, transfers).
     readonly_fields = ("public_id", "external_id", "status", "path_names", "depth", "numchild", "billing_summary",
@@ -345,7 +370,83 @@ class AccountAdmin(GuardedModelAdmin):
     def get_urls(self):
         status = path("<path:object_id>/status/", self.admin_site.admin_view(self.status_view),
                       name="accounts_account_status")
-        return [status, *super().get_urls()]
+        provision_page = path("provision/", self.admin_site.admin_view(self.provision_view),
+                              name="accounts_account_provision")
+        return [provision_page, status, *super().get_urls()]
+
+    # --- provisioning: upload a file, see the dry run, then apply; export in the same format ------------
+
+    @admin.action(description="Export selected accounts and everything below them (provisioning CSV)",
+                  permissions=["view"])
+    def export_selected(self, request, queryset):
+        from django.db.models import Q
+
+        from .downloads import attachment_disposition
+        from .provisioning import export_rows, write_export
+
+        subtree = Q()
+        for top in queryset.only("path"):
+            subtree |= Q(path__startswith=top.path)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = attachment_disposition("accounts.csv")
+        write_export(export_rows(Account.objects.filter(subtree)), "csv", response)
+        return response
+
+    def provision_view(self, request):
+        """Staff upload a CSV or JSON file: the first post checks it (a dry run, nothing written) and keeps the
+        text in the session; "Apply" provisions exactly the text that was checked."""
+        from .provisioning import ProvisioningConflict, detect_format, provision
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        applying = request.method == "POST" and "apply" in request.POST
+        form = ProvisionForm(request.POST, request.FILES) if request.method == "POST" and not applying else \
+            ProvisionForm()
+        report = token = None
+        pending = request.session.get(PROVISION_SESSION_KEY)
+        if applying:
+            if not pending or request.POST.get("token") != pending["token"]:
+                self.message_user(request, "That check is out of date: upload the file again.", messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:accounts_account_provision"))
+            try:
+                report = provision(pending["text"], fmt=pending["format"], update=pending["update"],
+                                   staff=request.user)
+            except (ProvisioningConflict, ValidationError, PermissionDenied) as exc:
+                self.message_user(request, refusal_text(exc), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:accounts_account_provision"))
+            if report.ok:
+                del request.session[PROVISION_SESSION_KEY]
+                self.message_user(request, f"{pending['name']}: {report.summary()}", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:accounts_account_changelist"))
+            # The tree changed since the check: show the new problems.
+        elif form.is_bound and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                fmt = detect_format(upload.name)
+                text = upload.read().decode("utf-8-sig")
+            except ValueError as exc:  # an unknown extension, or not UTF-8 (UnicodeDecodeError is a ValueError)
+                form.add_error("file", str(exc) if not isinstance(exc, UnicodeDecodeError)
+                               else "The file is not UTF-8 text: save it as UTF-8 (CSV UTF-8 in spreadsheets).")
+            else:
+                update = form.cleaned_data["update"]
+                report = provision(text, fmt=fmt, dry_run=True, update=update, staff=request.user)
+                if report.ok:
+                    token = uuid.uuid4().hex
+                    request.session[PROVISION_SESSION_KEY] = {"token": token, "text": text, "format": fmt,
+                                                              "update": update, "name": upload.name}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Provision accounts from a file",
+            "opts": self.opts,
+            "form": form,
+            "report": report,
+            "token": token,
+            "shown": (report.outcomes[:PROVISION_SHOWN] if report else []),
+            "problems": [report.describe(p) for p in report.problems[:PROVISION_SHOWN]] if report else [],
+            "columns": PROVISION_COLUMNS_HELP,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/accounts/account/provision.html", context)
 
     def status_view(self, request, object_id):
         """One account: a confirmation page (with an optional reason), then ``account_set_status``."""

@@ -37,6 +37,7 @@ from members.emails import clean_email
 from members.grants import limit_ceiling
 from members.roles import RoleId, get_role
 
+from .downloads import FORMULA_PREFIXES, spreadsheet_safe
 from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AuditEvent
 from .names import name_key, normalize_name
 from .params import uuid_or_none
@@ -176,12 +177,17 @@ def _read_csv(text: str) -> tuple[list, list[Problem]]:
             extra = raw.pop(None, None)
             if extra and any(v.strip() for v in extra):
                 problems.append(Problem(line, "", f"{len(extra)} more value(s) than the header has columns."))
-            values = {k: (v or "").strip() for k, v in raw.items() if k in COLUMNS}
+            values = {k: _unquote((v or "").strip()) for k, v in raw.items() if k in COLUMNS}
             if any(values.values()):
                 rows.append((line, values))
     except csv.Error as exc:
         problems.append(Problem(reader.line_num, "", f"not readable as CSV ({exc})."))
     return rows, problems
+
+
+def _unquote(value: str) -> str:
+    """A cell that exports neutralised for spreadsheets ("'=Acme") reads back as it was ("=Acme")."""
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES else value
 
 
 def _missing_columns(columns: set[str], line: int) -> list[Problem]:
@@ -1010,4 +1016,4 @@ def write_export(rows: list[dict[str, str]], fmt: str, out) -> None:
         return
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in rows)  # read back by _unquote

@@ -75,7 +75,7 @@ def raw_objects(nodes):
     paths: list[str] = []
     counters: dict[int, int] = {}
     objects = []
-    for i, (ext, name, depth, parent) in enumerate(nodes):
+    for ext, name, depth, parent in nodes:
         if parent < 0:
             path = conv(next_root).rjust(4, "0")
             next_root += 1
@@ -152,8 +152,9 @@ def main():
         ours_rate, raw_rate = args.rows / ours_median, args.rows / raw_median
         print(f"database: {connection.vendor}; rows: {args.rows:,} in {args.roots} trees, depth up to {MAX_DEPTH}; "
               f"{invitations} owner invitations; runs: {args.repeat} alternating")
-        print(f"raw bulk_create:     median {raw_median:7.3f} s  {raw_rate:10,.0f} rows/s  (min {min(raw_times):.3f})")
-        print(f"provision_accounts:  median {ours_median:7.3f} s  {ours_rate:10,.0f} rows/s  (min {min(ours_times):.3f})")
+        for label, median, rate, times in (("raw bulk_create:", raw_median, raw_rate, raw_times),
+                                           ("provision_accounts:", ours_median, ours_rate, ours_times)):
+            print(f"{label:<20} median {median:7.3f} s  {rate:10,.0f} rows/s  (min {min(times):.3f})")
         print(f"ratio (rows/s):      {ours_rate / raw_rate:.2f}   target >= 0.25; file under 60 s: "
               f"{'yes' if ours_median < 60 else 'NO'}")
     finally:
