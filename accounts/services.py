@@ -154,6 +154,41 @@ def account_delete(*, account: Account, by, request=None) -> None:
     account.delete()
 
 
+def purge_refusal(account: Account) -> str | None:
+    """Why the platform may not delete ``account`` outright, or None. Billing history (usage, invoices, billing
+    transfers) is never deleted: an account that has some is suspended instead."""
+    from billing.models import BillingTransfer, Invoice, UsageRecord
+
+    if account.numchild:
+        return f"{account.name} has {account.numchild} subaccount(s): purge or move them first."
+    if UsageRecord.objects.filter(account=account).exists() or UsageRecord.objects.filter(
+            billing_root=account).exists() or Invoice.objects.filter(account=account).exists():
+        return (f"{account.name} has billing history (usage or invoices), which is kept: suspend it instead "
+                "(suspend_account).")
+    if BillingTransfer.objects.filter(from_root=account).exists() or BillingTransfer.objects.filter(
+            from_parent=account).exists():
+        return f"{account.name} is named by a billing transfer, which is kept: suspend it instead."
+    return None
+
+
+def purge_summary(account: Account) -> dict[str, int]:
+    """What deleting ``account`` removes with it, counted (for the confirmation)."""
+    from agency.models import AgencyGrant
+    from members.models import Invitation, Membership
+    from workspace.models import Agent, Contact, Conversation
+
+    return {
+        "membership(s)": Membership.objects.filter(account=account).count(),
+        "invitation(s)": Invitation.objects.filter(account=account).count(),
+        "agent(s)": Agent.objects.filter(account=account).count(),
+        "contact(s)": Contact.objects.filter(account=account).count(),
+        "conversation(s)": Conversation.objects.filter(account=account).count(),
+        "agency grant(s)": AgencyGrant.objects.filter(client=account).count()
+        + AgencyGrant.objects.filter(agency=account).count(),
+        "audit row(s)": account.audit_events.count(),
+    }
+
+
 @transaction.atomic
 def account_switched(*, user, to: Account, request=None) -> None:
     """Remember the choice (session and user) and audit it. Only an account the person reaches."""

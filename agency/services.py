@@ -195,6 +195,32 @@ def access_activate_for_invitation(*, client: Account, agency: Account, by, gran
 
 
 @transaction.atomic
+def access_grant_by_platform(*, client: Account, agency: Account, expires_at=None, people=(), staff=None,
+                             reason: str = "", request=None) -> AgencyGrant:
+    """The platform turns agency access on (the ``agency_access grant`` command, at the client's written
+    request): an open request is approved, or a grant created, at the Agency Admin role's levels; ``people``
+    (members of the agency account) join the client as Agency Admins. Audited on both sides with ``reason``."""
+    if staff is not None and not (staff.is_active and staff.is_staff):
+        raise PermissionDenied("Granting agency access for the platform is done by platform staff.")
+    _check_pair(agency, client)
+    _check_expiry(expires_at)
+    already = AgencyGrant.objects.filter(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE).exists()
+    if already:
+        raise ValidationError(f"{agency.name} already has agency access to {client.name}.")
+    grant = access_activate_for_invitation(client=client, agency=agency, by=None, by_platform=True, request=request)
+    if expires_at is not None:
+        AgencyGrant.objects.filter(pk=grant.pk).update(expires_at=expires_at)
+        grant.expires_at = expires_at
+    account_sync_permissions(client)
+    _both_sides(grant, by=staff, request=request, action="agency.access_approved",
+                summary=f"The platform gave {agency.name} agency access to {client.name}"
+                        + (f" until {expires_at:%Y-%m-%d}" if expires_at else ""), reason=reason[:300])
+    for user in people:
+        agency_member_add(grant=grant, user=user, by=None, request=request)
+    return grant
+
+
+@transaction.atomic
 def access_update(*, grant: AgencyGrant, by, expires_at, matrix: dict, request=None) -> AgencyGrant:
     """Narrow (a cap on the agency's access), extend or shorten an active grant."""
     grant = _locked(grant)

@@ -389,7 +389,7 @@ def test_export_command_writes_one_tree_in_provision_columns(agency, tmp_path):
     call_command("export_accounts", "--format", "json", "-o", str(tmp_path / "x.json"), stderr=io.StringIO())
     data = json.loads((tmp_path / "x.json").read_text())
     assert {a["name"] for a in data["accounts"]} >= {"Northwind", "Acme", "Elsewhere"}
-    with pytest.raises(CommandError, match="No account"):
+    with pytest.raises(CommandError, match="no account has the id"):
         call_command("export_accounts", "--account", "missing")
 
 

@@ -4,8 +4,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from accounts.commands import find_account
 from accounts.models import Account
-from accounts.params import uuid_or_none
 from accounts.provisioning import export_rows, write_export
 
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         accounts = Account.objects.all()
         if options["account"]:
-            tops = [self._account(ref) for ref in options["account"]]
+            tops = [find_account(ref) for ref in options["account"]]
             subtree = Q()
             for top in tops:
                 subtree |= Q(path__startswith=top.path)
@@ -39,14 +39,3 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot write {options['output']}: {exc.strerror}.") from exc
             print(f"{len(rows)} account(s) written to {options['output']}.", file=sys.stderr)
-
-    def _account(self, ref: str) -> Account:
-        as_id = uuid_or_none(ref)
-        found = list(Account.objects.filter(public_id=as_id)[:1]) if as_id else []
-        if not found:
-            found = list(Account.objects.filter(external_id=ref)[:3])
-        if not found:
-            raise CommandError(f"No account has the id or external ID {ref!r}.")
-        if len(found) > 1:
-            raise CommandError(f"Several accounts have the external ID {ref!r}: use the account id.")
-        return found[0]
