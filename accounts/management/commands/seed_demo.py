@@ -103,6 +103,7 @@ class Command(BaseCommand):
                 membership_add(account=account, user=users[email], role=role, by=None)
 
         self._last_month(accounts, owner)
+        self._external_ids([*TREE, ("Blue Harbor Dental", None), ("Harbor Fitness", None)])
 
         # Fresh user objects: access is cached per user object, and memberships changed above.
         self._agency(accounts["Northwind Agency"], client, {u.email: u for u in User.objects.all()})
@@ -154,6 +155,14 @@ class Command(BaseCommand):
         if pending is not None:
             self.stdout.write(f"Globex Retail's pending billing transfer (sign in as owner@globex.example): "
                               f"{transfer_url(pending)}")
+
+    def _external_ids(self, names) -> None:
+        """The demo's own identifiers (as a CRM would have them), so export_accounts → provision_accounts shows
+        idempotent reruns on the demo: "northwind-agency", "acme-corp", …"""
+        from django.utils.text import slugify
+
+        for name, _ in names:
+            Account.objects.filter(name=name, external_id="").update(external_id=slugify(name))
 
     def _last_month(self, accounts: dict, by) -> None:
         """Conversations last month in the agency's tree, and that period closed into an invoice."""
