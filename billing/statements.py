@@ -9,6 +9,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.models import Account
 
@@ -132,7 +133,7 @@ def daily_minutes(*, period: datetime.date, root: Account | None = None, subtree
     by_day = dict(qs.values("occurred_on").annotate(m=Sum("minutes")).order_by().values_list("occurred_on", "m"))
     last = min(period_start(period + datetime.timedelta(days=32)) - datetime.timedelta(days=1),
                max(by_day, default=period))
-    today = datetime.date.today()
+    today = timezone.now().astimezone(datetime.UTC).date()  # periods are UTC months, like period_start()
     if period_start(today) == period:
         last = max(last, today)
     days = (last - period).days + 1

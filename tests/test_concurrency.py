@@ -101,6 +101,8 @@ def test_an_admin_removing_the_other_owner_while_they_leave_keeps_an_owner():
     assert Membership.objects.filter(account=account, role=RoleId.OWNER).count() >= 1
 
 
+# Mid-month: "an hour ago" must fall in the same billing period as now (at 00:30 on the 1st it would not).
+@pytest.mark.time_machine(datetime.datetime(2026, 6, 15, 12, tzinfo=datetime.UTC), tick=True)
 def test_siblings_cannot_both_take_the_last_minutes_of_their_parents_pool():
     agency = AccountFactory()
     client = AccountFactory(parent=agency, limit_minutes=100)

@@ -406,3 +406,20 @@ def test_export_takes_the_same_queries_for_10_and_200_accounts(agency):
         return len(ctx.captured_queries)
 
     assert queries(agency) == queries(other)
+
+
+def test_the_progress_bar_draws_on_a_terminal_only(agency):
+    from accounts.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    text = "external_id,name,parent\n" + "".join(f"p{i},P {i},nw\n" for i in range(30))
+    for stream in (terminal, pipe):
+        bar = ProgressBar(stream)
+        provision(text, fmt="csv", dry_run=True, progress=bar)
+        bar.close()
+    assert "Checking" in terminal.getvalue() and "30/30" in terminal.getvalue()
+    assert pipe.getvalue() == ""
