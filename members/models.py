@@ -19,12 +19,18 @@ class UserManager(BaseUserManager):
     def get_by_natural_key(self, username):
         return self.get(email__iexact=self.normalize(username))
 
-    def create_user(self, email, password=None, **extra):
+    def create_user(self, email, password=None, *, email_verified=False, **extra):
+        """The person and their primary address (allauth's ``EmailAddress``, which email changes and
+        verification work on); ``email_verified`` when a signed link sent there proved the mailbox."""
+        from allauth.account.models import EmailAddress
+
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
+        EmailAddress.objects.using(self._db).create(user=user, email=user.email, primary=True,
+                                                    verified=email_verified)
         return user
 
     def create_superuser(self, email, password=None, **extra):
