@@ -86,6 +86,7 @@ MIDDLEWARE = [
     # allauth: the login flow's stages (second factor); ours: the session list's last activity.
     "allauth.account.middleware.AccountMiddleware",
     "security.middleware.SessionActivityMiddleware",
+    "members.preferences.PreferencesMiddleware",  # the person's time zone and date format
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]

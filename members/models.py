@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .preferences import DateFormat
 from .roles import ROLES, RoleId, get_role
 
 
@@ -56,6 +57,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         related_name="+",
         help_text="The account last chosen in the switcher; where / and login lead.",
     )
+
+    time_zone = models.CharField(max_length=64, default="UTC",
+                                 help_text="Times are shown in this time zone (IANA name).")
+    date_format = models.CharField(max_length=8, choices=DateFormat.choices, default=DateFormat.DAY_MONTH_YEAR)
 
     objects = UserManager()
 
