@@ -150,7 +150,7 @@ def transfer_accept(request, token):
                     if User.objects.filter(email__iexact=transfer.billing_owner_email).exists():
                         raise ValidationError("An account with this email already exists: sign in to continue.")
                     user = User.objects.create_user(email=transfer.billing_owner_email, password=data["password"],
-                                                    name=data["name"])
+                                                    name=data["name"], email_verified=True)
                 transfer = transfers.transfer_accept(transfer=transfer, user=user, contact_name=data["contact_name"],
                                                      contact_email=data["contact_email"], request=request)
         except (ValidationError, BillingProviderError) as exc:

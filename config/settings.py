@@ -55,17 +55,23 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's passkey list uses it
     "django_htmx",
     "formtools",
     "csp",
     "guardian",
     "treebeard",
     "djstripe",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "members",
     "accounts",
     "agency",
     "billing",
     "workspace",
+    "security",
 ]
 
 MIDDLEWARE = [
@@ -77,6 +83,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # allauth: the login flow's stages (second factor); ours: the session list's last activity.
+    "allauth.account.middleware.AccountMiddleware",
+    "security.middleware.SessionActivityMiddleware",
+    "members.preferences.PreferencesMiddleware",  # the person's time zone and date format
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -114,6 +124,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 AUTH_USER_MODEL = "members.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
     # Object permissions on Account, inherited down the tree (rules 1 and 4 of DESIGN.md).
     "accounts.backends.AccountPermissionBackend",
 ]
@@ -126,6 +137,43 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in through django-allauth (account, mfa, usersessions): rate-limited logins, email
+# verification, TOTP, recovery codes, passkeys and the session list. Email is the login.
+ACCOUNT_ADAPTER = "security.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CHANGE_EMAIL = True  # a new address replaces the old one once it is verified
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_SESSION_REMEMBER = None  # the login form offers "Remember me"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Agency Console] "
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# Failed sign-ins: per address (whether or not it belongs to anyone) and per client IP, over a
+# sliding window; counters live in the default cache (shared: Redis in production, see CACHE_URL).
+LOGIN_FAILURES_PER_EMAIL = env.int("LOGIN_FAILURES_PER_EMAIL", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
+LOGIN_FAILURE_WINDOW_MINUTES = env.int("LOGIN_FAILURE_WINDOW_MINUTES", default=15)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"{LOGIN_FAILURES_PER_EMAIL}/{LOGIN_FAILURE_WINDOW_MINUTES}m/key",
+    "login_failed_ip": f"{LOGIN_FAILURES_PER_IP}/{LOGIN_FAILURE_WINDOW_MINUTES}m/key",
+}
+MFA_ADAPTER = "security.adapters.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Agency Console"
+MFA_PASSKEY_LOGIN_ENABLED = False  # passkeys are a second factor here, after the password
+# Passkeys need HTTPS except on localhost during development.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
+ACCOUNT_FORMS = {"login": "security.forms.LoginForm"}
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # people are told by email when their password, email or factors change
+# allauth's per-request activity tracking writes on every request; security.middleware does it every 5 minutes.
+USERSESSIONS_TRACK_ACTIVITY = False
+SESSION_ACTIVITY_INTERVAL_SECONDS = 300
+# How long login activity is kept and shown (days).
+SECURITY_ACTIVITY_DAYS = 90
 
 # django-guardian: no anonymous user row (nothing here is granted to anonymous visitors).
 ANONYMOUS_USER_NAME = None

@@ -9,6 +9,7 @@ from accounts.services import clean_account_name
 from .emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from .emails import clean_email
 from .models import User
+from .preferences import time_zone_choices
 
 
 def clean_new_account_name(value: str) -> str:
@@ -154,3 +155,16 @@ class AgencyChoiceForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["agency"].queryset = Account.objects.filter(pk__in=[a.pk for a in agencies]).order_by("name")
+
+
+class ProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(label="Time zone", help_text="Every time in the console is shown in it.")
+
+    class Meta:
+        model = User
+        fields = ["name", "time_zone", "date_format"]
+        labels = {"name": "Your name", "date_format": "Date format"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices()

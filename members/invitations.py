@@ -313,7 +313,8 @@ def invitation_accept_signup(*, invitation: Invitation, name: str, password: str
         from .services import user_signup
 
         user, agency_account = user_signup(email=invitation.email, name=name, password=password,
-                                           account_name=agency_name, request=request)
+                                           account_name=agency_name, request=request, email_verified=True)
     else:
-        user, agency_account = User.objects.create_user(email=invitation.email, password=password, name=name), None
+        user, agency_account = User.objects.create_user(email=invitation.email, password=password, name=name,
+                                                            email_verified=True), None
     return invitation_accept(invitation=invitation, user=user, agency_account=agency_account, request=request)

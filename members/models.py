@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .preferences import DateFormat
 from .roles import ROLES, RoleId, get_role
 
 
@@ -19,12 +20,18 @@ class UserManager(BaseUserManager):
     def get_by_natural_key(self, username):
         return self.get(email__iexact=self.normalize(username))
 
-    def create_user(self, email, password=None, **extra):
+    def create_user(self, email, password=None, *, email_verified=False, **extra):
+        """The person and their primary address (allauth's ``EmailAddress``, which email changes and
+        verification work on); ``email_verified`` when a signed link sent there proved the mailbox."""
+        from allauth.account.models import EmailAddress
+
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
+        EmailAddress.objects.using(self._db).create(user=user, email=user.email, primary=True,
+                                                    verified=email_verified)
         return user
 
     def create_superuser(self, email, password=None, **extra):
@@ -50,6 +57,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         related_name="+",
         help_text="The account last chosen in the switcher; where / and login lead.",
     )
+
+    time_zone = models.CharField(max_length=64, default="UTC",
+                                 help_text="Times are shown in this time zone (IANA name).")
+    date_format = models.CharField(max_length=8, choices=DateFormat.choices, default=DateFormat.DAY_MONTH_YEAR)
 
     objects = UserManager()
 

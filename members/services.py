@@ -158,13 +158,14 @@ def membership_remove(*, membership: Membership, by, also=(), request=None) -> l
 
 
 @transaction.atomic
-def user_signup(*, email: str, name: str, password: str, account_name: str, request=None):
-    """A new person with a new independent account they own."""
+def user_signup(*, email: str, name: str, password: str, account_name: str, request=None,
+                email_verified: bool = False):
+    """A new person with a new independent account they own (``email_verified``: arrived by a signed link)."""
     from accounts.services import account_create
 
     from .models import User
 
-    user = User.objects.create_user(email=email, password=password, name=name)
+    user = User.objects.create_user(email=email, password=password, name=name, email_verified=email_verified)
     account = account_create(name=account_name, owner=user, by=user, request=request)
     user.last_account = account
     user.save(update_fields=["last_account"])

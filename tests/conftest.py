@@ -83,6 +83,16 @@ def missing_test_dependency():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Sign-in throttling counts in the cache: each test starts with none counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -67,6 +67,12 @@ NON_OBJECT_ARGS = {
     # Signed links (bearer capabilities), checked by test_signed_links_are_bound_to_their_addressee.
     ("invitation-accept", "token"): "signed invitation link",
     ("billing:transfer-accept", "token"): "signed billing transfer link",
+    # allauth's email confirmation key: random, bound to the address it was sent to (tests/security/test_profile.py).
+    ("account_confirm_email", "key"): "allauth email confirmation key",
+    # The signed-in person's own passkeys, looked up among request.user's authenticators only: another person's
+    # id is a 404 (tests/security/test_mfa.py::test_another_persons_passkey_is_404).
+    ("mfa_remove_webauthn", "pk"): "the person's own passkey",
+    ("mfa_edit_webauthn", "pk"): "the person's own passkey",
 }
 
 _PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")

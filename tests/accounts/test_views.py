@@ -267,7 +267,7 @@ class TestHome:
         browser.force_login(user)
         browser.post(reverse("accounts:switch"), {"account": str(y.public_id)})
         browser.post(reverse("logout"))
-        response = browser.post(reverse("login"), {"username": user.email.upper(), "password": password},
+        response = browser.post(reverse("login"), {"login": user.email.upper(), "password": password},
                                 follow=True)
         assert response.redirect_chain[-1][0] == dashboard(y)
 

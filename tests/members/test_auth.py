@@ -11,14 +11,14 @@ pytestmark = pytest.mark.django_db
 
 def test_login_uses_email_case_insensitively(client, password):
     user = UserFactory(email="casey@example.test")
-    response = client.post(reverse("login"), {"username": "Casey@Example.TEST", "password": password})
+    response = client.post(reverse("login"), {"login": "Casey@Example.TEST", "password": password})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
 
 
 def test_wrong_password_shows_a_message(client):
     UserFactory(email="casey@example.test")
-    response = client.post(reverse("login"), {"username": "casey@example.test", "password": "nope"})
+    response = client.post(reverse("login"), {"login": "casey@example.test", "password": "nope"})
     assert response.status_code == 200
     assert "enter a correct email address and password" in response.content.decode().lower()
 

@@ -129,7 +129,7 @@ class TestForms:
         assert response.status_code == 302
         assert User.objects.filter(email="über@bücher.example").exists()
         client.logout()
-        response = client.post(reverse("login"), {"username": "Über@bücher.example",
+        response = client.post(reverse("login"), {"login": "Über@bücher.example",
                                                   "password": "a-sturdy-passphrase"})
         assert response.status_code == 302
 

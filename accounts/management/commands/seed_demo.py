@@ -65,7 +65,8 @@ class Command(BaseCommand):
         for email, name, _ in PEOPLE:
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = User.objects.create_user(email=email, password=DEMO_PASSWORD, name=name)
+                user = User.objects.create_user(email=email, password=DEMO_PASSWORD, name=name,
+                                                email_verified=True)
             users[email] = user
 
         owner = users["owner@northwind.example"]

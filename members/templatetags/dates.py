@@ -1,0 +1,18 @@
+from django import template
+from django.template.defaultfilters import date as date_filter
+
+from members.preferences import FORMATS, current_format
+
+register = template.Library()
+
+
+@register.filter(expects_localtime=True)
+def day(value):
+    """A date in the reader's date format."""
+    return date_filter(value, FORMATS[current_format.get()][0]) if value else ""
+
+
+@register.filter(expects_localtime=True)
+def moment(value):
+    """A date and time in the reader's date format (and, through the active time zone, their time zone)."""
+    return date_filter(value, FORMATS[current_format.get()][1]) if value else ""

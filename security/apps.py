@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class SecurityConfig(AppConfig):
+    """Sign-in protection, login activity, profile preferences and account security policies,
+    around django-allauth's account, mfa and usersessions apps."""
+
+    name = "security"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import activity, checks  # noqa: F401  (receivers that record allauth's events; deploy checks)
