@@ -7,6 +7,7 @@ app_name = "members"
 base = "a/<uuid:account_id>/members/"
 urlpatterns = [
     path(base, views.MemberListView.as_view(), name="list"),
+    path(f"{base}access/", views.AccessListView.as_view(), name="access"),
     path(f"{base}invite/", views.InviteView.as_view(), name="invite"),
     path(f"{base}invite/bulk/", views.BulkInviteView.as_view(), name="invite-bulk"),
     path(f"{base}leave/", views.LeaveView.as_view(), name="leave"),

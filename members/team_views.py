@@ -67,6 +67,59 @@ class MemberListView(AccountViewMixin, ListView):
         return invite_roles(self.access, self.account)
 
 
+class AccessListView(AccountViewMixin, ListView):
+    """Who has access here, and why: every person who reaches the account, once, with how, their effective
+    level per category and what caps it (``members.who``). ``?format=csv`` downloads every row."""
+
+    permission_required = "view_members"
+    template_name = "members/access_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        from .who import HOW, people_reaching
+
+        self.q = search_text(self.request.GET)
+        self.how = self.request.GET.get("how", "")
+        if self.how not in HOW:
+            self.how = ""
+        self.lineage = [*self.access.ancestors, self.account]
+        return people_reaching(self.account, self.lineage, how=self.how, q=self.q)
+
+    def render_to_response(self, context, **kwargs):
+        if self.request.GET.get("format") == "csv":
+            return self._csv()
+        return super().render_to_response(context, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        from accounts.permissions import CATEGORIES
+
+        from .who import HOW, entries_for
+
+        ctx = super().get_context_data(**kwargs)
+        ctx.update(q=self.q, how=self.how, hows=HOW, categories=CATEGORIES,
+                   entries=entries_for(list(ctx["object_list"]), self.account, self.lineage,
+                                       reader_reaches=self.access.reaches),
+                   may_govern_agency=self.account.is_root() and self.access.may_govern_agency)
+        return ctx
+
+    def _csv(self):
+        from accounts.downloads import csv_download
+        from accounts.permissions import CATEGORIES
+
+        from .who import entries_for
+
+        people = list(self.get_queryset()[:5000])  # the page says so when there are more
+        rows = [["Email", "Name", "How", "Role", "Through", "Until", *[c.label for c in CATEGORIES], "Capped by"]]
+        for start in range(0, len(people), 500):
+            for e in entries_for(people[start:start + 500], self.account, self.lineage,
+                                 reader_reaches=self.access.reaches):
+                rows.append([e.user.email, e.user.name, e.how_label, e.role, e.agency or e.source,
+                             e.until.date().isoformat() if e.until else ("until revoked" if e.how == "agency" else ""),
+                             *[e.levels.get(c.key).label for c in CATEGORIES],
+                             "; ".join(f"{c.category}: {c.level.label} ({c.cause})" for c in e.caps)])
+        return csv_download(f"access-{self.account.name}.csv", rows)
+
+
 def invite_roles(access, account):
     """Roles the person may invite with (R1); Agency Admin (it brings an agency in) only for those who govern
     agency access in an independent account."""
