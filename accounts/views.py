@@ -60,6 +60,11 @@ class DashboardView(AccountViewMixin, TemplateView):
         # Ancestors above the person's highest membership stay unnamed (no upward access).
         top_depth = min(m.account.depth for m in self.access.memberships)
         ctx["visible_path"] = [a if a.depth >= top_depth else None for a in self.access.ancestors]
+        if self.account.is_root() and self.access.may_govern_agency:  # notices for who decides (R2)
+            from agency.models import AgencyGrant
+
+            ctx["agency_requests"] = list(AgencyGrant.objects.filter(client=self.account, status="requested")
+                                          .select_related("agency").order_by("created_at")[:5])
         return ctx
 
 

@@ -25,6 +25,7 @@ from members.services import (
     membership_remove,
 )
 
+from . import notices
 from .models import AgencyBaseline, AgencyGrant, AgencySettings
 
 OPEN = [AgencyGrant.Status.REQUESTED, AgencyGrant.Status.ACTIVE]
@@ -125,6 +126,7 @@ def access_request(*, agency: Account, client: Account, by, expires_at=None, not
                                        note=note[:300])
     _both_sides(grant, by=by, request=request, action="agency.access_requested",
                 summary=f"{agency.name} asked for agency access to {client.name}")
+    notices.access_requested(grant)
     return grant
 
 
@@ -153,6 +155,7 @@ def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, mat
         grant.save()
         _both_sides(grant, by=by, request=request, action="agency.access_declined",
                     summary=f"{grant.client.name} declined {grant.agency.name}'s request")
+        notices.access_decided(grant, approved=False)
         return grant
     _check_expiry(expires_at)
     grant.status = AgencyGrant.Status.ACTIVE
@@ -169,6 +172,7 @@ def access_decide(*, grant: AgencyGrant, approve: bool, by, expires_at=None, mat
     _both_sides(grant, by=by, request=request, action="agency.access_approved",
                 summary=f"{grant.client.name} gave {grant.agency.name} agency access"
                         + (f" until {grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""))
+    notices.access_decided(grant, approved=True)
     return grant
 
 
@@ -284,6 +288,7 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None
     _both_sides(grant, by=by or staff, request=request, action="agency.access_revoked",
                 summary=f"Agency access of {grant.agency.name} to {grant.client.name} ended by the {side}"
                         + (f"; {len(extra)} member(s) it added removed" if extra else ""))
+    notices.access_ended(grant, side)
     return grant
 
 
