@@ -16,7 +16,7 @@ from members.models import Membership
 from members.roles import get_role
 
 from .models import Account, AccountUserObjectPermission
-from .permissions import PERM_BY_CODENAME, cap, clean_matrix, compose
+from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, cap, clean_matrix, compose, matrix_of
 
 _CACHE_ATTR = "_account_access_cache"
 
@@ -32,13 +32,50 @@ class AccountAccess:
         return all(c in self.permissions for c in codenames)
 
     def require(self, *codenames: str) -> None:
-        """Raise PermissionDenied naming what is missing (the one refusal views and services share)."""
+        """Raise PermissionDenied naming what is missing and why (the one refusal views and services share)."""
         missing = [c for c in codenames if c not in self.permissions]
         if missing:
-            raise PermissionDenied(
-                f"Your role in {self.account.name} does not allow this "
-                f"({', '.join(PERM_BY_CODENAME[c].label.lower() for c in missing)})."
-            )
+            raise PermissionDenied(self.explain(missing))
+
+    def explain(self, missing: list[str]) -> str:
+        """Why the person lacks ``missing`` here, and who can change it: their role, or the cap that removed it
+        (the access categories a parent set, the grant's narrowing, the agency settings). Queries only when
+        refusing. Names no account above that the person does not reach (R6)."""
+        labels = ", ".join(PERM_BY_CODENAME[c].label.lower() for c in missing)
+        m = self.effective_membership
+        role = get_role(m.role)
+        if any(c not in role.permissions for c in missing):
+            where = m.account.name
+            return (f"Your role in {self.account.name} does not allow this ({labels}). Your role comes from "
+                    f"{where}: its Owner or Admins can change it.")
+        category = CATEGORY_BY_KEY[PERM_BY_CODENAME[missing[0]].category]
+        level = matrix_of(self.permissions)[category.key].label.lower()
+        if level == "none":
+            level = "not available"
+        elif level == "read":
+            level = "read-only"
+        lineage = [a for a in (*self.ancestors, self.account) if a.depth <= m.account.depth]
+        capped = [a for a in lineage if a.depth > 1 and category.key in clean_matrix(a.access_categories or {})
+                  and clean_matrix(a.access_categories)[category.key] < PERM_BY_CODENAME[missing[0]].level]
+        if capped:
+            setter = capped[0]
+            parent = next((a for a in lineage if a.depth == setter.depth - 1), None)
+            above = parent.name if parent is not None and self.reaches(parent) else "the account above"
+            return (f"{category.label} is {level} here ({labels}): {above} limits what {setter.name}'s members "
+                    f"can do. Its Owner or Admins can change that.")
+        if m.is_agency:
+            agency = m.agency_account.name if m.agency_account_id else "your agency"
+            return (f"{category.label} is {level} for {agency} here ({labels}): {self.account.name} narrowed "
+                    "its agency access. Its Owner can change that under Agency access.")
+        if m.account.depth == 1 and not m.is_agency:
+            from agency.models import AgencySettings
+
+            settings_row = AgencySettings.objects.filter(account=m.account, enabled=True).first()
+            if settings_row and category.key in (settings_row.matrix or {}):
+                return (f"{category.label} is {level} here ({labels}): while agency access is on, "
+                        f"{m.account.name}'s agency settings limit what its own members can do. Its Owner can "
+                        "change them under Agency access.")
+        return f"Your role in {self.account.name} does not allow this ({labels})."
 
     @cached_property
     def can(self) -> dict[str, bool]:

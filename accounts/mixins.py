@@ -31,6 +31,9 @@ class AccountViewMixin(LoginRequiredMixin):
         try:
             self.access = access_or_404(request.user, kwargs["account_id"])
         except Http404:
+            ended = ended_agency_access(request.user, kwargs["account_id"])
+            if ended is not None:  # say it ended and when, and nothing else about the account
+                return TemplateResponse(request, "accounts/access_ended.html", {"grant": ended}, status=403)
             if request.session.get("last_account") == str(kwargs["account_id"]):
                 # They were working here and lost access (removed, demoted out, agency access
                 # revoked): say so and fall back, rather than a bare 404.
@@ -56,6 +59,20 @@ class AccountViewMixin(LoginRequiredMixin):
         ctx = super().get_context_data(**kwargs)
         ctx.setdefault("account", self.account)
         return ctx
+
+
+def ended_agency_access(user, public_id):
+    """The agency grant through which ``user``'s agency (an account they belong to) reached this account, when it
+    has ended (revoked, or expired) and no other grant of theirs is active; None otherwise. One query."""
+    from agency.models import AgencyGrant
+
+    grants = list(AgencyGrant.objects.filter(client__public_id=public_id, agency__memberships__user=user,
+                                             agency__memberships__is_agency=False,
+                                             status__in=[AgencyGrant.Status.ACTIVE, AgencyGrant.Status.REVOKED])
+                  .select_related("agency", "client").distinct()[:20])
+    if not grants or any(g.is_effective for g in grants):
+        return None  # never had one, or still has one (then the refusal is about something else)
+    return max(grants, key=lambda g: g.decided_at if g.status == AgencyGrant.Status.REVOKED else g.expires_at)
 
 
 def touch_membership(access) -> None:
