@@ -25,6 +25,9 @@ class Plan(models.Model):
     allows_subaccounts = models.BooleanField(
         default=False, help_text="Subaccount management (creating and running customer subaccounts)."
     )
+    concurrent_calls = models.PositiveIntegerField(null=True, blank=True,
+                                                   help_text="Calls at the same time; empty: no limit.")
+    features = models.JSONField(default=list, blank=True, help_text="What the plans page lists, one line each.")
     is_default = models.BooleanField(default=False, help_text="The plan new independent accounts start on.")
     sort_order = models.PositiveSmallIntegerField(default=0)
     stripe_price_id = models.CharField(max_length=100, blank=True,
@@ -39,6 +42,40 @@ class Plan(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class PlanChange(models.Model):
+    """A root account's change of plan. An upgrade applies at once and charges the price difference for the rest
+    of the period (a prorated line on the period's statement); a downgrade is scheduled for the start of the next
+    period. The statement of a period reads these rows: its fee is the plan the period started with, its included
+    minutes and overage rate the plan it ends with (``billing.plans.plans_in_period``)."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        APPLIED = "applied", "Applied"
+        CANCELLED = "cancelled", "Cancelled"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="plan_changes")
+    from_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    effective_at = models.DateTimeField()
+    prorated_cents = models.PositiveIntegerField(default=0, help_text="Upgrades: charged on the period's statement.")
+    prorated_days = models.PositiveSmallIntegerField(default=0)
+    period_days = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_note = models.CharField(max_length=300, blank=True, help_text="Why a scheduled change was cancelled.")
+
+    class Meta:
+        ordering = ["effective_at", "pk"]
+        indexes = [models.Index(fields=["account", "effective_at"]), models.Index(fields=["status", "effective_at"])]
+        constraints = [models.UniqueConstraint(fields=["account"], condition=models.Q(status="scheduled"),
+                                               name="plan_change_one_scheduled_per_account")]
+
+    def __str__(self):
+        return f"{self.account}: {self.from_plan} → {self.to_plan} ({self.get_status_display()})"
 
 
 class Subscription(models.Model):

@@ -70,11 +70,14 @@ def invoice_close(*, root: Account, period: datetime.date, by=None, request=None
         total_cents=statement.total_cents,
     )
     lines = [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.PLAN, account=root, position=0,
-                         description=f"{statement.plan_name} plan, {period:%B %Y}",
+                         description=f"{statement.fee_plan_name or statement.plan_name} plan, {period:%B %Y}",
                          amount_cents=statement.plan_price_cents)]
     lines += [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.USAGE, account_id=line.account_id,
                           description=line.description, minutes=line.minutes, amount_cents=line.amount_cents,
                           position=i) for i, line in enumerate(statement.lines, start=1)]
+    lines += [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.PLAN, account=root, description=line.description,
+                          amount_cents=line.amount_cents, position=len(lines) + i)
+              for i, line in enumerate(statement.adjustments)]
     InvoiceLine.objects.bulk_create(lines, batch_size=2000)
     audit(account=root, actor=by, request=request, action="billing.period_closed",
           summary=f"Invoice for {period:%B %Y} closed: {statement.total_minutes} min, "

@@ -37,6 +37,8 @@ class Statement:
     overage_cents_per_minute: int
     lines: list[Line] = field(default_factory=list)
     invoice: Invoice | None = None
+    adjustments: list[Line] = field(default_factory=list)  # prorated plan changes
+    fee_plan_name: str = ""  # the plan the period started with, when it differs
 
     @property
     def total_minutes(self) -> int:
@@ -52,7 +54,7 @@ class Statement:
 
     @property
     def total_cents(self) -> int:
-        return self.plan_price_cents + sum(line.amount_cents for line in self.lines)
+        return self.plan_price_cents + sum(line.amount_cents for line in (*self.lines, *self.adjustments))
 
     @property
     def is_closed(self) -> bool:
@@ -86,11 +88,16 @@ def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
 
 
 def compute_statement(root: Account, period: datetime.date, plan: Plan | None = None) -> Statement:
-    """The live statement of ``root`` for ``period``: the plan fee and one usage line per account."""
+    """The live statement of ``root`` for ``period``: the fee of the plan the period started with, prorated plan
+    changes, and one usage line per account priced by the plan the period ends with (``billing.plans``)."""
+    adjustments = []
+    fee_plan = plan
     if plan is None:
+        from .plans import plans_in_period
         from .selectors import plan_for
 
-        plan = plan_for(root)
+        fee_plan, plan, changes = plans_in_period(root, period, plan_for(root))
+        adjustments = [Line(None, description, 0, amount) for description, amount in changes]
     usage = (UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
              .annotate(minutes=Sum("minutes")).order_by())
     minutes_by_account = {row["account_id"]: row["minutes"] for row in usage}
@@ -101,7 +108,8 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
             labels[pk] = (f"{name} (no longer in this account)", 2)
     statement = Statement(
         account=root, period=period, plan_name=plan.name if plan else "No plan",
-        plan_price_cents=plan.monthly_price_cents if plan else 0,
+        plan_price_cents=fee_plan.monthly_price_cents if fee_plan else 0, adjustments=adjustments,
+        fee_plan_name=fee_plan.name if fee_plan and fee_plan != plan else "",
         included_minutes=plan.included_minutes if plan else 0,
         overage_cents_per_minute=plan.overage_cents_per_minute if plan else 0,
     )
@@ -120,9 +128,11 @@ def statement_from_invoice(invoice: Invoice) -> Statement:
         plan_price_cents=invoice.plan_price_cents, included_minutes=invoice.included_minutes,
         overage_cents_per_minute=invoice.overage_cents_per_minute, invoice=invoice,
     )
+    lines = list(invoice.lines.all())
     statement.lines = [Line(ln.account_id, ln.description, ln.minutes, ln.amount_cents,
-                            depth=ln.description.count(SEP) + 1)
-                       for ln in invoice.lines.all() if ln.kind == ln.Kind.USAGE]
+                            depth=ln.description.count(SEP) + 1) for ln in lines if ln.kind == ln.Kind.USAGE]
+    statement.adjustments = [Line(None, ln.description, 0, ln.amount_cents) for ln in lines
+                             if ln.kind == ln.Kind.PLAN and ln.position > 0]
     return statement
 
 

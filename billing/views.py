@@ -1,7 +1,7 @@
 import re
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -15,9 +15,10 @@ from accounts.models import Account
 
 from . import stripe_sync
 from .charts import account_bars, daily_bars
-from .models import BillingTransfer, Invoice, UsageRecord, period_start
+from .models import BillingTransfer, Invoice, Plan, UsageRecord, period_start
 from .selectors import plan_for
 from .statements import SEP, Line, compute_statement, daily_minutes, statement_from_invoice
+from .templatetags.billing import cents
 
 CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,255}")  # what Stripe sends back in ?session_id=
 
@@ -218,3 +219,97 @@ class InvoiceSendView(StripeActionView):
         else:
             messages.success(request, f"Invoice for {invoice.period:%B %Y} sent to Stripe.")
         return redirect("billing:invoice-detail", account_id=self.account.public_id, invoice_id=invoice.public_id)
+
+
+class PlansView(InvoiceAccessMixin, TemplateView):
+    """Billing → Plans: compare the plans and change (billing admins of a root account)."""
+
+    template_name = "billing/plans.html"
+
+    def get(self, request, *args, **kwargs):
+        self.check_root()
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        from .models import PlanChange
+        from .plans import current_plan, plan_change_refusal
+
+        ctx = super().get_context_data(**kwargs)
+        current = current_plan(self.account)
+        plans = list(Plan.objects.all())
+        for p in plans:
+            p.is_current = current is not None and p.pk == current.pk
+            p.is_upgrade = current is None or p.monthly_price_cents > current.monthly_price_cents
+            p.refusal = None if p.is_current else plan_change_refusal(self.account, p, current)
+        ctx.update(plans=plans, current=current, may_change=self.access.has("manage_billing"),
+                   scheduled=PlanChange.objects.filter(account=self.account, status="scheduled")
+                   .select_related("to_plan").first())
+        return ctx
+
+
+class PlanChangeView(InvoiceAccessMixin, TemplateView):
+    """Confirm, then change: an upgrade now (with its prorated amount shown), a downgrade at the period's end."""
+
+    permission_required = ("view_billing", "manage_billing")
+    template_name = "billing/plan_change.html"
+
+    def get_plan(self):
+        self.check_root()
+        return get_object_or_404(Plan, code=self.kwargs["plan_code"])
+
+    def get_context_data(self, **kwargs):
+        import calendar
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from .plans import current_plan, plan_change_refusal
+
+        ctx = super().get_context_data(**kwargs)
+        plan = self.get_plan()
+        current = current_plan(self.account)
+        now = timezone.now()
+        days = calendar.monthrange(now.year, now.month)[1]
+        left = days - now.astimezone(dt.UTC).day + 1
+        upgrade = current is None or plan.monthly_price_cents > current.monthly_price_cents
+        prorated = (plan.monthly_price_cents - (current.monthly_price_cents if current else 0)) * left // days
+        ctx.update(plan=plan, current=current, upgrade=upgrade, prorated=prorated, days_left=left, days=days,
+                   refusal=plan_change_refusal(self.account, plan, current),
+                   next_period=period_start() + dt.timedelta(days=days))
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        from .plans import plan_change
+
+        plan = self.get_plan()
+        try:
+            change = plan_change(account=self.account, plan=plan, by=request.user, request=request)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+            return redirect("billing:plans", account_id=self.account.public_id)
+        if change.status == "applied":
+            messages.success(request, f"You are on the {plan.name} plan now. This month's statement has a prorated "
+                                      f"line of {cents(change.prorated_cents)}.")
+        else:
+            messages.success(request, f"You move to the {plan.name} plan on {change.effective_at:%d %B %Y}; until "
+                                      "then nothing changes. You can cancel it on this page.")
+        return redirect("billing:plans", account_id=self.account.public_id)
+
+
+class PlanChangeCancelView(InvoiceAccessMixin, View):
+    permission_required = ("view_billing", "manage_billing")
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        from .models import PlanChange
+        from .plans import plan_change_cancel
+
+        self.check_root()
+        change = get_object_or_404(PlanChange, account=self.account, status=PlanChange.Status.SCHEDULED)
+        try:
+            plan_change_cancel(change=change, by=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "The scheduled plan change is cancelled.")
+        return redirect("billing:plans", account_id=self.account.public_id)

@@ -28,10 +28,12 @@ class UserFactory(DjangoModelFactory):
 
 
 PLANS = {
-    "free": {"name": "Free", "included_minutes": 60, "overage_cents_per_minute": 20, "allows_subaccounts": False},
-    "pro": {"name": "Pro", "monthly_price_cents": 9900, "included_minutes": 1000, "overage_cents_per_minute": 12},
+    "free": {"name": "Free", "included_minutes": 60, "overage_cents_per_minute": 20, "allows_subaccounts": False,
+             "sort_order": 0},
+    "pro": {"name": "Pro", "monthly_price_cents": 9900, "included_minutes": 1000, "overage_cents_per_minute": 12,
+            "sort_order": 1},
     "agency": {"name": "Agency", "monthly_price_cents": 29900, "included_minutes": 5000,
-               "overage_cents_per_minute": 9, "allows_subaccounts": True},
+               "overage_cents_per_minute": 9, "allows_subaccounts": True, "sort_order": 2},
 }
 
 

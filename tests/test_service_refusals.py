@@ -295,7 +295,8 @@ class TestAccountServices:
     def test_a_subaccounts_access_categories_bind_its_own_owner_when_renaming(self, tree):
         cap_subaccount(tree.alpha, settings="read")
         refused(lambda: account_services.account_rename(account=tree.alpha, name="Renamed", by=fresh(tree.a_owner)),
-                PermissionDenied, r"Your role in Alpha does not allow this \(edit account settings\)")
+                PermissionDenied, r"Account settings is read-only here \(edit account settings\): the account above "
+                                  r"limits what Alpha's members can do")
 
     # account_delete -- not self-service: the Django admin (platform staff) and the platform (by=None) only
     @pytest.mark.parametrize("staff", [False, True], ids=["platform", "platform_staff"])
@@ -776,7 +777,8 @@ class TestInvitationServices:
         cap_client(ag, members="read")
         refused(lambda: invitations.invitation_create(account=ag.client, email="new@example.test", role=MEMBER,
                                                       by=fresh(ag.c_owner)),
-                PermissionDenied, NOT_INVITING)
+                PermissionDenied, r"Members is read-only here \(manage members and invitations\): while agency access "
+                                  r"is on, Client's agency settings limit")
 
     @pytest.mark.parametrize("end", list(GONE), ids=GONE_IDS)
     def test_agency_users_invite_nobody_once_the_grant_ended(self, ag, end):
@@ -1268,7 +1270,7 @@ class TestWorkspaceServices:
     def test_a_subaccounts_caps_bind_its_own_people_not_the_parents(self, tree, stock, op):
         cap_subaccount(tree.alpha, **READ_ONLY_WORK)
         refused(lambda: WORKSPACE_OPS[op](stock["alpha"], fresh(tree.a_owner)), PermissionDenied,
-                r"^Your role in Alpha does not allow this \(")
+                r"is read-only here \(.*\): the account above limits what Alpha's members can do")
         succeeds(lambda: WORKSPACE_OPS[op](stock["alpha"], fresh(tree.r_admin)))
 
     @pytest.mark.parametrize("op", list(WORKSPACE_OPS))
@@ -1291,7 +1293,8 @@ class TestWorkspaceServices:
         s = _stock(ag.client)
         cap_client(ag, **READ_ONLY_WORK)
         refused(lambda: WORKSPACE_OPS[op](s, fresh(ag.c_owner)), PermissionDenied,
-                r"^Your role in Client does not allow this \(")
+                r"is read-only here \(.*\): while agency access is on, Client's agency settings limit what its own "
+                r"members can do")
         succeeds(lambda: WORKSPACE_OPS[op](s, fresh(ag.ax_admin)))
 
     @pytest.mark.parametrize("op", list(WORKSPACE_OPS))

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='date_format',
-            field=models.CharField(choices=[('dmy', '31 Dec 2026, 14:05'), ('mdy', 'Dec 31, 2026, 2:05 PM'), ('iso', '2026-12-31 14:05')], default='dmy', max_length=8),
+            field=models.CharField(choices=[('dmy', '31 Dec 2026 14:05'), ('mdy', 'Dec 31, 2026, 2:05 PM'), ('iso', '2026-12-31 14:05')], default='dmy', max_length=8),
         ),
         migrations.AddField(
             model_name='user',
