@@ -18,6 +18,13 @@ NAME_MIN_LENGTH = 2
 NAME_MAX_LENGTH = 100
 
 
+def subtree_q(path: str, field: str = "path") -> models.Q:
+    """``path`` and every path below it, as a range ``path <= x <= path + "ZZZ…"`` that a plain b-tree serves on
+    PostgreSQL (whatever the collation) and SQLite (whose ``LIKE`` is case-insensitive and skips the index).
+    treebeard's paths use ``0-9A-Z``, so no path below ``path`` sorts after it padded with the last letter."""
+    return models.Q(**{f"{field}__gte": path, f"{field}__lte": path + Account.alphabet[-1] * (255 - len(path))})
+
+
 class AccountHasSubaccounts(ValidationError):
     """Deleting an account that still has subaccounts would orphan or delete customers."""
 
@@ -189,7 +196,7 @@ class Account(MP_Node):
 
     def descendants(self):
         """Every account below this one, one range query on the path index."""
-        return Account.objects.filter(path__startswith=self.path, depth__gt=self.depth)
+        return Account.objects.filter(subtree_q(self.path), depth__gt=self.depth)
 
     def delete(self, *args, **kwargs):
         if self.numchild:

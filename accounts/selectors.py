@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q
 
 from members.models import Membership
 
@@ -54,12 +54,14 @@ def dashboard_counts(account: Account) -> dict[str, int]:
 
 
 def subaccount_rows(qs, period=None):
-    """Annotate subaccounts with members, agents and minutes used this period (their whole
-    subtree), each a correlated subquery: the row count never changes the query count."""
-    from django.db.models import OuterRef, Subquery, Sum
+    """Annotate subaccounts with members, agents (correlated counts on indexed columns) and minutes used
+    this period by their whole subtree (a join on the usage rollup, one row per account and period, so
+    sorting by minutes reads a column instead of summing usage per row). The row count never changes
+    the query count."""
+    from django.db.models import FilteredRelation, Subquery
     from django.db.models.functions import Coalesce
 
-    from billing.models import UsageRecord, period_start
+    from billing.models import BillingTransfer, period_start
     from workspace.models import Agent
 
     period = period or period_start()
@@ -70,17 +72,32 @@ def subaccount_rows(qs, period=None):
             .annotate(n=Count("pk")).values("n")[:1]
         ), 0)
 
-    from billing.models import BillingTransfer
-
-    minutes = (UsageRecord.objects.filter(period=period, account__path__startswith=OuterRef("path"))
-               .order_by().values("period").annotate(total=Sum("minutes")).values("total")[:1])
     transfer = BillingTransfer.objects.filter(account=OuterRef("pk"), status__in=BillingTransfer.OPEN).values("status")
-    return qs.annotate(
+    return qs.alias(
+        rollup=FilteredRelation("usage_rollups", condition=Q(usage_rollups__period=period)),
+    ).annotate(
         members_count=count_of(Membership),
         agents_count=count_of(Agent),
-        minutes_used=Coalesce(Subquery(minutes), 0),
+        minutes_used=Coalesce("rollup__subtree_minutes", 0),
         transfer_status=Subquery(transfer[:1]),
     )
+
+
+FIGURES = ("members_count", "agents_count", "minutes_used", "transfer_status")
+
+
+def sortable_subaccounts(qs, order: tuple[str, ...], period=None):
+    """``qs`` ordered by ``order``, carrying only the figures the order needs (none for a sort by name), so
+    a paginator counts and slices it without computing figures for rows it skips."""
+    if {field.lstrip("-") for field in order} & set(FIGURES):
+        qs = subaccount_rows(qs, period)
+    return qs.order_by(*order)
+
+
+def with_figures(qs, page_rows, order: tuple[str, ...], period=None) -> list[Account]:
+    """The rows of one page (``page_rows``, a slice of ``sortable_subaccounts(qs, …)``) with every figure, in
+    one query that computes figures for those rows only."""
+    return list(subaccount_rows(qs.filter(pk__in=page_rows.values("pk")), period).order_by(*order))
 
 
 def descendant_or_404(account: Account, public_id) -> Account:

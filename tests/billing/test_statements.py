@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.services import subaccount_create
 from billing.models import Invoice, InvoiceLine, UsageRecord, period_start
+from billing.rollups import rollups_rebuild
 from billing.services import invoice_close
 from billing.statements import allocate, compute_statement
 from members.roles import RoleId
@@ -189,6 +190,7 @@ class TestPages:
             UsageRecord.objects.bulk_create(
                 UsageRecord(account_id=pk, billing_root=root, period=p, occurred_on=p, minutes=3, seconds=170)
                 for pk in root.descendants().values_list("pk", flat=True) for p in (period_start(), LAST))
+            rollups_rebuild()
             invoice, _ = invoice_close(root=root, period=LAST)
             client.force_login(make_member(root, RoleId.OWNER))
             kwargs = {"account_id": root.public_id}
