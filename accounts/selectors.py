@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import Lower
 
 from members.models import Membership
 
-from .models import Account
+from .models import Account, ancestor_or_self_paths
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,28 @@ class SwitcherEntry:
     is_client: bool = False  # reached as an agency user (listed apart from the person's own tree)
 
 
-def entry_points(user) -> list[SwitcherEntry]:
-    """The top of the person's reachable forest: accounts they belong to that are not
-    below another account they belong to, their own first, then agency clients. One query."""
-    memberships = list(Membership.objects.effective().filter(user=user).select_related("account"))
-    paths = {m.account.path for m in memberships if not m.is_agency}
-    tops = [m for m in memberships if m.is_agency or not any(p in paths for p in m.account.ancestor_paths)]
-    tops.sort(key=lambda m: (m.is_agency, m.account.name.lower(), m.account.path))
-    return [SwitcherEntry(m.account, m.get_role_display(), m.is_agency) for m in tops]
+def entry_point_memberships(user):
+    """The person's memberships at the top of their reachable forest (not below another of their own
+    memberships; agency ones always), their own first, then agency clients, by name. One query: whether a
+    membership lies below another is an ``EXISTS`` over the account's ancestor paths (index lookups), so
+    nothing proportional to the person's memberships is loaded into Python."""
+    above = (Membership.objects.effective().filter(user=user, is_agency=False,
+                                                   account__depth__lt=OuterRef("account__depth"),
+                                                   account__path__in=ancestor_or_self_paths(OuterRef("account__path"))))
+    return (Membership.objects.effective().filter(user=user).filter(Q(is_agency=True) | ~Exists(above))
+            .select_related("account").order_by("is_agency", Lower("account__name"), "account__path"))
+
+
+def entry_points(user, limit: int | None = None) -> list[SwitcherEntry]:
+    """``entry_point_memberships`` as switcher entries (the first ``limit`` of them)."""
+    memberships = entry_point_memberships(user)
+    if limit is not None:
+        memberships = memberships[:limit]
+    return [switcher_entry(m) for m in memberships]
+
+
+def switcher_entry(membership) -> SwitcherEntry:
+    return SwitcherEntry(membership.account, membership.get_role_display(), membership.is_agency)
 
 
 def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
@@ -34,11 +49,15 @@ def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
 
 
 def search_page(user, query: str, *, page: int = 1, per_page: int = 50):
-    """Reachable accounts whose name contains ``query``, with their parent for context."""
+    """Reachable accounts whose name contains ``query``, with their parent for context; ``parent_reached``
+    says whether the person reaches the parent too (R6: only then is it named). One query per page."""
+    reached_parent = Membership.objects.effective().filter(
+        user=user, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))
     qs = (
         Account.objects.reachable_by(user)
         .filter(name__icontains=query.strip())
         .select_related("parent")
+        .annotate(parent_reached=Exists(reached_parent))
         .order_by("name", "pk")
     )
     return Paginator(qs, per_page).get_page(page)
