@@ -24,6 +24,9 @@ LAST = period_start(period_start(NOW) - datetime.timedelta(days=1))
 
 pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 
+# Query budgets (issue 14): one extra query on a page must fail a test.
+BILLING_BUDGET = {"overview": 10, "invoice-list": 7, "invoice-detail": 8}
+
 
 def record(account, seconds, start=None):
     agent = Agent.objects.filter(account=account).first() or Agent.objects.create(account=account, name="A")
@@ -200,4 +203,4 @@ class TestPages:
             client.get(url)
             counts.append(count_queries(lambda u=url: client.get(u)))
             assert count_queries.last_result.status_code == 200
-        assert counts[0] == counts[1]
+        assert counts == [BILLING_BUDGET[name]] * 2
