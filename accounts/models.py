@@ -3,8 +3,8 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, F, OuterRef
-from django.db.models.functions import Length, Substr
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import Substr
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
@@ -16,6 +16,20 @@ from .permissions import MODEL_PERMISSIONS
 LIMIT_NAMES = ("minutes", "concurrent_calls", "agents", "members")
 NAME_MIN_LENGTH = 2
 NAME_MAX_LENGTH = 100
+STEPLEN = 4  # characters per level of the materialized path
+
+
+def ancestor_or_self_paths(path) -> list:
+    """SQL expressions for ``path`` (a column or ``OuterRef``) cut at every level: its ancestors' paths and its
+    own (a short path repeats itself). For ``path__in=``: equality lookups the path index serves."""
+    return [Substr(path, 1, STEPLEN * level) for level in range(1, settings.ACCOUNT_MAX_DEPTH + 1)]
+
+
+def subtree_q(path: str, field: str = "path") -> models.Q:
+    """``path`` and every path below it, as a range ``path <= x <= path + "ZZZ…"`` that a plain b-tree serves on
+    PostgreSQL (whatever the collation) and SQLite (whose ``LIKE`` is case-insensitive and skips the index).
+    treebeard's paths use ``0-9A-Z``, so no path below ``path`` sorts after it padded with the last letter."""
+    return models.Q(**{f"{field}__gte": path, f"{field}__lte": path + Account.alphabet[-1] * (255 - len(path))})
 
 
 class AccountHasSubaccounts(ValidationError):
@@ -26,8 +40,10 @@ class AccountQuerySet(MP_NodeQuerySet):
     def reachable_by(self, user):
         """Accounts the user reaches: those they belong to, and every descendant of those.
 
-        One query: an account is reachable when one of the user's memberships is on an
-        account whose path is a prefix of its own (materialized path, DESIGN rule 1).
+        One query: an account is reachable when one of the user's memberships is on the account or one of
+        its ancestors, whose paths are the account's path cut at each level (materialized path, DESIGN rule
+        1): a handful of lookups on the path index and the (user, account) unique index per row, whatever
+        the number of the person's memberships.
         """
         if not user.is_authenticated:
             return self.none()
@@ -35,8 +51,7 @@ class AccountQuerySet(MP_NodeQuerySet):
 
         on_prefix = (
             Membership.objects.effective().filter(user=user)
-            .annotate(_plen=Length("account__path"))
-            .filter(models.Q(is_agency=False, account__path=Substr(OuterRef("path"), 1, F("_plen")))
+            .filter(models.Q(is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("path")))
                     | models.Q(is_agency=True, account__path=OuterRef("path")))  # agency access is not inherited
         )
         return self.filter(Exists(on_prefix))
@@ -76,7 +91,7 @@ class Account(MP_Node):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
 
-    steplen = 4
+    steplen = STEPLEN
     node_order_by = []
 
     public_id = models.UUIDField("account ID", default=uuid.uuid4, unique=True, editable=False)
@@ -189,7 +204,7 @@ class Account(MP_Node):
 
     def descendants(self):
         """Every account below this one, one range query on the path index."""
-        return Account.objects.filter(path__startswith=self.path, depth__gt=self.depth)
+        return Account.objects.filter(subtree_q(self.path), depth__gt=self.depth)
 
     def delete(self, *args, **kwargs):
         if self.numchild:

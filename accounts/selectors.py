@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import Lower
 
 from members.models import Membership
 
-from .models import Account
+from .models import Account, ancestor_or_self_paths
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,28 @@ class SwitcherEntry:
     is_client: bool = False  # reached as an agency user (listed apart from the person's own tree)
 
 
-def entry_points(user) -> list[SwitcherEntry]:
-    """The top of the person's reachable forest: accounts they belong to that are not
-    below another account they belong to, their own first, then agency clients. One query."""
-    memberships = list(Membership.objects.effective().filter(user=user).select_related("account"))
-    paths = {m.account.path for m in memberships if not m.is_agency}
-    tops = [m for m in memberships if m.is_agency or not any(p in paths for p in m.account.ancestor_paths)]
-    tops.sort(key=lambda m: (m.is_agency, m.account.name.lower(), m.account.path))
-    return [SwitcherEntry(m.account, m.get_role_display(), m.is_agency) for m in tops]
+def entry_point_memberships(user):
+    """The person's memberships at the top of their reachable forest (not below another of their own
+    memberships; agency ones always), their own first, then agency clients, by name. One query: whether a
+    membership lies below another is an ``EXISTS`` over the account's ancestor paths (index lookups), so
+    nothing proportional to the person's memberships is loaded into Python."""
+    above = (Membership.objects.effective().filter(user=user, is_agency=False,
+                                                   account__depth__lt=OuterRef("account__depth"),
+                                                   account__path__in=ancestor_or_self_paths(OuterRef("account__path"))))
+    return (Membership.objects.effective().filter(user=user).filter(Q(is_agency=True) | ~Exists(above))
+            .select_related("account").order_by("is_agency", Lower("account__name"), "account__path"))
+
+
+def entry_points(user, limit: int | None = None) -> list[SwitcherEntry]:
+    """``entry_point_memberships`` as switcher entries (the first ``limit`` of them)."""
+    memberships = entry_point_memberships(user)
+    if limit is not None:
+        memberships = memberships[:limit]
+    return [switcher_entry(m) for m in memberships]
+
+
+def switcher_entry(membership) -> SwitcherEntry:
+    return SwitcherEntry(membership.account, membership.get_role_display(), membership.is_agency)
 
 
 def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
@@ -34,11 +49,15 @@ def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
 
 
 def search_page(user, query: str, *, page: int = 1, per_page: int = 50):
-    """Reachable accounts whose name contains ``query``, with their parent for context."""
+    """Reachable accounts whose name contains ``query``, with their parent for context; ``parent_reached``
+    says whether the person reaches the parent too (R6: only then is it named). One query per page."""
+    reached_parent = Membership.objects.effective().filter(
+        user=user, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))
     qs = (
         Account.objects.reachable_by(user)
         .filter(name__icontains=query.strip())
         .select_related("parent")
+        .annotate(parent_reached=Exists(reached_parent))
         .order_by("name", "pk")
     )
     return Paginator(qs, per_page).get_page(page)
@@ -54,12 +73,14 @@ def dashboard_counts(account: Account) -> dict[str, int]:
 
 
 def subaccount_rows(qs, period=None):
-    """Annotate subaccounts with members, agents and minutes used this period (their whole
-    subtree), each a correlated subquery: the row count never changes the query count."""
-    from django.db.models import OuterRef, Subquery, Sum
+    """Annotate subaccounts with members, agents (correlated counts on indexed columns) and minutes used
+    this period by their whole subtree (a join on the usage rollup, one row per account and period, so
+    sorting by minutes reads a column instead of summing usage per row). The row count never changes
+    the query count."""
+    from django.db.models import FilteredRelation, Subquery
     from django.db.models.functions import Coalesce
 
-    from billing.models import UsageRecord, period_start
+    from billing.models import BillingTransfer, period_start
     from workspace.models import Agent
 
     period = period or period_start()
@@ -70,17 +91,32 @@ def subaccount_rows(qs, period=None):
             .annotate(n=Count("pk")).values("n")[:1]
         ), 0)
 
-    from billing.models import BillingTransfer
-
-    minutes = (UsageRecord.objects.filter(period=period, account__path__startswith=OuterRef("path"))
-               .order_by().values("period").annotate(total=Sum("minutes")).values("total")[:1])
     transfer = BillingTransfer.objects.filter(account=OuterRef("pk"), status__in=BillingTransfer.OPEN).values("status")
-    return qs.annotate(
+    return qs.alias(
+        rollup=FilteredRelation("usage_rollups", condition=Q(usage_rollups__period=period)),
+    ).annotate(
         members_count=count_of(Membership),
         agents_count=count_of(Agent),
-        minutes_used=Coalesce(Subquery(minutes), 0),
+        minutes_used=Coalesce("rollup__subtree_minutes", 0),
         transfer_status=Subquery(transfer[:1]),
     )
+
+
+FIGURES = ("members_count", "agents_count", "minutes_used", "transfer_status")
+
+
+def sortable_subaccounts(qs, order: tuple[str, ...], period=None):
+    """``qs`` ordered by ``order``, carrying only the figures the order needs (none for a sort by name), so
+    a paginator counts and slices it without computing figures for rows it skips."""
+    if {field.lstrip("-") for field in order} & set(FIGURES):
+        qs = subaccount_rows(qs, period)
+    return qs.order_by(*order)
+
+
+def with_figures(qs, page_rows, order: tuple[str, ...], period=None) -> list[Account]:
+    """The rows of one page (``page_rows``, a slice of ``sortable_subaccounts(qs, …)``) with every figure, in
+    one query that computes figures for those rows only."""
+    return list(subaccount_rows(qs.filter(pk__in=page_rows.values("pk")), period).order_by(*order))
 
 
 def descendant_or_404(account: Account, public_id) -> Account:

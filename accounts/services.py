@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.db.models.functions import Concat, Substr
 
+from billing.rollups import rollups_follow_move
 from billing.selectors import plan_for
 from billing.services import subscription_start
 from members.grants import check_grant
@@ -345,6 +346,7 @@ def subtree_move(account: Account, new_parent: Account | None) -> Account:
                               f"{account.name} and the {subtree_height(account) - 1} level(s) below it do not fit "
                               "there.", code="too_deep")
     old_parent_id, old_path, delta = account.parent_id, account.path, new_depth - account.depth
+    old_ancestor_ids = _ids_by_path(account.ancestor_paths)
     for attempt in range(3):  # another move may take the same free path first
         new_path = _free_path(new_parent)
         try:
@@ -364,7 +366,16 @@ def subtree_move(account: Account, new_parent: Account | None) -> Account:
     if new_parent is not None:
         Account.objects.filter(pk=new_parent.pk).update(numchild=F("numchild") + 1)
     account.refresh_from_db()
+    rollups_follow_move(account_id=account.pk, old_ancestor_ids=old_ancestor_ids,
+                        new_ancestor_ids=_ids_by_path(account.ancestor_paths))
     return account
+
+
+def _ids_by_path(paths: list[str]) -> list[int]:
+    if not paths:
+        return []
+    by_path = dict(Account.objects.filter(path__in=paths).values_list("path", "pk"))
+    return [by_path[p] for p in paths]
 
 
 @transaction.atomic

@@ -10,14 +10,19 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
-from members.models import Membership
-
 from .access import access_or_404, resolve_access
 from .forms import AccountNameForm
 from .mixins import AccountViewMixin
 from .models import Account
 from .params import search_text, uuid_or_404, uuid_or_none
-from .selectors import children_page, dashboard_counts, entry_points, search_page
+from .selectors import (
+    children_page,
+    dashboard_counts,
+    entry_point_memberships,
+    entry_points,
+    search_page,
+    switcher_entry,
+)
 from .services import account_create, account_rename, account_switched, subaccount_refusal
 
 
@@ -38,7 +43,7 @@ def home(request):
     )
     account = _reachable(user, remembered)
     if account is None:
-        tops = entry_points(user)
+        tops = entry_points(user, limit=1)
         if not tops:
             return redirect("accounts:create")
         account = tops[0].account
@@ -154,19 +159,16 @@ class SwitcherView(TemplateView):
         if q:
             page_obj = search_page(user, q, page=page, per_page=per_page)
             # R6: a result's parent is named only when the person reaches it too.
-            reached = list(Membership.objects.effective().filter(user=user, is_agency=False)
-                       .values_list("account__path", flat=True))
-            entries = [{"account": a, "context": a.parent.name if a.parent_id and any(
-                a.parent.path.startswith(p) for p in reached) else ""} for a in page_obj]
+            entries = [{"account": a, "context": a.parent.name if a.parent_id and a.parent_reached else ""}
+                       for a in page_obj]
         elif request.GET.get("parent"):
             parent = access_or_404(user, uuid_or_404(request.GET["parent"])).account
             page_obj = children_page(parent, page=page, per_page=per_page)
             entries = [{"account": a} for a in page_obj]
         else:
-            tops = entry_points(user)
-            page_obj = Paginator(tops, per_page).get_page(page)
+            page_obj = Paginator(entry_point_memberships(user), per_page).get_page(page)
             entries = [{"account": e.account, "role": e.role, "group": "Clients (agency access)" if e.is_client
-                        else "Your accounts"} for e in page_obj]
+                        else "Your accounts"} for e in map(switcher_entry, page_obj)]
         current_id, next_path = str(uuid_or_none(request.GET.get("current")) or ""), request.GET.get("next", "")
         ctx.update(
             q=q, parent=parent, page_obj=page_obj, entries=entries, current_id=current_id, next_path=next_path,

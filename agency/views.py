@@ -14,7 +14,7 @@ from accounts.mixins import AccountViewMixin
 from accounts.models import Account
 from accounts.params import search_text, uuid_or_404
 from accounts.permissions import matrix_of
-from accounts.selectors import subaccount_rows
+from accounts.selectors import sortable_subaccounts, with_figures
 from members.models import Membership
 from members.roles import ROLES, RoleId
 
@@ -238,8 +238,9 @@ class ClientsView(AgencySideMixin, TemplateView):
         if q:  # R11: searchable like the Subaccounts page
             subs, grants = subs.filter(name__icontains=q), grants.filter(client__name__icontains=q)
         clients = Paginator(grants, CLIENTS_PER_PAGE).get_page(params.get("page", 1))
-        subaccounts = Paginator(subaccount_rows(subs).order_by("name", "pk"), CLIENTS_PER_PAGE).get_page(
-            params.get("spage", 1))
+        order = ("name", "pk")
+        subaccounts = Paginator(sortable_subaccounts(subs, order), CLIENTS_PER_PAGE).get_page(params.get("spage", 1))
+        subaccounts.object_list = with_figures(subs, subaccounts.object_list, order)  # the page's rows only
         ctx.update(
             q=q, subaccounts=subaccounts, clients=clients,
             # each list's links keep the other list's page

@@ -32,6 +32,7 @@ def _decorate(root):
     """A member, an agent and a usage record on every subaccount, in bulk."""
     from accounts.models import Account
     from billing.models import UsageRecord, period_start
+    from billing.rollups import rollups_rebuild
     from members.models import Membership
     from tests.factories import UserFactory
     from workspace.models import Agent
@@ -43,6 +44,7 @@ def _decorate(root):
     Agent.objects.bulk_create(Agent(account=a, name="Agent") for a in subs)
     UsageRecord.objects.bulk_create(UsageRecord(account=a, billing_root=root, period=period_start(),
                                                 occurred_on=period_start(), minutes=3, seconds=150) for a in subs)
+    rollups_rebuild()
 
 
 def main():

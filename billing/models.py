@@ -246,3 +246,53 @@ class BillingTransfer(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.status == self.Status.PENDING and timezone.now() >= self.expires_at
+
+
+class UsageRollup(models.Model):
+    """Minutes of one account in one period: its own, and its whole subtree's (itself included) as the
+    tree is now. A cache of the ledger (``UsageRecord``) kept in step by ``billing.rollups`` in the same
+    transaction as each record and each subtree move; ``manage.py rebuild_usage_rollups`` rebuilds it.
+    Lists, tabs and minutes pools read it; invoices never do."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="usage_rollups")
+    period = models.DateField()
+    own_minutes = models.BigIntegerField(default=0)
+    subtree_minutes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "period"], name="usage_rollup_one_per_period")]
+
+    def __str__(self):
+        return f"{self.account_id} {self.period:%Y-%m} {self.own_minutes}/{self.subtree_minutes} min"
+
+
+class UsageDayRollup(models.Model):
+    """The same figures per account and day, for the daily charts."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    own_minutes = models.BigIntegerField(default=0)
+    subtree_minutes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day"], name="usage_day_rollup_one_per_day")]
+
+    def __str__(self):
+        return f"{self.account_id} {self.day} {self.own_minutes}/{self.subtree_minutes} min"
+
+
+class UsagePayerRollup(models.Model):
+    """Minutes of one account in one period paid by one billing root: the live statement's lines (the
+    invoice's GROUP BY, kept in step). Never changed by a move: who paid is fixed when usage is recorded."""
+
+    billing_root = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    period = models.DateField()
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    minutes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["billing_root", "period", "account"],
+                                               name="usage_payer_rollup_one_per_line")]
+
+    def __str__(self):
+        return f"{self.billing_root_id} {self.period:%Y-%m} {self.account_id} {self.minutes} min"

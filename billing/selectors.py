@@ -1,10 +1,8 @@
 """Reads about plans and usage that other apps ask for."""
 
-from django.db.models import Q, Sum
-
 from accounts.models import Account
 
-from .models import Plan, Subscription, UsageRecord, period_start
+from .models import Plan, Subscription, UsageRollup, period_start
 
 
 def plan_for(account: Account) -> Plan | None:
@@ -14,11 +12,11 @@ def plan_for(account: Account) -> Plan | None:
 
 
 def minutes_used_in_subtrees(accounts: list[Account], period=None) -> dict[int, int]:
-    """Minutes used this period by each account's whole subtree, in one query."""
+    """Minutes used in the period by each account's whole subtree (as the tree is now), from the rollups:
+    one indexed query reading one row per account."""
     period = period or period_start()
     if not accounts:
         return {}
-    sums = UsageRecord.objects.filter(period=period).aggregate(**{
-        f"a{a.pk}": Sum("minutes", filter=Q(account__path__startswith=a.path), default=0) for a in accounts
-    })
-    return {a.pk: sums[f"a{a.pk}"] for a in accounts}
+    used = dict(UsageRollup.objects.filter(account__in=[a.pk for a in accounts], period=period)
+                .values_list("account_id", "subtree_minutes"))
+    return {a.pk: used.get(a.pk, 0) for a in accounts}

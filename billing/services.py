@@ -11,6 +11,7 @@ from accounts.audit import audit
 from accounts.models import Account
 
 from .models import Invoice, InvoiceLine, Plan, Subscription, UsageRecord, period_start
+from .rollups import rollups_add
 from .statements import compute_statement
 
 log = logging.getLogger(__name__)
@@ -24,20 +25,43 @@ def subscription_start(*, account: Account, plan: Plan | None = None) -> Subscri
     return sub
 
 
-def usage_record_conversation(conversation, *, billing_root: Account | None = None) -> UsageRecord:
+def usage_record_conversation(conversation, *, billing_root: Account | None = None,
+                              lineage: list[Account] | None = None) -> UsageRecord:
     """Meter a completed conversation: its duration rounded up to whole minutes (61 s bill as 2),
     in the period it started, paid by the account's billing root at this moment. Usage that
-    arrives for a period already closed goes to the current period: a closed invoice never changes."""
+    arrives for a period already closed goes to the current period: a closed invoice never changes.
+    ``lineage`` (the account's ancestors and itself, root first) saves a query when the caller has it."""
     if billing_root is None:
         billing_root = Account.objects.get(path=conversation.account.root_path)
     period = period_start(conversation.started_at)
     if Invoice.objects.filter(account=billing_root, period=period).exists():
         period = period_start()
-    return UsageRecord.objects.create(
-        account_id=conversation.account_id, billing_root=billing_root, period=period,
+    return usage_record_create(
+        account=conversation.account, billing_root=billing_root, period=period,
         occurred_on=conversation.started_at.astimezone(datetime.UTC).date(),
         minutes=conversation.minutes, seconds=conversation.duration_seconds, conversation=conversation,
+        lineage=lineage,
     )
+
+
+@transaction.atomic
+def usage_record_create(*, account: Account, billing_root: Account, period: datetime.date,
+                        occurred_on: datetime.date, minutes: int, seconds: int, conversation=None,
+                        lineage: list[Account] | None = None) -> UsageRecord:
+    """The one writer of the usage ledger: the record and its rollups (``billing.rollups``) in one
+    transaction, so lists, tabs and pools read figures that always match the ledger."""
+    record = UsageRecord.objects.create(
+        account_id=account.pk, billing_root=billing_root, period=period, occurred_on=occurred_on,
+        minutes=minutes, seconds=seconds, conversation=conversation,
+    )
+    if lineage is None or lineage[-1].pk != account.pk:
+        lineage_ids = list(Account.objects.filter(path__in=account.lineage_paths).order_by("path")
+                           .values_list("pk", flat=True))
+    else:
+        lineage_ids = [a.pk for a in lineage]
+    rollups_add(lineage_ids=lineage_ids, billing_root_id=billing_root.pk, period=period, day=occurred_on,
+                minutes=minutes)
+    return record
 
 
 def _check_closable(root: Account, period: datetime.date) -> None:

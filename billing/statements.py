@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, subtree_q
 
-from .models import Invoice, Plan, UsageRecord, period_start
+from .models import Invoice, Plan, UsageDayRollup, UsagePayerRollup, UsageRecord, period_start
 
 SEP = " › "
 
@@ -77,7 +77,7 @@ def allocate(total_cents: int, weights: list[int]) -> list[int]:
 
 def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
     """{account id: (path label from the root, depth)} for the whole tree, in one query."""
-    rows = list(Account.objects.filter(path__startswith=root.path).values_list("pk", "path", "name", "depth"))
+    rows = list(Account.objects.filter(subtree_q(root.path)).values_list("pk", "path", "name", "depth"))
     name_by_path = {path: name for _, path, name, _ in rows}
     step = Account.steplen
     labels = {}
@@ -87,9 +87,12 @@ def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
     return labels
 
 
-def compute_statement(root: Account, period: datetime.date, plan: Plan | None = None) -> Statement:
-    """The live statement of ``root`` for ``period``: the fee of the plan the period started with, prorated plan
-    changes, and one usage line per account priced by the plan the period ends with (``billing.plans``)."""
+def compute_statement(root: Account, period: datetime.date, plan: Plan | None = None, *,
+                      from_rollups: bool = False) -> Statement:
+    """The statement of ``root`` for ``period``: the fee of the plan the period started with, prorated plan
+    changes (``billing.plans``), and one usage line per account priced by the plan the period ends with. From
+    the ledger (a GROUP BY over the usage the root paid: what invoices are made of), or ``from_rollups`` for
+    pages (the same figures, one stored row per line)."""
     adjustments = []
     fee_plan = plan
     if plan is None:
@@ -98,9 +101,13 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
 
         fee_plan, plan, changes = plans_in_period(root, period, plan_for(root))
         adjustments = [Line(None, description, 0, amount) for description, amount in changes]
-    usage = (UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
-             .annotate(minutes=Sum("minutes")).order_by())
-    minutes_by_account = {row["account_id"]: row["minutes"] for row in usage}
+    if from_rollups:
+        minutes_by_account = dict(UsagePayerRollup.objects.filter(period=period, billing_root=root)
+                                  .exclude(minutes=0).values_list("account_id", "minutes"))
+    else:
+        usage = (UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
+                 .annotate(minutes=Sum("minutes")).order_by())
+        minutes_by_account = {row["account_id"]: row["minutes"] for row in usage}
     labels = tree_labels(root)
     missing = [pk for pk in minutes_by_account if pk not in labels]  # moved away since (billing transfer)
     if missing:
@@ -136,18 +143,16 @@ def statement_from_invoice(invoice: Invoice) -> Statement:
     return statement
 
 
-def daily_minutes(*, period: datetime.date, root: Account | None = None, subtree: Account | None = None):
-    """[(day, minutes)] for every day of the period so far (zero days included)."""
-    qs = UsageRecord.objects.filter(period=period)
-    qs = qs.filter(billing_root=root) if root is not None else qs.filter(account__path__startswith=subtree.path)
-    by_day = dict(qs.values("occurred_on").annotate(m=Sum("minutes")).order_by().values_list("occurred_on", "m"))
-    last = min(period_start(period + datetime.timedelta(days=32)) - datetime.timedelta(days=1),
-               max(by_day, default=period))
+def daily_minutes(*, period: datetime.date, account: Account):
+    """[(day, minutes)] of ``account``'s whole subtree for every day of the period so far (zero days
+    included), from the daily rollup: one indexed query of at most 31 rows."""
+    end = period_start(period + datetime.timedelta(days=32))
+    by_day = dict(UsageDayRollup.objects.filter(account=account, day__gte=period, day__lt=end)
+                  .values_list("day", "subtree_minutes"))
+    last = min(end - datetime.timedelta(days=1), max(by_day, default=period))
     today = timezone.now().astimezone(datetime.UTC).date()  # periods are UTC months, like period_start()
     if period_start(today) == period:
         last = max(last, today)
     days = (last - period).days + 1
     return [(period + datetime.timedelta(days=i), by_day.get(period + datetime.timedelta(days=i), 0))
             for i in range(days)]
-
-

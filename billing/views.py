@@ -2,7 +2,6 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -11,11 +10,11 @@ from django.views.generic import ListView, TemplateView
 
 from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
-from accounts.models import Account
+from accounts.models import Account, subtree_q
 
 from . import stripe_sync
 from .charts import account_bars, daily_bars
-from .models import BillingTransfer, Invoice, Plan, UsageRecord, period_start
+from .models import BillingTransfer, Invoice, Plan, UsageRollup, period_start
 from .selectors import plan_for
 from .statements import SEP, Line, compute_statement, daily_minutes, statement_from_invoice
 from .templatetags.billing import cents
@@ -52,22 +51,23 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
             failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
             ctx["failed_invoice"] = failed.order_by("-period").first()
             plan = plan_for(account)
-            statement = compute_statement(account, period, plan=plan)
-            days = daily_minutes(period=period, root=account)
+            statement = compute_statement(account, period, plan=plan, from_rollups=True)
+            days = daily_minutes(period=period, account=account)
             ctx.update(statement=statement, plan=plan, lines=statement.lines,
                        minutes_used=statement.total_minutes)
         else:
-            usage = (UsageRecord.objects.filter(period=period, account__path__startswith=account.path)
-                     .values("account_id", "account__name").annotate(minutes=Sum("minutes")).order_by("account__name"))
-            lines = [Line(row["account_id"], row["account__name"], row["minutes"]) for row in usage]
-            days = daily_minutes(period=period, subtree=account)
+            usage = (UsageRollup.objects.filter(subtree_q(account.path, "account__path"), period=period)
+                     .exclude(own_minutes=0).order_by("account__name")
+                     .values_list("account_id", "account__name", "own_minutes"))
+            lines = [Line(pk, name, minutes) for pk, name, minutes in usage]
+            days = daily_minutes(period=period, account=account)
             ctx["open_transfer"] = (BillingTransfer.objects.filter(account=account, status__in=BillingTransfer.OPEN)
                                     .select_related("plan").first())
             payer = Account.objects.get(path=account.root_path)
             ctx.update(lines=lines, minutes_used=sum(ln.minutes for ln in lines), payer=payer,
                        payer_visible=self.access.reaches(payer))  # R6
             if ctx["prices"]:
-                root_statement = compute_statement(ctx["payer"], period)
+                root_statement = compute_statement(ctx["payer"], period, from_rollups=True)
                 mine = {ln.account_id: ln for ln in lines}
                 # R6: the root's labels run from the root; start them at the first account the reader reaches
                 hidden = [a.name for a in self.access.ancestors if not self.access.reaches(a)]
@@ -120,7 +120,7 @@ class InvoiceDetailView(InvoiceAccessMixin, TemplateView):
 class CurrentStatementCsvView(InvoiceAccessMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         self.check_root()
-        return invoice_csv(compute_statement(self.account, period_start()))
+        return invoice_csv(compute_statement(self.account, period_start(), from_rollups=True))
 
 
 def invoice_csv(statement) -> HttpResponse:

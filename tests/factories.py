@@ -97,11 +97,13 @@ def account_tree(*, breadth: int, depth: int = 2, root: Account | None = None) -
 
 
 def usage(account: Account, minutes: int, *, period=None, day=None, root: Account | None = None):
-    """A usage record as metering writes it (paid by the account's root unless ``root`` says otherwise)."""
-    from billing.models import UsageRecord, period_start
+    """A usage record as metering writes it (paid by the account's root unless ``root`` says otherwise),
+    rollups included."""
+    from billing.models import period_start
+    from billing.services import usage_record_create
 
     period = period or period_start()
-    return UsageRecord.objects.create(
+    return usage_record_create(
         account=account, billing_root=root or Account.objects.get(path=account.root_path), period=period,
         occurred_on=day or period, minutes=minutes, seconds=minutes * 60,
     )

@@ -127,7 +127,7 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
         conversation.status, conversation.blocked_reason = Conversation.Status.BLOCKED, reason
     conversation.save()
     if not reason:
-        usage_record_conversation(conversation, billing_root=lineage[0])
+        usage_record_conversation(conversation, billing_root=lineage[0], lineage=lineage)
     audit(account=account, actor=by, request=request, action="conversation.recorded",
           summary=f"Conversation recorded ({conversation.minutes} min)" + (" — blocked" if reason else ""),
           id=str(conversation.public_id), blocked=reason or "")

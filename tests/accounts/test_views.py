@@ -11,6 +11,10 @@ from tests.factories import AccountFactory, UserFactory, account_chain, account_
 
 pytestmark = pytest.mark.django_db
 
+# Query budgets (issue 14): one extra query on a page must fail a test.
+DASHBOARD_BUDGET = 8
+SWITCHER_BUDGET = {"entry_points": 4, "children": 7, "search": 4}
+
 
 def dashboard(account):
     return reverse("accounts:dashboard", kwargs={"account_id": account.public_id})
@@ -75,7 +79,7 @@ class TestDashboard:
             client.force_login(make_member(root, RoleId.OWNER))
             counts.append(count_queries(lambda root=root: client.get(dashboard(root))))
             assert count_queries.last_result.context["counts"]["subaccounts"] == n
-        assert counts[0] == counts[1]
+        assert counts == [DASHBOARD_BUDGET] * 2
 
     def test_query_count_does_not_grow_with_depth(self, client, make_member, count_queries):
         counts = []
@@ -88,6 +92,7 @@ class TestDashboard:
         chain3 = account_chain(3, prefix="D3")
         client.force_login(make_member(chain3[0], RoleId.OWNER))
         assert count_queries(lambda: client.get(dashboard(chain3[-1]))) == counts[1]
+        assert counts == [DASHBOARD_BUDGET] * 2
 
 
 class TestSettings:
@@ -241,7 +246,7 @@ class TestSwitcher:
             counts.append(count_queries(
                 lambda p=params: client.get(reverse("accounts:switcher"), p, HTTP_HX_REQUEST="true")
             ))
-        assert counts[0] == counts[1]
+        assert counts == [SWITCHER_BUDGET[view]] * 2
 
 
 class TestHome:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import Account, AuditEvent
 from agency.models import AgencyBaseline, AgencyGrant, AgencySettings
 from billing.models import BillingTransfer, Invoice, InvoiceLine, Subscription, UsageRecord, period_start
+from billing.rollups import rollups_rebuild
 from members.models import Invitation, Membership, User
 from members.roles import RoleId
 from members.staff import BILLING, SUPPORT, sync_staff_groups
@@ -110,6 +111,7 @@ class Platform:
             UsageRecord(account=a, billing_root=root_of[a.pk], period=period_start(), occurred_on=period_start(),
                         minutes=2, seconds=90, conversation=conv)
             for a, conv in zip(created, conversations, strict=True)])
+        rollups_rebuild()
         AuditEvent.objects.bulk_create([AuditEvent(account=a, action="account.created", summary="Created")
                                         for a in created])
         Subscription.objects.bulk_create([Subscription(account=r, plan=self.plan) for r in roots])

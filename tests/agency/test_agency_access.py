@@ -18,6 +18,9 @@ from workspace.models import Agent
 
 pytestmark = pytest.mark.django_db
 
+# Query budget (issue 14): one extra query on the page must fail a test.
+CLIENTS_BUDGET = 10
+
 STRICT = {c: "none" for c in ("agents", "conversations", "contacts", "settings", "members", "subaccounts",
                               "trust_center", "developer_tools", "billing", "usage")}
 
@@ -360,7 +363,7 @@ class TestAgencyDashboard:
             client.force_login(admin)
             client.get(page(agency, "clients", "agency"))
             counts.append(count_queries(lambda a=agency: client.get(page(a, "clients", "agency"))))
-        assert counts[0] == counts[1]
+        assert counts == [CLIENTS_BUDGET] * 2
 
     def test_switcher_groups_clients_apart(self, world, client):
         client.force_login(world["agency_admin"])

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0006_account_external_id'),
-        ('billing', '0006_billing_transfer'),
+        ('billing', '0007_usage_rollups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

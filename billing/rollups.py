@@ -1,0 +1,143 @@
+"""Usage rollups: the ledger's figures kept in step on write, so pages never scan raw usage.
+
+Three caches of ``UsageRecord`` (the source of truth, and the only source of invoices):
+
+- ``UsageRollup`` (account, period): own minutes, and subtree minutes of the tree *as it is now*;
+- ``UsageDayRollup`` (account, day): the same per day, for the charts;
+- ``UsagePayerRollup`` (billing root, period, account): who paid, for the live statement.
+
+Recording usage adds to at most five ``UsageRollup`` and five ``UsageDayRollup`` rows (the account and
+its ancestors: depth is capped) and one ``UsagePayerRollup`` row, each with one
+``INSERT … ON CONFLICT DO UPDATE SET x = x + excluded.x`` (PostgreSQL and SQLite alike): a
+create-or-increment that two transactions can run at once without losing either addition.
+
+Moving a subtree (billing transfer, move within a tree) moves its subtree minutes, for every period and
+day, from the accounts that are no longer above it to those that now are: the figures follow the tree,
+so the rollups always equal what ``rollups_rebuild`` computes from the ledger and the current paths.
+Who paid never changes (``UsagePayerRollup`` is not touched by a move).
+"""
+
+import datetime
+from collections import defaultdict
+
+from django.db import connection, transaction
+from django.db.models import Sum
+
+from accounts.models import Account
+
+from .models import UsageDayRollup, UsagePayerRollup, UsageRecord, UsageRollup
+
+BATCH = 500
+
+
+def _add(model, key: tuple[str, ...], columns: tuple[str, ...], rows) -> None:
+    """Create-or-increment: for each row (key values…, deltas…) add the deltas to the row with that key,
+    creating it when missing. One statement per ``BATCH`` rows, safe under concurrent writers."""
+    rows = list(rows)
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    fields = [*key, *columns]
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in fields)
+    conflict = ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in key)
+    sets = ", ".join(
+        f"{c} = {table}.{c} + excluded.{c}"
+        for c in (connection.ops.quote_name(model._meta.get_field(f).column) for f in columns)
+    )
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            chunk = rows[start:start + BATCH]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))} "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
+                [value for row in chunk for value in row],
+            )
+
+
+def rollups_add(*, lineage_ids: list[int], billing_root_id: int, period: datetime.date, day: datetime.date,
+                minutes: int) -> None:
+    """Book ``minutes`` of the last account of ``lineage_ids`` (its ancestors first, root first): its own
+    minutes, every lineage account's subtree minutes, and the payer's statement line. Three statements."""
+    account_id = lineage_ids[-1]
+    _add(UsageRollup, ("account", "period"), ("own_minutes", "subtree_minutes"),
+         [(pk, period, minutes if pk == account_id else 0, minutes) for pk in lineage_ids])
+    _add(UsageDayRollup, ("account", "day"), ("own_minutes", "subtree_minutes"),
+         [(pk, day, minutes if pk == account_id else 0, minutes) for pk in lineage_ids])
+    _add(UsagePayerRollup, ("billing_root", "period", "account"), ("minutes",),
+         [(billing_root_id, period, account_id, minutes)])
+
+
+def rollups_follow_move(*, account_id: int, old_ancestor_ids: list[int], new_ancestor_ids: list[int]) -> None:
+    """After ``account_id``'s subtree moved: its subtree minutes (every period, every day) leave the
+    accounts no longer above it and join those now above it. Common ancestors (a move within a tree)
+    keep theirs. Runs inside the move's transaction."""
+    leaving = [pk for pk in old_ancestor_ids if pk not in set(new_ancestor_ids)]
+    joining = [pk for pk in new_ancestor_ids if pk not in set(old_ancestor_ids)]
+    if not leaving and not joining:
+        return
+    for model, key in ((UsageRollup, "period"), (UsageDayRollup, "day")):
+        moved = list(model.objects.filter(account_id=account_id).exclude(subtree_minutes=0)
+                     .values_list(key, "subtree_minutes"))
+        rows = [(pk, when, 0, -m) for pk in leaving for when, m in moved]
+        rows += [(pk, when, 0, m) for pk in joining for when, m in moved]
+        _add(model, ("account", key), ("own_minutes", "subtree_minutes"), rows)
+
+
+def expected_rollups() -> dict[str, dict[tuple, tuple]]:
+    """What the three rollups must hold, computed from the ledger and the current tree (for the rebuild
+    and for tests). Rows whose figures are all zero are left out."""
+    steplen = Account.steplen
+    paths = dict(Account.objects.values_list("pk", "path"))
+    ids = {path: pk for pk, path in paths.items()}
+
+    def lineage(pk):
+        path = paths[pk]
+        return [ids[path[:i]] for i in range(steplen, len(path) + 1, steplen)]
+
+    result = {}
+    for name, when in (("period", "period"), ("day", "occurred_on")):
+        own, subtree = defaultdict(int), defaultdict(int)
+        for pk, at, minutes in (UsageRecord.objects.values("account_id", when).annotate(m=Sum("minutes")).order_by()
+                                .values_list("account_id", when, "m")):
+            own[(pk, at)] += minutes
+            for anc in lineage(pk):
+                subtree[(anc, at)] += minutes
+        result[name] = {k: (own.get(k, 0), subtree.get(k, 0)) for k in {*own, *subtree} if subtree.get(k, 0)}
+    result["payer"] = {
+        (root, period, pk): m for root, period, pk, m in (
+            UsageRecord.objects.values("billing_root_id", "period", "account_id").annotate(m=Sum("minutes")).order_by()
+            .values_list("billing_root_id", "period", "account_id", "m"))
+    }
+    return result
+
+
+def stored_rollups() -> dict[str, dict[tuple, tuple]]:
+    """The three rollups as stored, in the shape of ``expected_rollups`` (zero rows left out)."""
+    return {
+        "period": {(pk, at): (own, sub) for pk, at, own, sub in UsageRollup.objects.values_list(
+            "account_id", "period", "own_minutes", "subtree_minutes") if own or sub},
+        "day": {(pk, at): (own, sub) for pk, at, own, sub in UsageDayRollup.objects.values_list(
+            "account_id", "day", "own_minutes", "subtree_minutes") if own or sub},
+        "payer": {(root, period, pk): m for root, period, pk, m in UsagePayerRollup.objects.values_list(
+            "billing_root_id", "period", "account_id", "minutes") if m},
+    }
+
+
+@transaction.atomic
+def rollups_rebuild() -> dict[str, int]:
+    """Replace the three rollups by what the ledger says (atomic). Returns the row count of each."""
+    expected = expected_rollups()
+    UsageRollup.objects.all().delete()
+    UsageDayRollup.objects.all().delete()
+    UsagePayerRollup.objects.all().delete()
+    UsageRollup.objects.bulk_create(
+        (UsageRollup(account_id=pk, period=at, own_minutes=own, subtree_minutes=sub)
+         for (pk, at), (own, sub) in expected["period"].items()), batch_size=2000)
+    UsageDayRollup.objects.bulk_create(
+        (UsageDayRollup(account_id=pk, day=at, own_minutes=own, subtree_minutes=sub)
+         for (pk, at), (own, sub) in expected["day"].items()), batch_size=2000)
+    UsagePayerRollup.objects.bulk_create(
+        (UsagePayerRollup(billing_root_id=root, period=period, account_id=pk, minutes=m)
+         for (root, period, pk), m in expected["payer"].items()), batch_size=2000)
+    return {name: len(rows) for name, rows in expected.items()}

@@ -1,0 +1,52 @@
+"""Reach and the switcher's entry points answered in SQL (issue 14, item 3), checked against the rule
+written out in Python over random forests and random memberships."""
+
+import random
+
+import pytest
+
+from accounts.models import Account
+from accounts.selectors import entry_points, search_page
+from agency.models import AgencyGrant
+from members.models import Membership
+from members.roles import RoleId
+from tests.factories import AccountFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def forest(rng, roots=3, size=25):
+    made = [AccountFactory(name=f"Root {i}") for i in range(roots)]
+    for i in range(size):
+        parent = rng.choice([a for a in made if a.depth < 5])
+        made.append(AccountFactory(parent=Account.objects.get(pk=parent.pk), name=f"Node {i}"))
+    return list(Account.objects.all())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reach_and_entry_points_follow_the_rule(seed, make_member):
+    rng = random.Random(seed)
+    accounts = forest(rng)
+    user = UserFactory()
+    own = rng.sample(accounts, 6)
+    for account in own:
+        make_member(account, rng.choice([RoleId.MEMBER, RoleId.ADMIN]), user=user)
+    agency = AccountFactory(name="Agency")
+    make_member(agency, RoleId.ADMIN, user=user)
+    clients = [a for a in accounts if a.depth == 1 and a not in own][:1]
+    for client in clients:
+        AgencyGrant.objects.create(client=client, agency=agency, status="active")
+        Membership.objects.create(user=user, account=client, role=RoleId.AGENCY_ADMIN, is_agency=True,
+                                  agency_account=agency)
+    own.append(agency)
+    own_paths = [a.path for a in own]
+    expected_reach = {a.pk for a in Account.objects.all()
+                      if any(a.path.startswith(p) for p in own_paths) or a in clients}
+    assert set(Account.objects.reachable_by(user).values_list("pk", flat=True)) == expected_reach
+    tops = [a for a in own if not any(a.path.startswith(p) and a.path != p for p in own_paths)]
+    expected_tops = sorted(tops, key=lambda a: (a.name.lower(), a.path)) + clients
+    assert [e.account.pk for e in entry_points(user)] == [a.pk for a in expected_tops]
+    found = search_page(user, "node", per_page=500)
+    assert {a.pk for a in found} == {pk for pk in expected_reach if "Node" in Account.objects.get(pk=pk).name}
+    for a in found:  # R6: the parent is named only when the person reaches it too (not through agency access)
+        assert a.parent_reached == (a.parent_id is not None and any(a.parent.path.startswith(p) for p in own_paths))
