@@ -109,6 +109,8 @@ class Account(MP_Node):
     # The customer's own identifier (a CRM or billing id), given by ``provision_accounts`` files: unique
     # within one tree, so a rerun of the same file finds what it created instead of duplicating it.
     external_id = models.CharField("external ID", max_length=100, blank=True, default="")
+    # The dashboard's first-steps checklist was put away (top-level accounts; issue 16).
+    onboarding_dismissed_at = models.DateTimeField(null=True, blank=True)
 
     # Set by the parent: caps what this account's own members may do here (DESIGN rule 2).
     # {category: level}; a missing category is not capped. Empty on root accounts.

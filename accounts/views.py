@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views import View
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
@@ -65,12 +66,25 @@ class DashboardView(AccountViewMixin, TemplateView):
         # Ancestors above the person's highest membership stay unnamed (no upward access).
         top_depth = min(m.account.depth for m in self.access.memberships)
         ctx["visible_path"] = [a if a.depth >= top_depth else None for a in self.access.ancestors]
-        if self.account.is_root() and self.access.may_govern_agency:  # notices for who decides (R2)
-            from agency.models import AgencyGrant
+        from .dashboard import dashboard_panels
 
-            ctx["agency_requests"] = list(AgencyGrant.objects.filter(client=self.account, status="requested")
-                                          .select_related("agency").order_by("created_at")[:5])
+        ctx["panels"] = dashboard_panels(self.access)
         return ctx
+
+
+class OnboardingDismissView(AccountViewMixin, View):
+    """Put the first-steps checklist away (it also disappears once every step is done)."""
+
+    permission_required = "manage_settings"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        from django.utils import timezone
+
+        Account.objects.filter(pk=self.account.pk, onboarding_dismissed_at__isnull=True).update(
+            onboarding_dismissed_at=timezone.now())
+        messages.info(request, "First steps put away.")
+        return redirect("accounts:dashboard", account_id=self.account.public_id)
 
 
 class AccountSettingsView(AccountViewMixin, FormView):
