@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.db.models.functions import Lower
 
 from billing.models import Plan, Subscription
@@ -37,7 +37,7 @@ from members.emails import clean_email
 from members.grants import limit_ceiling
 from members.roles import RoleId, get_role
 
-from .downloads import FORMULA_PREFIXES, spreadsheet_safe
+from .downloads import FORMULA_PREFIXES
 from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AuditEvent
 from .names import name_key, normalize_name
 from .params import uuid_or_none
@@ -185,9 +185,18 @@ def _read_csv(text: str) -> tuple[list, list[Problem]]:
     return rows, problems
 
 
+QUOTE = "'"
+
+
+def _quote(value: str) -> str:
+    """A cell as exported: neutralised for spreadsheets ("=Acme" → "'=Acme"); a value that already starts with a
+    quote gets one more, so that ``_unquote`` gives back exactly what was exported."""
+    return QUOTE + value if isinstance(value, str) and value.startswith((QUOTE, *FORMULA_PREFIXES)) else value
+
+
 def _unquote(value: str) -> str:
-    """A cell that exports neutralised for spreadsheets ("'=Acme") reads back as it was ("=Acme")."""
-    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES else value
+    """The inverse of ``_quote``: "'=Acme" → "=Acme", "''+1 Team" → "'+1 Team"; anything else as it is."""
+    return value[1:] if value[:1] == QUOTE and value[1:2] in (QUOTE, *FORMULA_PREFIXES) and value[1:2] else value
 
 
 def _missing_columns(columns: set[str], line: int) -> list[Problem]:
@@ -205,6 +214,8 @@ def _read_json(text: str) -> tuple[list, list[Problem]]:
         data = json.loads(text.lstrip("\ufeff"))
     except json.JSONDecodeError as exc:
         return [], [Problem(exc.lineno, "", f"not valid JSON: {exc.msg} (column {exc.colno}).")]
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, nesting past Python's stack
+        return [], [Problem(1, "", f"not readable as JSON ({type(exc).__name__}: the file is malformed).")]
     if isinstance(data, dict) and isinstance(data.get("accounts"), list):
         data = data["accounts"]
     if not isinstance(data, list):
@@ -283,6 +294,7 @@ class _Node:
     row: _Row | None = None  # planned in this file
     path: str = ""
     child_keys: dict[str, int] = field(default_factory=dict)  # name key -> line (0: an existing account)
+    tree: str = ""  # the root's path step of the existing tree this node is (or will be) in; "": a new tree
     new_children: list[_Row] = field(default_factory=list)
     last_child_step: int = 0
 
@@ -376,7 +388,8 @@ def _lineage_node(account: Account, ancestors: dict[str, Account], plans_by_root
     return _Node(depth=account.depth, name=account.name, composed=compose(*own), ceiling=limit_ceiling(lineage),
                  default_categories=clean_matrix(account.default_access_categories or {}),
                  default_limits=account.default_limits(), plan=plans_by_root.get(account.root_path),
-                 suspended=any(a.is_suspended for a in lineage), account=account, path=account.path)
+                 suspended=any(a.is_suspended for a in lineage), account=account, path=account.path,
+                 tree=account.root_path)
 
 
 def _level_name(matrix: Matrix, key: str) -> str:
@@ -545,8 +558,19 @@ class Provisioner:
 
         emails = {r.owner_email for r in rows if r.owner_email}
         ids = list(self.candidates)
-        self.members = set(Membership.objects.filter(account_id__in=ids).annotate(e=Lower("user__email"))
-                           .filter(e__in=emails).values_list("account_id", "e")) if emails and ids else set()
+        self.member_roles = {(a, e): role for a, e, role in (
+            Membership.objects.filter(account_id__in=ids, is_agency=False).annotate(e=Lower("user__email"))
+            .filter(e__in=emails).values_list("account_id", "e", "role"))} if emails and ids else {}
+        self.members = set(self.member_roles)
+        # Seats taken (members and pending invitations) of accounts that may get an owner: the member limit.
+        self.seats = Counter()
+        if emails and ids:
+            for account_id, n in (Membership.objects.filter(account_id__in=ids).values("account_id")
+                                  .annotate(n=Count("pk")).values_list("account_id", "n")):
+                self.seats[account_id] += n
+            for account_id, n in (Invitation.objects.filter(account_id__in=ids, status=Invitation.Status.PENDING)
+                                  .values("account_id").annotate(n=Count("pk")).values_list("account_id", "n")):
+                self.seats[account_id] += n
         self.pending = set(Invitation.objects.filter(account_id__in=ids, status=Invitation.Status.PENDING)
                            .annotate(e=Lower("email")).filter(e__in=emails).values_list("account_id", "e")
                            ) if emails and ids else set()
@@ -570,9 +594,19 @@ class Provisioner:
                 self.problem(row, "external_id", f"{len(found)} top-level accounts have this external ID: add "
                                                  "an id column to say which.")
                 return None
+            if found and name_key(found[0].name) != name_key(row.name):
+                # External IDs are unique per tree, not per platform: another customer's top-level account may have
+                # the same one. Renaming it from a file needs its id, so a file never takes over another tree.
+                self.problem(row, "external_id", f"a top-level account with this external ID is named "
+                                                 f"“{found[0].name}”: add an id column to rename it, or use another "
+                                                 "external_id for a new account.")
+                return None
             return found[0] if found else None
-        if parent.account is None:
-            return None  # a new tree, or a new parent: nothing of it exists yet
+        if parent.account is None:  # a new parent: nothing below it exists yet, but its tree may
+            taken = next((a for a in found if parent.tree and a.root_path == parent.tree), None)
+            if taken is not None:
+                self.problem(row, "external_id", f"{taken.name} in the same tree already has this external ID.")
+            return None
         tree = parent.account.root_path
         return next((a for a in found if a.path.startswith(tree)), None)
 
@@ -703,7 +737,7 @@ class Provisioner:
                                for n in LIMIT_NAMES}
             node = _Node(depth=parent.depth + 1, name=row.name, composed=compose(parent.composed, own),
                          ceiling=lineage_ceiling, default_categories={}, default_limits=dict.fromkeys(LIMIT_NAMES),
-                         plan=parent.plan, suspended=False, row=row)
+                         plan=parent.plan, suspended=False, row=row, tree=parent.tree)
             row.categories, row.final_limits = own, limits
             parent.new_children.append(row)
         row.node = node
@@ -750,10 +784,27 @@ class Provisioner:
                 changes.append(f"access.{key} {_level_name(current, key)} → {level.label.lower()}")
         plan = self.plans_by_root.get(account.path) if account.depth == 1 else None
         if row.plan is not None and account.depth == 1 and (plan is None or plan.pk != row.plan.pk):
-            changes.append(f"plan {plan.name if plan else '(none)'} → {row.plan.name}")
-        if row.owner_email and (account.pk, row.owner_email) not in self.members | self.pending:
+            from billing.plans import plan_change_refusal
+
+            refusal = plan_change_refusal(account, row.plan, plan)  # the same rule as Billing → Plans
+            if refusal:
+                self.problem(row, "plan", refusal)
+            upgrade = plan is None or row.plan.monthly_price_cents > plan.monthly_price_cents
+            changes.append(f"plan {plan.name if plan else '(none)'} → {row.plan.name}"
+                           + ("" if upgrade else " (from the next period)"))
+        role_now = self.member_roles.get((account.pk, row.owner_email))
+        if row.owner_email and role_now is not None and role_now != row.owner_role:
+            changes.append(f"{row.owner_email}'s role {get_role(role_now).name} → {get_role(row.owner_role).name}")
+        elif row.owner_email and (account.pk, row.owner_email) not in self.members | self.pending:
+            limit = account.limit_members
+            if limit is not None and self.seats[account.pk] + 1 > limit:
+                self.problem(row, "owner_email", f"{account.name} has reached its limit of {limit} members "
+                                                 f"({self.seats[account.pk]} with pending invitations).")
             changes.append(f"owner {row.owner_email} ({get_role(row.owner_role).name}) "
                            + ("added" if row.owner_email in self.users else "invited"))
+        if row.bad:
+            row.outcome = Outcome(row.line, row.external_id, row.name, "error")
+            return
         if node is None:
             node = self.nodes[account.pk] = _lineage_node(account, {}, self.plans_by_root)
         if changes and self.update:  # children below see the values this run sets
@@ -867,7 +918,6 @@ class Provisioner:
         transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]))
 
     def _apply_update(self, row: _Row) -> None:
-        from billing.services import subscription_start
         from members.grants import check_grant
         from members.services import membership_add
 
@@ -897,11 +947,17 @@ class Provisioner:
         if account.depth == 1 and row.plan is not None:
             current = self.plans_by_root.get(account.path)
             if current is None or current.pk != row.plan.pk:
-                subscription_start(account=account, plan=row.plan)
-                audit(account=account, actor=by, action="billing.plan_changed",
-                      summary=f"Plan changed to {row.plan.name} by provisioning",
-                      old=current.code if current else None, new=row.plan.code)
-        if row.owner_email and (account.pk, row.owner_email) not in self.members | self.pending:
+                from billing.plans import plan_change
+
+                plan_change(account=account, plan=row.plan, by=None)  # upgrades now, downgrades next period
+        role_now = self.member_roles.get((account.pk, row.owner_email))
+        if row.owner_email and role_now is not None and role_now != row.owner_role:
+            from members.models import Membership
+            from members.services import membership_change_role
+
+            membership = Membership.objects.get(account=account, user__email__iexact=row.owner_email, is_agency=False)
+            membership_change_role(membership=membership, role=row.owner_role, by=None)
+        elif row.owner_email and (account.pk, row.owner_email) not in self.members | self.pending:
             user = self.users.get(row.owner_email)
             if user is not None:
                 membership_add(account=account, user=user, role=row.owner_role, by=None)
@@ -1016,4 +1072,4 @@ def write_export(rows: list[dict[str, str]], fmt: str, out) -> None:
         return
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in rows)  # read back by _unquote
+    writer.writerows({k: _quote(v) for k, v in r.items()} for r in rows)  # read back by _unquote

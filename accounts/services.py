@@ -167,7 +167,7 @@ def purge_refusal(account: Account) -> str | None:
         return (f"{account.name} has billing history (usage or invoices), which is kept: suspend it instead "
                 "(suspend_account).")
     if BillingTransfer.objects.filter(from_root=account).exists() or BillingTransfer.objects.filter(
-            from_parent=account).exists():
+            from_parent=account).exists() or BillingTransfer.objects.filter(account=account).exists():
         return f"{account.name} is named by a billing transfer, which is kept: suspend it instead."
     return None
 

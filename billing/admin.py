@@ -34,8 +34,36 @@ class SubscriptionAdmin(admin.ModelAdmin):
     autocomplete_fields = ("account",)
     show_full_result_count = False
 
+    readonly_fields = ("account", "started_at")
+
     def has_delete_permission(self, request, obj=None):
         return False  # a root account always has a plan; change it instead
+
+    def has_add_permission(self, request):
+        return False  # a top-level account gets its subscription when it is created; subaccounts have none
+
+    def save_model(self, request, obj, form, change):
+        """A plan change goes through ``billing.plans`` (the rules of Billing → Plans: no plan without subaccounts
+        for a tree that has them; upgrades now, downgrades at the next period)."""
+        from .plans import plan_change
+
+        current = Subscription.objects.select_related("plan").get(pk=obj.pk).plan
+        if current.pk == obj.plan_id:
+            return
+        try:
+            change_ = plan_change(account=obj.account, plan=obj.plan, by=None, request=request)
+        except ValidationError as exc:
+            request._admin_refused = True
+            self.message_user(request, f"Nothing was saved: {' '.join(exc.messages)}", messages.ERROR)
+            return
+        if change_.status == "scheduled":
+            self.message_user(request, f"{obj.account.name} moves to {obj.plan.name} on "
+                                       f"{change_.effective_at:%d %B %Y} (a downgrade waits for the next period).",
+                              messages.INFO)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_admin_refused", False):
+            return super().log_change(request, obj, message)
 
 
 class InvoiceLineInline(admin.TabularInline):

@@ -75,6 +75,11 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
+            member = obj.user if not change else Membership.objects.select_related("user").get(pk=obj.pk).user
+            if member.is_staff and not request.user.is_superuser:
+                # Staff never give themselves (or another staff member) a customer's role: that would bypass the
+                # Support group's "nothing about billing" and the customer's own say over its people.
+                raise PermissionDenied("Only a superuser gives a staff member a role in a customer's account.")
             if change:
                 membership_change_role(membership=Membership.objects.get(pk=obj.pk), role=obj.role, by=None,
                                        request=request)

@@ -30,6 +30,11 @@ BUDGET = {
     "workspace.contact": 4,
     "workspace.conversation": 4,
     "auth.group": 5,
+    # django-allauth's and the security app's pages (issue 13)
+    "account.emailaddress": 5,
+    "mfa.authenticator": 5,
+    "usersessions.usersession": 5,
+    "security.securityevent": 6,
 }
 
 

@@ -68,6 +68,9 @@ class TestGroups:
 @pytest.mark.parametrize("name", CHANGELISTS)
 def test_support_opens_every_changelist_and_change_page(name, one_of_each, support_client):
     assert support_client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+    if one_of_each[name] is None:  # sign-in records (allauth, security) that the bulk platform does not make
+        assert name.split("_")[0] in ("account", "mfa", "usersessions", "security"), name
+        return
     assert support_client.get(reverse(f"admin:{name}_change", args=[one_of_each[name].pk])).status_code == 200
 
 
@@ -83,11 +86,15 @@ def test_billing_staff_change_plans_and_subscriptions(one_of_each, billing_clien
     assert billing_client.get(reverse("admin:billing_plan_add")).status_code == 200
     subscription = one_of_each["billing_subscription"]
     url = reverse("admin:billing_subscription_change", args=[subscription.pk])
-    response = billing_client.post(url, {"account": subscription.account_id, "plan": plan("pro").pk,
-                                         "started_at_0": "2026-01-01", "started_at_1": "00:00:00"})
+    response = billing_client.post(url, {"plan": plan("pro").pk})
     assert response.status_code == 302
     subscription.refresh_from_db()
-    assert subscription.plan.code == "pro"
+    # Through billing.plans: a downgrade (Agency → Pro) waits for the next period, unless the tree has
+    # subaccounts the plan lacks (then it is refused); an upgrade applies at once.
+    from billing.models import PlanChange
+
+    assert subscription.plan.code == "agency"
+    assert PlanChange.objects.get(account=subscription.account).status == "scheduled"
 
 
 def test_support_changes_account_status_and_memberships(one_of_each, support_client):

@@ -1,5 +1,6 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from accounts.commands import describe, find_account, parse_day
 from agency.models import AgencyGrant
@@ -55,27 +56,23 @@ class Command(BaseCommand):
         what = (f"give {describe(agency)} agency access to {describe(client)}"
                 + (f" until {expires:%Y-%m-%d}" if expires else "")
                 + (f", with {', '.join(u.email for u in people)}" if people else ""))
-        if options["dry_run"]:
-            problem = self._grant_problem(agency, client)
-            if problem:
-                raise CommandError(problem)
-            self.stdout.write(f"Would {what}. Dry run: nothing was written.")
-            return
+        self._run(lambda: access_grant_by_platform(client=client, agency=agency, expires_at=expires, people=people,
+                                                   reason=options["reason"]), what, options["dry_run"])
+
+    def _run(self, act, what: str, dry_run: bool) -> None:
+        """The service itself, also for a dry run (rolled back, its emails with it): the dry run refuses
+        exactly what the real run would."""
         try:
-            access_grant_by_platform(client=client, agency=agency, expires_at=expires, people=people,
-                                     reason=options["reason"])
+            with transaction.atomic():
+                act()
+                if dry_run:
+                    transaction.set_rollback(True)
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(_text(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"Done: {what}."))
-
-    def _grant_problem(self, agency, client) -> str | None:
-        if not agency.is_root() or not client.is_root():
-            return "Agency access joins two independent accounts: a subaccount is already managed by its parent."
-        if agency.pk == client.pk:
-            return "An account cannot grant agency access to itself."
-        if AgencyGrant.objects.filter(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE).exists():
-            return f"{agency.name} already has agency access to {client.name}."
-        return None
+        if dry_run:
+            self.stdout.write(f"Would {what}. Dry run: nothing was written.")
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Done: {what}."))
 
     def _revoke(self, agency, client, options):
         grant = AgencyGrant.objects.filter(client=client, agency=agency, status__in=OPEN).first()
@@ -85,11 +82,4 @@ class Command(BaseCommand):
         what = (f"end {describe(agency)}'s agency access to {describe(client)}"
                 + (f" and remove {len(remove)} member(s) its people added: {', '.join(m.user.email for m in remove)}"
                    if remove else ""))
-        if options["dry_run"]:
-            self.stdout.write(f"Would {what}. Dry run: nothing was written.")
-            return
-        try:
-            access_revoke(grant=grant, by=None, remove=remove)
-        except (ValidationError, PermissionDenied) as exc:
-            raise CommandError(_text(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"Done: {what}."))
+        self._run(lambda: access_revoke(grant=grant, by=None, remove=remove), what, options["dry_run"])
