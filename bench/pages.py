@@ -58,7 +58,7 @@ def pages():
             ("subaccounts, page 40", a(root, "subaccounts/?page=40")),
             ("subaccounts, sorted by minutes", a(root, "subaccounts/?sort=minutes")),
             ("subaccounts, search", a(root, "subaccounts/?q=L5+0001")),
-            ("clients", a(root, "agency/clients/")),
+            ("clients", a(root, "clients/")),
             ("billing overview", a(root, "billing/")),
             ("usage tab", a(root, "billing/usage/")),
             ("invoices", a(root, "billing/invoices/")),
@@ -116,6 +116,8 @@ def main():
             floor.append(timed(client, "/bench/bare/")[0])
             elapsed, status = timed(client, url)
             page.append(elapsed)
+        if status == 404 and "page=40" in url:
+            continue  # the small tenant has fewer pages
         if status != 200:
             print(f"  {who:44} {label:34} HTTP {status} (not measured)")
             continue
