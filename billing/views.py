@@ -2,6 +2,7 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -31,6 +32,9 @@ def sees_prices(access) -> bool:
     if not account.is_subaccount or access.is_inherited:
         return True
     return account.access_categories.get("billing") in ("read", "full")
+
+
+LINES_PER_PAGE = 50
 
 
 class BillingOverviewView(AccountViewMixin, TemplateView):
@@ -78,6 +82,10 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
                         ln.description = ln.description[len(prefix):]
         ctx["daily"] = daily_bars(days)
         ctx["by_account"] = account_bars(ctx["lines"])
+        # the table shows LINES_PER_PAGE lines at a time (a tree of 10,000 accounts is not one page); the totals
+        # and the CSV cover them all
+        ctx["page_obj"] = Paginator(ctx["lines"], LINES_PER_PAGE).get_page(self.request.GET.get("page"))
+        ctx["lines"] = ctx["page_obj"].object_list
         return ctx
 
 

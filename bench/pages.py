@@ -1,0 +1,132 @@
+"""Every main page at scale, as a ratio to a bare logged-in page measured in the same run (issue 14).
+
+Requests go through Django's test client in this process (no network), floor and page alternating, median
+of ``--repeat`` each; PostgreSQL gets ``VACUUM ANALYZE`` (SQLite ``ANALYZE``) first. Prints each page's
+median and ratio, and the worst. Target: every page at most 5x the bare page.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python manage.py migrate
+    DATABASE_URL=… .venv/bin/python manage.py build_scale_data --many          # once (a few minutes)
+    DATABASE_URL=… .venv/bin/python bench/pages.py [--repeat 7] [--only subaccounts]
+
+Without DATABASE_URL it uses the SQLite file of the settings (db.sqlite3): point it at a copy built for
+benchmarks, never at data you care about.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+
+def pages():
+    """(who, label, url) for every page measured."""
+    from accounts.models import Account
+    from members.models import User
+
+    big = Account.objects.get(name="Scale Agency", depth=1)
+    small = Account.objects.get(name="Small Agency", depth=1)
+    big_sub = Account.objects.filter(parent=big).order_by("path").first()
+    small_sub = Account.objects.filter(parent=small).order_by("path").first()
+    deep = Account.objects.filter(path__startswith=big.path, depth=5).order_by("path").first()
+
+    def a(account, suffix=""):
+        return f"/a/{account.public_id}/{suffix}"
+
+    owner, deep_user, small_owner = (User.objects.get(email=e) for e in
+                                     ("owner@scale.example", "deep@scale.example", "small@scale.example"))
+    many = User.objects.filter(email="many@scale.example").first()
+    out = []
+    for who, user, root, sub in (("owner of the big root", owner, big, big_sub),
+                                 ("owner of the small tenant", small_owner, small, small_sub)):
+        out += [(who, user, label, url) for label, url in (
+            ("dashboard", a(root)),
+            ("subaccounts, page 1", a(root, "subaccounts/")),
+            ("subaccounts, page 40", a(root, "subaccounts/?page=40")),
+            ("subaccounts, sorted by minutes", a(root, "subaccounts/?sort=minutes")),
+            ("subaccounts, search", a(root, "subaccounts/?q=L5+0001")),
+            ("clients", a(root, "clients/")),
+            ("billing overview", a(root, "billing/")),
+            ("usage tab", a(root, "billing/usage/")),
+            ("invoices", a(root, "billing/invoices/")),
+            ("subaccount overview tab", a(root, f"subaccounts/{sub.public_id}/")),
+            ("subaccount limits tab", a(root, f"subaccounts/{sub.public_id}/limits/")),
+            ("subaccount billing tab", a(root, f"subaccounts/{sub.public_id}/billing/")),
+            ("transfer wizard, first step", a(root, f"subaccounts/{sub.public_id}/transfer/")),
+            ("members", a(root, "members/")),
+            ("audit", a(root, "audit/")),
+            ("switcher", "/switcher/"),
+            ("switcher search", "/switcher/?q=L5+0001"),
+        )]
+    out += [("member of a level-5 account", deep_user, label, url) for label, url in (
+        ("dashboard", a(deep)), ("usage tab", a(deep, "billing/usage/")), ("members", a(deep, "members/")),
+        ("switcher", "/switcher/"), ("switcher search", "/switcher/?q=L5"),
+    )]
+    if many is not None:
+        out += [("person with a membership in every account", many, label, url) for label, url in (
+            ("switcher", "/switcher/"), ("switcher search", "/switcher/?q=L5+0001"),
+            ("switcher children", f"/switcher/?parent={big.public_id}"),
+        )]
+    return out
+
+
+def timed(client, url) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = client.get(url)
+    return time.perf_counter() - started, response.status_code
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="requests of each (at least 5)")
+    parser.add_argument("--only", default="", help="only pages whose label contains this")
+    parser.add_argument("--slow", type=float, default=2.0, help="seconds above which a page is measured 3 times")
+    args = parser.parse_args()
+    setup_test_environment()
+    settings.ROOT_URLCONF = "bench.floor_urls"
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    print(f"{connection.vendor}, {args.repeat} alternating requests each, medians")
+    clients, worst = {}, (0.0, "")
+    for who, user, label, url in pages():
+        if args.only and args.only not in label:
+            continue
+        if user.pk not in clients:
+            clients[user.pk] = Client()
+            clients[user.pk].force_login(user)
+        client = clients[user.pk]
+        timed(client, "/bench/bare/")
+        warm, status = timed(client, url)  # warm up
+        floor, page = [], []
+        # a page slower than --slow seconds is measured 3 times, not --repeat (the figure is then rough)
+        for _ in range(3 if warm > args.slow else max(args.repeat, 5)):
+            floor.append(timed(client, "/bench/bare/")[0])
+            elapsed, status = timed(client, url)
+            page.append(elapsed)
+        if status == 404 and "page=40" in url:
+            continue  # the small tenant has fewer pages
+        if status != 200:
+            print(f"  {who:44} {label:34} HTTP {status} (not measured)")
+            continue
+        ratio = statistics.median(page) / statistics.median(floor)
+        worst = max(worst, (ratio, f"{who}: {label}"))
+        print(f"  {who:44} {label:34} {statistics.median(page) * 1000:8.1f} ms  {ratio:7.1f}x"
+              f"  (bare {statistics.median(floor) * 1000:.1f} ms)")
+    print(f"worst: {worst[0]:.1f}x ({worst[1]})")
+
+
+if __name__ == "__main__":
+    main()
