@@ -19,6 +19,7 @@ from .models import Account, AccountUserObjectPermission
 from .permissions import PERM_BY_CODENAME, cap, clean_matrix, compose
 
 _CACHE_ATTR = "_account_access_cache"
+_BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,13 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
 
 def access_or_404(user, public_id) -> AccountAccess:
     """The URL's account with the person's access; 404 when it is not theirs to reach (rule 5)."""
-    account = Account.objects.filter(public_id=public_id).first()
+    # Cached on the user like the access itself: middleware that looks at the URL's account before the view
+    # (security policies) and the view share one lookup.
+    found = user.__dict__.setdefault(_BY_PUBLIC_ID_ATTR, {})
+    key = str(public_id)
+    if key not in found:
+        found[key] = Account.objects.filter(public_id=public_id).first()
+    account = found[key]
     access = resolve_access(user, account) if account else None
     if access is None:
         raise Http404("No such account.")

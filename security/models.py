@@ -22,6 +22,8 @@ class SecurityEvent(models.Model):
         MFA_FAILED = "mfa.failed", "Wrong second-factor code"
         MFA_RESET_BY_OWNER = "mfa.reset_by_owner", "Second factor reset by an account Owner"
         SESSION_REVOKED = "session.revoked", "Session signed out remotely"
+        SESSIONS_ENDED_BY_POLICY = "session.ended_by_policy", "Other sessions ended: an account requires two-factor"
+        SESSION_EXPIRED_BY_POLICY = "session.expired_by_policy", "Signed out by an account's session policy"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
                              related_name="security_events")
@@ -49,3 +51,43 @@ class SecurityEvent(models.Model):
     @property
     def is_failure(self) -> bool:
         return self.kind in (self.Kind.LOGIN_FAILED, self.Kind.LOGIN_THROTTLED, self.Kind.MFA_FAILED)
+
+
+class SecurityPolicy(models.Model):
+    """An account's own security policy (Settings → Security). What applies in an account is the strictest
+    of its own and every ancestor's (``security.policy.effective_policy``); written only by
+    ``security.services.policy_update``."""
+
+    class MfaScope(models.TextChoices):
+        NOBODY = "nobody", "Not required"
+        ADMINS = "admins", "Owners and Admins"
+        EVERYONE = "everyone", "Every member"
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="security_policy")
+    require_mfa = models.CharField(max_length=16, choices=MfaScope.choices, default=MfaScope.NOBODY)
+    mfa_deadline = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Until then people without a second factor see a banner; afterwards they must set one up.")
+    idle_timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
+    session_lifetime_hours = models.PositiveIntegerField(null=True, blank=True)
+    allowed_email_domains = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name_plural = "security policies"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(idle_timeout_minutes__isnull=True)
+                                   | models.Q(idle_timeout_minutes__gte=5), name="policy_idle_at_least_5_minutes"),
+            models.CheckConstraint(condition=models.Q(session_lifetime_hours__isnull=True)
+                                   | models.Q(session_lifetime_hours__gte=1), name="policy_lifetime_at_least_1_hour"),
+        ]
+
+    def __str__(self):
+        return f"Security policy of {self.account}"
+
+    @property
+    def is_empty(self) -> bool:
+        return (self.require_mfa == self.MfaScope.NOBODY and not self.idle_timeout_minutes
+                and not self.session_lifetime_hours and not self.allowed_email_domains)
