@@ -46,8 +46,12 @@ def _describe(field: str, value) -> str:
 @transaction.atomic
 def policy_update(*, account: Account, by, request=None, **values) -> SecurityPolicy:
     """Set the account's own security policy (the strictest of it and its ancestors' applies). Needs settings
-    management; every change is audited with its old and new values. Idempotent when nothing changes."""
+    management and access of one's own (an agency user meets a client's policy, never sets it); every change
+    is audited with its old and new values. Idempotent when nothing changes."""
     require(by, account, "manage_settings")
+    if by is not None and resolve_access(by, account).is_delegated:
+        raise PermissionDenied("The account's own Owners and Admins set its security policy; access given "
+                               "through an agency meets it like everyone else's.")
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise TypeError(f"Unknown policy fields: {', '.join(sorted(unknown))}")

@@ -73,6 +73,8 @@ class SecurityPolicyView(AccountViewMixin, FormView):
     def post(self, request, *args, **kwargs):
         if not self.access.has("manage_settings"):
             raise PermissionDenied("Your role cannot edit this account's security policy.")
+        if self.access.is_delegated:
+            raise PermissionDenied("The account's own Owners and Admins set its security policy.")
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
@@ -105,7 +107,8 @@ class SecurityPolicyView(AccountViewMixin, FormView):
                 rules.append((label, f"{rule.value} {unit}", self._source(rule.source), []))
         for rule in policy.domain_rules:
             rules.append(("Invitations only to", ", ".join(rule.value), self._source(rule.source), []))
-        ctx.update(rules=rules, own=policy.own, may_edit=self.access.has("manage_settings"),
+        ctx.update(rules=rules, own=policy.own,
+                   may_edit=self.access.has("manage_settings") and not self.access.is_delegated,
                    may_reset=self.access.role.id == "owner" and not self.access.is_delegated
                    and self.access.has("manage_members"))
         if self.access.has("view_members"):

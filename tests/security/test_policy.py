@@ -269,7 +269,7 @@ def test_an_ancestors_policy_applies_below_and_not_on_other_accounts(make_member
     assert browser.get(dashboard(elsewhere)).status_code == 200
 
 
-def test_agency_users_meet_the_clients_policy():
+def test_agency_users_meet_the_clients_policy(client):
     from agency import services as agency
 
     ag = AccountFactory(name="Agency")
@@ -284,6 +284,29 @@ def test_agency_users_meet_the_clients_policy():
     browser = browser_for(ag_person)
     assert browser.get(dashboard(client_account)).status_code == 302
     assert browser.get(dashboard(ag)).status_code == 200  # the agency's own account has no policy
+    # ... and never set it: the client's own people do.
+    give_second_factor(ag_person)
+    assert browser.get(policy_url(client_account)).status_code == 200
+    assert browser.post(policy_url(client_account), {"require_mfa": Scope.NOBODY}).status_code == 403
+    with pytest.raises(PermissionDenied):
+        policy_update(account=client_account, by=ag_person, require_mfa=Scope.NOBODY)
+    assert SecurityPolicy.objects.get(account=client_account).require_mfa == Scope.ADMINS
+
+
+def test_mfa_reset_budget_does_not_grow_with_the_persons_memberships(client, acme, count_queries, make_member):
+    account, people = acme
+    counts = []
+    for subaccounts in (1, 12):
+        person = make_member(account, RoleId.MEMBER)
+        for _ in range(subaccounts):
+            make_member(AccountFactory(parent=account), RoleId.MEMBER, user=person)
+        give_second_factor(person)
+        membership = Membership.objects.get(account=account, user=person)
+        client.force_login(people["owner"])
+        client.get(dashboard(account))
+        counts.append(count_queries(lambda m=membership: client.post(reset_url(account, m))))
+        assert not Authenticator.objects.filter(user=person).exists()
+    assert counts[0] == counts[1] == 14, counts
 
 
 def test_idle_timeout(acme):
