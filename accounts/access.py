@@ -28,6 +28,13 @@ class AccountAccess:
     ancestors: tuple[Account, ...]  # root first, parent last
     memberships: tuple[Membership, ...]  # the person's, on this account or an ancestor
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # Platform staff here through an account's consented support access (``register_access_source``): the grant.
+    # Its membership is not stored (no pk); such access is delegated: it never grants, governs or sets policy.
+    support: object | None = None
+
+    @property
+    def is_support(self) -> bool:
+        return self.support is not None
 
     def has(self, *codenames: str) -> bool:
         return all(c in self.permissions for c in codenames)
@@ -86,14 +93,14 @@ class AccountAccess:
     def is_owner(self) -> bool:
         """A direct Owner of this account: can always see and revoke agency access."""
         m = self.direct_membership
-        return m is not None and m.role == "owner"
+        return m is not None and m.role == "owner" and not self.is_support
 
     @property
     def is_delegated(self) -> bool:
         """Here through an agency: as an agency user, or through a membership an agency user created.
         Delegated access never governs agency access and hands out at most Member or Viewer (R1, R2)."""
         m = self.effective_membership
-        return m.is_agency or m.via_agency
+        return self.is_support or m.is_agency or m.via_agency
 
     @property
     def may_govern_agency(self) -> bool:
@@ -101,7 +108,7 @@ class AccountAccess:
         client's direct Owner always may (whatever the agency settings say); otherwise only a direct,
         non-agency Admin whose membership no agency user created, holding member management."""
         m = self.direct_membership
-        if m is None or m.is_agency or m.via_agency:
+        if m is None or m.is_agency or m.via_agency or self.is_support:
             return False
         return m.role == "owner" or (m.role == "admin" and self.has("manage_members"))
 
@@ -129,6 +136,17 @@ class AccountAccess:
     @property
     def inherited_from(self) -> Account | None:
         return self.effective_membership.account if self.is_inherited else None
+
+
+_ACCESS_SOURCES = []
+
+
+def register_access_source(source):
+    """Another way in for people without a membership: ``source(user, account, ancestors)`` returns an
+    AccountAccess or None. Asked only for platform staff who hold no membership on the lineage (security's
+    consented support access registers one), so it costs nothing to anyone else."""
+    _ACCESS_SOURCES.append(source)
+    return source
 
 
 def resolve_access(user, account: Account) -> AccountAccess | None:
@@ -172,6 +190,8 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
             held.setdefault(aid, set()).add(code)
         codenames = frozenset().union(*(cap(frozenset(codes), caps[aid]) for aid, codes in held.items()))
         access = AccountAccess(account, ancestors, memberships, codenames)
+    elif user.is_staff:
+        access = next(filter(None, (source(user, account, ancestors) for source in _ACCESS_SOURCES)), None)
     cache[account.pk] = access
     return access
 

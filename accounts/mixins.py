@@ -61,7 +61,7 @@ class AccountViewMixin(LoginRequiredMixin):
 def touch_membership(access) -> None:
     """Record "last active" on the person's own membership, at most once per interval."""
     membership = access.direct_membership
-    if membership is None:
+    if membership is None or membership.pk is None:  # no stored membership (platform support)
         return
     now = timezone.now()
     interval = timedelta(seconds=settings.MEMBERSHIP_ACTIVITY_INTERVAL_SECONDS)

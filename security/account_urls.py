@@ -11,4 +11,5 @@ urlpatterns = [
     path(base, views.SecurityPolicyView.as_view(), name="policy"),
     path(f"{base}members/<uuid:membership_id>/reset-second-factor/", views.MfaResetView.as_view(),
          name="mfa-reset"),
+    path("a/<uuid:account_id>/settings/support/", views.SupportAccessView.as_view(), name="support"),
 ]

@@ -2,9 +2,11 @@ from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.models import Account
+from accounts.params import uuid_or_none
 from members.emails import clean_email
 
-from .models import SecurityPolicy
+from .models import SecurityPolicy, SupportAccess
 
 
 class LoginForm(AllauthLoginForm):
@@ -75,3 +77,23 @@ class SecurityPolicyForm(forms.Form):
                 "idle_timeout_minutes": policy.idle_timeout_minutes,
                 "session_lifetime_hours": policy.session_lifetime_hours,
                 "allowed_email_domains": "\n".join(policy.allowed_email_domains)}
+
+
+class SupportRequestForm(forms.Form):
+    """Platform staff ask for support access to one account (its id, as the admin shows it)."""
+
+    account = forms.CharField(label="Account ID", help_text="The account's ID (Settings → Account, or the admin).")
+    level = forms.ChoiceField(choices=SupportAccess.Level.choices, widget=forms.RadioSelect,
+                              initial=SupportAccess.Level.READ)
+    hours = forms.IntegerField(
+        label="For how many hours", min_value=1, max_value=SupportAccess.MAX_HOURS, initial=4,
+        help_text=f"At most {SupportAccess.MAX_HOURS}; the clock starts when the Owner approves.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), min_length=10, max_length=500,
+                             help_text="The Owner reads it before deciding; it is kept in the account's audit trail.")
+
+    def clean_account(self):
+        parsed = uuid_or_none(self.cleaned_data["account"].strip())
+        account = Account.objects.filter(public_id=parsed).first() if parsed else None
+        if account is None:
+            raise forms.ValidationError("No account has this ID.")
+        return account

@@ -6,14 +6,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.access import access_or_404
+from accounts.audit import audit
 
 from .activity import event_record
-from .models import SecurityEvent
+from .models import SecurityEvent, SupportAccess
 from .policy import effective_policy
 from .sessions import ACTIVE_AT_KEY, LOGIN_AT_KEY, SEEN_KEY, SESSIONS_ENDED_KEY, end_other_sessions, session_seen
 
@@ -78,6 +80,10 @@ class AccountPolicyMiddleware:
         if access.is_locked_out:
             return None
         policy = request.security_policy = effective_policy(access.account)
+        if access.is_support:
+            refusal = self._support_request(request, access)
+            if refusal is not None:
+                return refusal
         if not policy.policies:
             return None
         problem = policy.session_problem(now=time.time(), login_at=request.session.get(LOGIN_AT_KEY),
@@ -106,3 +112,15 @@ class AccountPolicyMiddleware:
         messages.warning(request, f"{access.account.name} requires two-factor authentication. Set up an "
                                   "authenticator app or a passkey to continue.")
         return _redirect(request, reverse("mfa_index"))
+
+    @staticmethod
+    def _support_request(request, access):
+        """Platform staff here through support access: read-only access changes nothing (whatever a view would
+        allow), and every request is audited as support."""
+        refused = access.support.level == SupportAccess.Level.READ and request.method not in ("GET", "HEAD", "OPTIONS")
+        audit(account=access.account, actor=request.user, request=request, action="support.request",
+              summary=f"{request.method} {request.path}{' (refused: read-only)' if refused else ''}"[:255],
+              via_support=access.support.get_level_display())
+        if refused:
+            raise PermissionDenied("Read-only support access changes nothing in this account.")
+        return None

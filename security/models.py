@@ -1,5 +1,8 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 
@@ -91,3 +94,64 @@ class SecurityPolicy(models.Model):
     def is_empty(self) -> bool:
         return (self.require_mfa == self.MfaScope.NOBODY and not self.idle_timeout_minutes
                 and not self.session_lifetime_hours and not self.allowed_email_domains)
+
+
+class SupportAccessQuerySet(models.QuerySet):
+    def active(self):
+        """Approved and not yet expired or revoked: checked on every request, so expiry needs no cron."""
+        return self.filter(status=SupportAccess.Status.ACTIVE, expires_at__gt=Now())
+
+
+class SupportAccess(models.Model):
+    """Consented support access (issue 13 part 6): platform staff ask for read-only or full access to one
+    account, for a reason and at most 72 hours; the account's Owner approves (choosing whether subaccounts
+    are included) or declines; it ends at expiry or on revocation, on the next request. Written only by
+    ``security.support``."""
+
+    MAX_HOURS = 72
+
+    class Level(models.TextChoices):
+        READ = "read", "Read-only"
+        FULL = "full", "Full"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting for the Owner"
+        ACTIVE = "active", "Approved"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Revoked"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="support_accesses")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    level = models.CharField(max_length=8, choices=Level.choices)
+    reason = models.CharField(max_length=500)
+    hours = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    include_subaccounts = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SupportAccessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "support accesses"
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["account", "status", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(hours__gte=1, hours__lte=72), name="support_at_most_72_hours"),
+            models.CheckConstraint(condition=~models.Q(status="active") | models.Q(expires_at__isnull=False),
+                                   name="support_active_has_expiry"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_level_display()} support access to {self.account} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE and self.expires_at is not None and self.expires_at > timezone.now()

@@ -11,11 +11,12 @@ This module reads only accounts and its own models, so the services that enforce
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Account
 
-from .models import SecurityPolicy
+from .models import SecurityPolicy, SupportAccess
 
 MfaScope = SecurityPolicy.MfaScope
 # "Owners and Admins": the roles that administer the account. Agency Admins run a client's account like its
@@ -44,9 +45,19 @@ class MfaRequirement:
 
 
 @dataclass(frozen=True)
+class SupportWindow:
+    """Platform support access active in an account (for the banner its people see)."""
+
+    level: object
+    until: datetime
+    source: Account
+
+
+@dataclass(frozen=True)
 class EffectivePolicy:
     account: Account
     policies: tuple[SecurityPolicy, ...] = ()  # root first; only accounts that have one
+    support: tuple[SupportWindow, ...] = ()  # active support access covering the account
 
     @property
     def own(self) -> SecurityPolicy | None:
@@ -123,13 +134,33 @@ def _earlier(a: datetime | None, b: datetime | None) -> bool:
 
 
 def effective_policy(account: Account) -> EffectivePolicy:
-    """The policy that applies in ``account``: one query, whatever the depth."""
-    policies = tuple(SecurityPolicy.objects.filter(account__path__in=account.lineage_paths)
-                     .select_related("account").order_by("account__depth"))
-    for p in policies:
-        if p.account_id == account.pk:
-            p.account = account
-    return EffectivePolicy(account, policies)
+    """The policy that applies in ``account``, and the platform support access active there: one query over the
+    lineage's accounts, whatever the depth (each with its policy joined, and its active support access that
+    covers ``account``: its own, or an ancestor's that includes subaccounts)."""
+    support = (SupportAccess.objects.active().filter(account=OuterRef("pk"))
+               .filter(Q(account_id=account.pk) | Q(include_subaccounts=True)).order_by("-expires_at"))
+    rows = (Account.objects.filter(path__in=account.lineage_paths).select_related("security_policy")
+            .annotate(support_level=Subquery(support.values("level")[:1]),
+                      support_until=Subquery(support.values("expires_at")[:1]))
+            .order_by("depth"))
+    policies, windows = [], []
+    for row in rows:
+        lineage_account = account if row.pk == account.pk else row
+        policy = getattr(row, "security_policy", None) if _has_policy(row) else None
+        if policy is not None:
+            policy.account = lineage_account
+            policies.append(policy)
+        if row.support_level:
+            windows.append(SupportWindow(SupportAccess.Level(row.support_level), row.support_until, lineage_account))
+    return EffectivePolicy(account, tuple(policies), tuple(windows))
+
+
+def _has_policy(row: Account) -> bool:
+    try:
+        row.security_policy  # noqa: B018  (joined: no query)
+    except SecurityPolicy.DoesNotExist:
+        return False
+    return True
 
 
 def domain_problem(account: Account, email: str, policy: EffectivePolicy | None = None) -> str | None:

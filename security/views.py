@@ -9,18 +9,20 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.views.generic import FormView, ListView, View
+from django.views.generic import FormView, ListView, TemplateView, View
 
 from accounts.mixins import AccountViewMixin
+from accounts.params import uuid_or_404
 from members.models import Membership
 
-from . import throttle
+from . import support, throttle
 from .activity import event_record
-from .forms import SecurityPolicyForm
+from .forms import SecurityPolicyForm, SupportRequestForm
 from .middleware import SECOND_FACTORS
-from .models import SecurityEvent
+from .models import SecurityEvent, SupportAccess
 from .policy import effective_policy
 from .services import mfa_reset, policy_update
 
@@ -148,3 +150,74 @@ class MfaResetView(AccountViewMixin, View):
             messages.success(request, f"Second factor of {membership.user.email} reset ({removed} removed); "
                                       "they were told by email.")
         return redirect("security:policy", account_id=self.account.public_id)
+
+
+class SupportAccessView(AccountViewMixin, TemplateView):
+    """Settings → Support access: platform staff's requests for this account, the access active now and past
+    ones. The Owner approves (choosing whether subaccounts are included), declines or ends it (POST ``action``
+    and ``support``, the request's public id; another account's is a 404)."""
+
+    template_name = "security/support.html"
+    permission_required = "view_settings"
+    shown = 20
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        rows = list(SupportAccess.objects.filter(account=self.account).select_related("requested_by", "decided_by")
+                    .order_by("-created_at", "-pk")[:self.shown])
+        ctx.update(pending=[r for r in rows if r.status == SupportAccess.Status.REQUESTED],
+                   active=[r for r in rows if r.is_active],
+                   past=[r for r in rows if r.status != SupportAccess.Status.REQUESTED and not r.is_active],
+                   may_decide=support.may_decide(self.request.user, self.account),
+                   has_subaccounts=self.account.numchild > 0)
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        target = get_object_or_404(SupportAccess, account=self.account,
+                                   public_id=uuid_or_404(request.POST.get("support"), "No such request."))
+        action = request.POST.get("action")
+        try:
+            if action in ("approve", "decline"):
+                support.support_decide(support=target, approve=action == "approve", by=request.user, request=request,
+                                       include_subaccounts=request.POST.get("include_subaccounts") == "on")
+            elif action == "end":
+                support.support_end(support=target, by=request.user, request=request)
+            else:
+                raise Http404("No such action.")
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+        else:
+            messages.success(request, {"approve": "Support access approved.", "decline": "Request declined.",
+                                       "end": "Support access ended."}[action])
+        return redirect("security:support", account_id=self.account.public_id)
+
+
+class StaffSupportView(LoginRequiredMixin, FormView):
+    """For platform staff: ask an account's Owner for support access, and see one's requests (links to the
+    accounts while access is active). Anyone else gets a 404: the page does not exist for them."""
+
+    template_name = "security/staff_support.html"
+    form_class = SupportRequestForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.is_staff:
+            raise Http404("No such page.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["mine"] = list(SupportAccess.objects.filter(requested_by=self.request.user).select_related("account")
+                           .order_by("-created_at", "-pk")[:50])
+        return ctx
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            support.support_request(account=data["account"], by=self.request.user, level=data["level"],
+                                    reason=data["reason"], hours=data["hours"], request=self.request)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+            return self.form_invalid(form)
+        messages.success(self.request, f"Asked the Owner of {data['account'].name}. Nothing is reachable until "
+                                       "they approve.")
+        return redirect("security-staff-support")
