@@ -59,9 +59,10 @@ class AccountPolicyMiddleware:
     """Applies the security policy of the account in the URL (``account_id``), the strictest of its own and
     its ancestors' (``security.policy``), before the view runs: sessions idle too long or signed in too long
     ago end; a person who must have a second factor and has none sees a banner before the deadline, and after
-    it is sent to set one up (their other sessions end once). Costs one query per account page (the lineage's
-    policies; the account and the person's access are resolved once and cached for the view), plus one for
-    the person's factors only where two-factor is required of them."""
+    it is sent to set one up (their other sessions end once). Platform staff here through support access are
+    audited on every request and kept read-only when that is what the Owner approved. Costs one query per
+    account page (the lineage's policies and support access; the account and the person's access are resolved
+    once and cached for the view), plus one for the person's factors only where two-factor is required of them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -81,9 +82,7 @@ class AccountPolicyMiddleware:
             return None
         policy = request.security_policy = effective_policy(access.account)
         if access.is_support:
-            refusal = self._support_request(request, access)
-            if refusal is not None:
-                return refusal
+            self._support_request(request, access)
         if not policy.policies:
             return None
         problem = policy.session_problem(now=time.time(), login_at=request.session.get(LOGIN_AT_KEY),
@@ -114,13 +113,12 @@ class AccountPolicyMiddleware:
         return _redirect(request, reverse("mfa_index"))
 
     @staticmethod
-    def _support_request(request, access):
-        """Platform staff here through support access: read-only access changes nothing (whatever a view would
-        allow), and every request is audited as support."""
+    def _support_request(request, access) -> None:
+        """Platform staff here through support access: every request is audited as support, and read-only
+        access changes nothing, whatever a view would allow (PermissionDenied: a 403)."""
         refused = access.support.level == SupportAccess.Level.READ and request.method not in ("GET", "HEAD", "OPTIONS")
         audit(account=access.account, actor=request.user, request=request, action="support.request",
               summary=f"{request.method} {request.path}{' (refused: read-only)' if refused else ''}"[:255],
               via_support=access.support.get_level_display())
         if refused:
             raise PermissionDenied("Read-only support access changes nothing in this account.")
-        return None

@@ -146,7 +146,7 @@ def effective_policy(account: Account) -> EffectivePolicy:
     policies, windows = [], []
     for row in rows:
         lineage_account = account if row.pk == account.pk else row
-        policy = getattr(row, "security_policy", None) if _has_policy(row) else None
+        policy = row.security_policy if _has_policy(row) else None
         if policy is not None:
             policy.account = lineage_account
             policies.append(policy)
