@@ -19,6 +19,7 @@ from .models import Account, AccountUserObjectPermission
 from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, cap, clean_matrix, compose, matrix_of
 
 _CACHE_ATTR = "_account_access_cache"
+_BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,13 @@ class AccountAccess:
     ancestors: tuple[Account, ...]  # root first, parent last
     memberships: tuple[Membership, ...]  # the person's, on this account or an ancestor
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # Platform staff here through an account's consented support access (``register_access_source``): the grant.
+    # Its membership is not stored (no pk); such access is delegated: it never grants, governs or sets policy.
+    support: object | None = None
+
+    @property
+    def is_support(self) -> bool:
+        return self.support is not None
 
     def has(self, *codenames: str) -> bool:
         return all(c in self.permissions for c in codenames)
@@ -122,14 +130,14 @@ class AccountAccess:
     def is_owner(self) -> bool:
         """A direct Owner of this account: can always see and revoke agency access."""
         m = self.direct_membership
-        return m is not None and m.role == "owner"
+        return m is not None and m.role == "owner" and not self.is_support
 
     @property
     def is_delegated(self) -> bool:
         """Here through an agency: as an agency user, or through a membership an agency user created.
         Delegated access never governs agency access and hands out at most Member or Viewer (R1, R2)."""
         m = self.effective_membership
-        return m.is_agency or m.via_agency
+        return self.is_support or m.is_agency or m.via_agency
 
     @property
     def may_govern_agency(self) -> bool:
@@ -137,7 +145,7 @@ class AccountAccess:
         client's direct Owner always may (whatever the agency settings say); otherwise only a direct,
         non-agency Admin whose membership no agency user created, holding member management."""
         m = self.direct_membership
-        if m is None or m.is_agency or m.via_agency:
+        if m is None or m.is_agency or m.via_agency or self.is_support:
             return False
         return m.role == "owner" or (m.role == "admin" and self.has("manage_members"))
 
@@ -165,6 +173,17 @@ class AccountAccess:
     @property
     def inherited_from(self) -> Account | None:
         return self.effective_membership.account if self.is_inherited else None
+
+
+_ACCESS_SOURCES = []
+
+
+def register_access_source(source):
+    """Another way in for people without a membership: ``source(user, account, ancestors)`` returns an
+    AccountAccess or None. Asked only for platform staff who hold no membership on the lineage (security's
+    consented support access registers one), so it costs nothing to anyone else."""
+    _ACCESS_SOURCES.append(source)
+    return source
 
 
 def resolve_access(user, account: Account) -> AccountAccess | None:
@@ -208,13 +227,21 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
             held.setdefault(aid, set()).add(code)
         codenames = frozenset().union(*(cap(frozenset(codes), caps[aid]) for aid, codes in held.items()))
         access = AccountAccess(account, ancestors, memberships, codenames)
+    elif user.is_staff:
+        access = next(filter(None, (source(user, account, ancestors) for source in _ACCESS_SOURCES)), None)
     cache[account.pk] = access
     return access
 
 
 def access_or_404(user, public_id) -> AccountAccess:
     """The URL's account with the person's access; 404 when it is not theirs to reach (rule 5)."""
-    account = Account.objects.filter(public_id=public_id).first()
+    # Cached on the user like the access itself: middleware that looks at the URL's account before the view
+    # (security policies) and the view share one lookup.
+    found = user.__dict__.setdefault(_BY_PUBLIC_ID_ATTR, {})
+    key = str(public_id)
+    if key not in found:
+        found[key] = Account.objects.filter(public_id=public_id).first()
+    account = found[key]
     access = resolve_access(user, account) if account else None
     if access is None:
         raise Http404("No such account.")

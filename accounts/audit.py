@@ -1,5 +1,6 @@
 """Writing the audit trail: called inside the service's transaction, so the row and the change land together."""
 
+from .access import resolve_access
 from .models import Account, AuditEvent
 
 
@@ -12,6 +13,10 @@ def client_ip(request) -> str | None:
 def audit(*, account: Account, actor, action: str, summary: str, request=None, **data) -> AuditEvent:
     """One audit row. When the actor works here as an agency user, the row names their agency, so
     the client's Owner and Admins see every change an agency makes in their account."""
+    if getattr(actor, "is_staff", False) and "via_support" not in data:
+        access = resolve_access(actor, account)  # cached for the request
+        if access is not None and access.is_support:
+            data["via_support"] = access.support.get_level_display()
     if getattr(actor, "pk", None) and "via_agency" not in data:
         from members.models import Membership
 

@@ -78,7 +78,7 @@ def ended_agency_access(user, public_id):
 def touch_membership(access) -> None:
     """Record "last active" on the person's own membership, at most once per interval."""
     membership = access.direct_membership
-    if membership is None:
+    if membership is None or membership.pk is None:  # no stored membership (platform support)
         return
     now = timezone.now()
     interval = timedelta(seconds=settings.MEMBERSHIP_ACTIVITY_INTERVAL_SECONDS)

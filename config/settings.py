@@ -86,6 +86,8 @@ MIDDLEWARE = [
     # allauth: the login flow's stages (second factor); ours: the session list's last activity.
     "allauth.account.middleware.AccountMiddleware",
     "security.middleware.SessionActivityMiddleware",
+    # the URL's account's security policy: idle timeout, session lifetime, required second factor
+    "security.middleware.AccountPolicyMiddleware",
     "members.preferences.PreferencesMiddleware",  # the person's time zone and date format
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -105,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
+                "security.context_processors.policy_notice",
             ],
         },
     },
@@ -172,6 +175,8 @@ ACCOUNT_EMAIL_NOTIFICATIONS = True  # people are told by email when their passwo
 # allauth's per-request activity tracking writes on every request; security.middleware does it every 5 minutes.
 USERSESSIONS_TRACK_ACTIVITY = False
 SESSION_ACTIVITY_INTERVAL_SECONDS = 300
+# A session notes its own last activity at most this often (an account's idle timeout is measured from it).
+SESSION_IDLE_RESOLUTION_SECONDS = 60
 # How long login activity is kept and shown (days).
 SECURITY_ACTIVITY_DAYS = 90
 

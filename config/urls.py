@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("members.team_urls")),
     path("", include("agency.urls")),
+    path("", include("security.account_urls")),
     path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]

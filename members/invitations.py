@@ -21,6 +21,7 @@ from accounts.access import require
 from accounts.audit import audit
 from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
 from accounts.models import Account
+from security.policy import domain_problem, effective_policy
 
 from .emails import clean_email
 from .grants import check_grant, delegation_of
@@ -119,7 +120,7 @@ def invitation_create(*, account: Account, email: str, role: str, by, is_agency:
     account = Account.objects.select_for_update().get(pk=account.pk)
     email = clean_email(email)  # R9: at most 254 characters, a valid IDNA domain, nothing invisible
     _validate_role(account, role, is_agency, by)
-    problem = _email_problem(account, email)
+    problem = domain_problem(account, email) or _email_problem(account, email)
     if problem:
         raise ValidationError(f"{email} {problem}", code="email")
     check_member_limit(account, adding=_pending_count(account) + 1)
@@ -172,8 +173,10 @@ def invitations_create_bulk(*, account: Account, text: str, role: str, by, reque
     if len(rows) > MAX_BULK:
         raise ValidationError(f"At most {MAX_BULK} invitations at once; you entered {len(rows)}.")
     errors, seen = [], set()
+    policy = effective_policy(account)  # allowed email domains: one query for the whole list
     for line, email in rows:
-        problem = "appears twice in the list." if email in seen else _email_problem(account, email)
+        problem = ("appears twice in the list." if email in seen
+                   else domain_problem(account, email, policy) or _email_problem(account, email))
         seen.add(email)
         if problem:
             errors.append(LineError(line, email, problem))

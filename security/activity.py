@@ -8,8 +8,8 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
-from .middleware import session_seen
 from .models import SecurityEvent
+from .sessions import session_started
 
 Kind = SecurityEvent.Kind
 
@@ -88,6 +88,7 @@ def _mfa_failed(sender, request, user, authenticator, reauthentication=False, **
 
 @receiver(user_logged_in)
 def _session_started(sender, request, user, **kwargs):
-    """Every way in (allauth's sign-in, sign-up, an invitation link) lists the session at once."""
+    """Every way in (allauth's sign-in, sign-up, an invitation link) lists the session at once and notes
+    when it signed in (accounts may limit a session's lifetime)."""
     if request is not None and hasattr(request, "session"):
-        session_seen(request)
+        session_started(request)

@@ -9,4 +9,5 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import activity, checks  # noqa: F401  (receivers that record allauth's events; deploy checks)
+        # receivers that record allauth's events; deploy checks; support access as a way into accounts
+        from . import activity, checks, support  # noqa: F401

@@ -9,7 +9,7 @@ from allauth.account import views as allauth_views
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import ActivityView, PasswordResetConfirmView
+from .views import ActivityView, PasswordResetConfirmView, StaffSupportView
 
 urlpatterns = [
     path("login/", allauth_views.login, name="login"),
@@ -30,6 +30,7 @@ urlpatterns = [
     path("reset/<uidb64>/<token>/", PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("activity/", ActivityView.as_view(), name="security-activity"),
+    path("support-access/", StaffSupportView.as_view(), name="security-staff-support"),
     path("2fa/", include("allauth.mfa.urls")),
     path("sessions/", include("allauth.usersessions.urls")),
 ]

@@ -263,6 +263,12 @@ def _starts_transfers(ctx) -> bool:
     return ctx["declared"] and {"manage_billing", "manage_subaccounts"} <= ctx["perms"]
 
 
+def _owner_resets_second_factors(ctx) -> bool:
+    # Issue 13 part 5: only an Owner (direct or from above, holding member management here) resets a member's
+    # second factor; Admins manage members but not how they sign in.
+    return ctx["declared"] and ctx["actor"].role == RoleId.OWNER and not ctx["actor"].is_agency
+
+
 EXTRA_RULES = [  # (view base class, rule): the rule replaces the declared-codenames answer for views below it
     ("agency.views.ClientSideMixin", _governs_agency_access),
     ("billing.views.InvoiceAccessMixin", _root_only),
@@ -270,6 +276,7 @@ EXTRA_RULES = [  # (view base class, rule): the rule replaces the declared-coden
     ("members.team_views.TransferOwnershipView", _owner_only),
     ("accounts.subaccount_views.AuditLogView", _owner_reads_audit),
     ("billing.transfer_views.TransferWizardView", _starts_transfers),
+    ("security.views.MfaResetView", _owner_resets_second_factors),
 ]
 
 

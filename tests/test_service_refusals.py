@@ -25,6 +25,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -43,6 +44,8 @@ from members import services as member_services
 from members.grants import GrantRefused
 from members.models import Invitation, Membership, User
 from members.roles import RoleId
+from security import services as security_services
+from security.models import SecurityPolicy
 from tests.factories import AccountFactory, UserFactory, plan
 from workspace import services as workspace_services
 from workspace.models import Agent, Contact, Conversation
@@ -69,7 +72,7 @@ NOT_INVITING = r"does not allow this \(manage members and invitations\)"
 
 TRACKED = (Account, Membership, AccountUserObjectPermission, AuditEvent, Invitation, User, AgencyGrant, AgencySettings,
            AgencyBaseline, Agent, Contact, Conversation, UsageRecord, Invoice, InvoiceLine, Subscription,
-           BillingTransfer)
+           BillingTransfer, SecurityPolicy, Authenticator)
 
 
 def db_state() -> dict:
@@ -1474,3 +1477,68 @@ class TestBillingTransferServices:
             assert transfer.status == BillingTransfer.Status.COMPLETED and transfer.account.is_root()
         refused(lambda: agency_services.access_keep_after_transfer(transfer=transfer, people=[tree.r_admin]),
                 PermissionDenied, r"^Agency access is kept only by a billing transfer that chose it, as it switches\.$")
+
+
+# --- security/services.py -----------------------------------------------------------------------------------------
+
+def second_factor(user) -> None:
+    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"})
+
+
+class TestSecurityServices:
+    # policy_update: settings management, and access of one's own (never an agency's)
+    @pytest.mark.parametrize("actor,where", [("r_admin", "root"), ("a_admin", "alpha"), ("r_owner", "alpha")])
+    def test_a_settings_manager_sets_the_policy(self, tree, actor, where):
+        succeeds(lambda: security_services.policy_update(account=getattr(tree, where), by=who(tree, actor),
+                                                         require_mfa=SecurityPolicy.MfaScope.EVERYONE))
+
+    @pytest.mark.parametrize("actor,where,match", [
+        pytest.param("r_member", "root", r"\(edit account settings\)\.$", id="member"),
+        pytest.param("r_viewer", "root", r"\(edit account settings\)\.$", id="viewer"),
+        pytest.param("a_owner", "root", NO_ACCESS, id="upward"),
+        pytest.param("b_owner", "alpha", NO_ACCESS, id="sibling"),
+        pytest.param("o_owner", "root", NO_ACCESS, id="other_tenant"),
+    ])
+    def test_others_do_not_set_the_policy(self, tree, actor, where, match):
+        refused(lambda: security_services.policy_update(account=getattr(tree, where), by=who(tree, actor),
+                                                        idle_timeout_minutes=30), PermissionDenied, match)
+
+    def test_an_agency_user_does_not_set_the_clients_policy(self, ag):
+        refused(lambda: security_services.policy_update(account=ag.client, by=fresh(ag.ax_admin),
+                                                        require_mfa=SecurityPolicy.MfaScope.NOBODY),
+                PermissionDenied, r"^The account's own Owners and Admins set its security policy")
+
+    # mfa_reset: an Owner, of people they outrank, never across tenants
+    def test_an_owner_resets_a_members_second_factor(self, tree):
+        second_factor(tree.a_member)
+        succeeds(lambda: security_services.mfa_reset(membership=membership(tree.a_member, tree.alpha),
+                                                     by=fresh(tree.r_owner)))
+
+    @pytest.mark.parametrize("actor,target,where,match", [
+        pytest.param("r_admin", "r_member", "root", r"^Only an Owner of this account", id="admin"),
+        pytest.param("r_member", "r_viewer", "root", r"\(manage members and invitations\)\.$", id="member"),
+        pytest.param("a_owner", "r_member", "root", NO_ACCESS, id="upward"),
+        pytest.param("b_owner", "a_member", "alpha", NO_ACCESS, id="sibling"),
+        pytest.param("o_owner", "r_member", "root", NO_ACCESS, id="other_tenant"),
+        pytest.param("r_owner", "r_owner2", "root", r"is an Owner: you can only reset", id="another_owner"),
+        pytest.param("r_owner", "a_owner", "alpha", r"is an Owner: you can only reset", id="a_subaccount_owner"),
+    ])
+    def test_others_do_not_reset(self, tree, actor, target, where, match):
+        second_factor(getattr(tree, target))
+        refused(lambda: security_services.mfa_reset(membership=membership(getattr(tree, target), getattr(tree, where)),
+                                                    by=who(tree, actor)), PermissionDenied, match)
+
+    def test_nobody_resets_their_own_here(self, tree):
+        second_factor(tree.a_admin)
+        refused(lambda: security_services.mfa_reset(membership=membership(tree.a_admin, tree.alpha),
+                                                    by=fresh(tree.a_admin)), (PermissionDenied, ValidationError))
+
+    def test_never_across_tenants(self, ag):
+        # The client's Owner does not reset an agency user's factor (it guards the agency's own account too).
+        second_factor(ag.ax_member)
+        refused(lambda: security_services.mfa_reset(membership=membership(ag.ax_member, ag.client),
+                                                    by=fresh(ag.c_owner)), PermissionDenied, r"outside yours")
+        # nor the platform, through this service (staff use the admin)
+        refused(lambda: security_services.mfa_reset(membership=membership(ag.c_member, ag.client), by=None),
+                PermissionDenied, r"^Platform staff reset second factors in the admin")
+

@@ -1,0 +1,176 @@
+"""The security policy that applies in an account: the strictest of its own and every ancestor's.
+
+One query for the whole lineage (``account__path IN`` the account's own path and its ancestors', computed
+from the path without a query). Each rule remembers the account that imposes it, so the Settings → Security
+page can say where it comes from (naming it only to readers who reach it: R6).
+
+This module reads only accounts and its own models, so the services that enforce a policy (invitations in
+``members``) can ask it without an import cycle.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from accounts.models import Account
+
+from .models import SecurityPolicy, SupportAccess
+
+MfaScope = SecurityPolicy.MfaScope
+# "Owners and Admins": the roles that administer the account. Agency Admins run a client's account like its
+# Admins and meet its policy like everyone else.
+PRIVILEGED_ROLES = frozenset({"owner", "admin", "agency_admin"})
+_SCOPE_RANK = {MfaScope.NOBODY: 0, MfaScope.ADMINS: 1, MfaScope.EVERYONE: 2}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the effective policy and the account that imposes it."""
+
+    value: object
+    source: Account
+
+
+@dataclass(frozen=True)
+class MfaRequirement:
+    """Two-factor as it applies to one person: required, and from when (None: at once)."""
+
+    deadline: datetime | None
+    source: Account
+
+    def is_due(self, now: datetime | None = None) -> bool:
+        return self.deadline is None or (now or timezone.now()) >= self.deadline
+
+
+@dataclass(frozen=True)
+class SupportWindow:
+    """Platform support access active in an account (for the banner its people see)."""
+
+    level: object
+    until: datetime
+    source: Account
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    account: Account
+    policies: tuple[SecurityPolicy, ...] = ()  # root first; only accounts that have one
+    support: tuple[SupportWindow, ...] = ()  # active support access covering the account
+
+    @property
+    def own(self) -> SecurityPolicy | None:
+        return next((p for p in self.policies if p.account_id == self.account.pk), None)
+
+    def mfa_for_role(self, role: str) -> MfaRequirement | None:
+        """The strictest two-factor requirement for someone holding ``role`` here: of the policies that cover
+        the role, the earliest deadline (no deadline is the earliest of all: required at once)."""
+        found = None
+        for p in self.policies:
+            if p.require_mfa == MfaScope.EVERYONE or (p.require_mfa == MfaScope.ADMINS and role in PRIVILEGED_ROLES):
+                if found is None or _earlier(p.mfa_deadline, found.deadline):
+                    found = MfaRequirement(p.mfa_deadline, p.account)
+        return found
+
+    @property
+    def mfa_scope(self) -> Rule | None:
+        """The widest scope required here, and who requires it."""
+        best = None
+        for p in self.policies:
+            if _SCOPE_RANK[p.require_mfa] and (best is None or _SCOPE_RANK[p.require_mfa] > _SCOPE_RANK[best.value]):
+                best = Rule(MfaScope(p.require_mfa), p.account)
+        return best
+
+    def _smallest(self, attr: str) -> Rule | None:
+        best = None
+        for p in self.policies:
+            value = getattr(p, attr)
+            if value and (best is None or value < best.value):
+                best = Rule(value, p.account)
+        return best
+
+    @property
+    def idle_timeout(self) -> Rule | None:
+        """Minutes without a request after which a session is signed out here."""
+        return self._smallest("idle_timeout_minutes")
+
+    @property
+    def session_lifetime(self) -> Rule | None:
+        """Hours after sign-in after which a session is signed out here."""
+        return self._smallest("session_lifetime_hours")
+
+    @property
+    def domain_rules(self) -> tuple[Rule, ...]:
+        """Every lineage policy that limits invitations to some domains: an address must satisfy each."""
+        return tuple(Rule(tuple(p.allowed_email_domains), p.account) for p in self.policies
+                     if p.allowed_email_domains)
+
+    def email_allowed(self, email: str) -> bool:
+        domain = email.rpartition("@")[2].lower()
+        return all(any(domain == d or domain.endswith("." + d) for d in rule.value) for rule in self.domain_rules)
+
+    @property
+    def is_empty(self) -> bool:
+        return all(p.is_empty for p in self.policies)
+
+    def session_problem(self, *, now: float, login_at: float | None, last_active_at: float | None) -> str | None:
+        """Why this session must end here (idle too long, or signed in too long ago), or None. Times are
+        UNIX seconds, as the session stores them."""
+        lifetime = self.session_lifetime
+        if lifetime and login_at is not None and now - login_at > timedelta(hours=lifetime.value).total_seconds():
+            return f"Your session ended: this account signs people out {lifetime.value} hours after they sign in."
+        idle = self.idle_timeout
+        if idle and last_active_at is not None and now - last_active_at > timedelta(
+                minutes=idle.value).total_seconds():
+            return f"Your session ended after {idle.value} minutes without activity, as this account requires."
+        return None
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> bool:
+    if a is None:
+        return b is not None
+    return b is not None and a < b
+
+
+def effective_policy(account: Account) -> EffectivePolicy:
+    """The policy that applies in ``account``, and the platform support access active there: one query over the
+    lineage's accounts, whatever the depth (each with its policy joined, and its active support access that
+    covers ``account``: its own, or an ancestor's that includes subaccounts)."""
+    support = (SupportAccess.objects.active().filter(account=OuterRef("pk"))
+               .filter(Q(account_id=account.pk) | Q(include_subaccounts=True)).order_by("-expires_at"))
+    rows = (Account.objects.filter(path__in=account.lineage_paths).select_related("security_policy")
+            .annotate(support_level=Subquery(support.values("level")[:1]),
+                      support_until=Subquery(support.values("expires_at")[:1]))
+            .order_by("depth"))
+    policies, windows = [], []
+    for row in rows:
+        lineage_account = account if row.pk == account.pk else row
+        policy = row.security_policy if _has_policy(row) else None
+        if policy is not None:
+            policy.account = lineage_account
+            policies.append(policy)
+        if row.support_level:
+            windows.append(SupportWindow(SupportAccess.Level(row.support_level), row.support_until, lineage_account))
+    return EffectivePolicy(account, tuple(policies), tuple(windows))
+
+
+def _has_policy(row: Account) -> bool:
+    try:
+        row.security_policy  # noqa: B018  (joined: no query)
+    except SecurityPolicy.DoesNotExist:
+        return False
+    return True
+
+
+def domain_problem(account: Account, email: str, policy: EffectivePolicy | None = None) -> str | None:
+    """Why ``email`` may not be invited to ``account`` (its domain is outside the allowed ones), or None.
+    Names the domains, never the account above that imposes them (R6)."""
+    policy = policy or effective_policy(account)
+    if policy.email_allowed(email):
+        return None
+    allowed = sorted({d for rule in policy.domain_rules for d in rule.value})
+    if len(policy.domain_rules) > 1:
+        return ("is not at a domain allowed for invitations here (several policies apply; each allows "
+                f"only some of: {', '.join(allowed)}).")
+    return f"is not at a domain allowed for invitations here (allowed: {', '.join(allowed)})."
