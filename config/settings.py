@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "agency",
     "billing",
     "workspace",
+    "developers",
 ]
 
 MIDDLEWARE = [

@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("members.team_urls")),
     path("", include("agency.urls")),
+    path("", include("developers.urls")),
     path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]

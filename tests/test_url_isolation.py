@@ -290,6 +290,7 @@ def build_world() -> World:
 
     from agency import services as agency_services
     from billing.models import Invoice, period_start
+    from developers.services import apikey_create
     from members.models import Invitation, Membership
     from members.roles import RoleId
     from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
@@ -316,6 +317,7 @@ def build_world() -> World:
         Conversation.objects.create(account=account, agent=agent, contact=contact, started_at=started,
                                     duration_seconds=61)
         Invitation.objects.create(account=account, email=email_of(key, "invitee"), invited_by=w.owners[key])
+        apikey_create(account=account, by=w.owners[key], label=f"Key of {key}")
         if account.is_root():
             Invoice.objects.create(account=account, period=last_period, plan_name="Agency", plan_price_cents=29900,
                                    included_minutes=5000, overage_cents_per_minute=9, total_minutes=0,
