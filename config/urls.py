@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("members.team_urls")),
     path("", include("agency.urls")),
     path("", include("developers.urls")),
+    path("api/v1/", include("api.urls")),
     path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]
