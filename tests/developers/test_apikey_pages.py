@@ -51,6 +51,7 @@ class TestCreate:
         listing = client.get(u("list", account)).content.decode()
         assert full not in listing and secret not in listing
         assert f"sk-{prefix}" in listing and "Production server" in listing
+        assert reverse("api:docs") in listing and reverse("api:schema") in listing
         assert AuditEvent.objects.filter(account=account, action="api_key.created").exists()
 
     def test_scopes_are_offered_and_stored(self, client, account, owner):
