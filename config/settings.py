@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "billing",
     "workspace",
     "developers",
+    "django_tasks",
+    "django_tasks_db",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -265,3 +267,9 @@ SPECTACULAR_SETTINGS = {
         "InvitableRoleEnum": ["owner", "admin", "member", "viewer"],
     },
 }
+
+# Background work (webhook deliveries): Django's tasks API through django-tasks, with its database backend;
+# `manage.py db_worker` runs it (`make run` starts one).
+TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+# Webhooks to private, loopback or link-local addresses (and plain http) only while developing locally.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)

@@ -1,6 +1,9 @@
 from django import forms
 
 from accounts.permissions import CATEGORIES, Level, Matrix
+from workspace.models import Agent
+
+from .models import WebhookEvent
 
 
 class ApiKeyEditForm(forms.Form):
@@ -35,3 +38,17 @@ class ApiKeyCreateForm(ApiKeyEditForm):
             return {}
         return {c.key: self.cleaned_data[f"scope_{c.key}"] for c in CATEGORIES
                 if self.cleaned_data.get(f"scope_{c.key}") not in (None, "", "none")}
+
+
+class WebhookForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    url = forms.URLField(max_length=500, label="URL", assume_scheme="https",
+                         help_text="An https:// address that accepts POST requests.")
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)
+    agents = forms.ModelMultipleChoiceField(queryset=None, required=False,
+                                            help_text="None chosen: every agent of this account.")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agents"].queryset = Agent.objects.in_account(account).order_by("name")

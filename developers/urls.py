@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from . import webhook_views as wh
 
 app_name = "developers"
 
@@ -12,4 +13,16 @@ urlpatterns = [
          name="apikey-revoke"),
     path("a/<uuid:account_id>/api-keys/<uuid:apikey_id>/reactivate/",
          views.ApiKeyRevokeView.as_view(revoked=False), name="apikey-reactivate"),
+    path("a/<uuid:account_id>/webhooks/", wh.WebhookListView.as_view(), name="webhook-list"),
+    path("a/<uuid:account_id>/webhooks/new/", wh.WebhookFormView.as_view(), name="webhook-create"),
+    path("a/<uuid:account_id>/webhooks/<uuid:webhook_id>/edit/", wh.WebhookFormView.as_view(editing=True),
+         name="webhook-edit"),
+    path("a/<uuid:account_id>/webhooks/<uuid:webhook_id>/secret/", wh.WebhookSecretView.as_view(),
+         name="webhook-secret"),
+    path("a/<uuid:account_id>/webhooks/<uuid:webhook_id>/delete/", wh.WebhookDeleteView.as_view(),
+         name="webhook-delete"),
+    path("a/<uuid:account_id>/webhooks/<uuid:webhook_id>/deliveries/", wh.DeliveryListView.as_view(),
+         name="webhook-deliveries"),
+    path("a/<uuid:account_id>/webhooks/<uuid:webhook_id>/deliveries/<uuid:delivery_id>/redeliver/",
+         wh.RedeliverView.as_view(), name="webhook-redeliver"),
 ]

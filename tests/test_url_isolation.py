@@ -291,7 +291,9 @@ def build_world() -> World:
 
     from agency import services as agency_services
     from billing.models import Invoice, period_start
+    from developers.models import WebhookDelivery
     from developers.services import apikey_create
+    from developers.webhooks import webhook_create
     from members.models import Invitation, Membership
     from members.roles import RoleId
     from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
@@ -319,6 +321,9 @@ def build_world() -> World:
                                     duration_seconds=61)
         Invitation.objects.create(account=account, email=email_of(key, "invitee"), invited_by=w.owners[key])
         apikey_create(account=account, by=w.owners[key], label=f"Key of {key}")
+        hook, _ = webhook_create(account=account, by=w.owners[key], name="Hook", url="https://hooks.example.com/in",
+                                 events=["conversation.ended"])
+        WebhookDelivery.objects.create(webhook=hook, account=account, event_type="conversation.ended", body="{}")
         if account.is_root():
             Invoice.objects.create(account=account, period=last_period, plan_name="Agency", plan_price_cents=29900,
                                    included_minutes=5000, overage_cents_per_minute=9, total_minutes=0,
