@@ -305,3 +305,20 @@ class TestPages:
         large = (count_queries(lambda: client.get(u("list", account))),
                  count_queries(lambda: client.get(u("deliveries", account, hook))))
         assert small == large and max(large) <= 10, (small, large)
+
+
+def test_agency_access_changes_reach_both_sides(account, owner, make_member):
+    from agency.services import access_decide, access_request
+
+    agency = AccountFactory(name="Agency X")
+    agency_owner = make_member(agency, RoleId.OWNER)
+    on_client, _ = webhooks.webhook_create(account=account, by=owner, name="Client side",
+                                           url="https://c.example.com/", events=["agency_access.changed"])
+    on_agency, _ = webhooks.webhook_create(account=agency, by=agency_owner, name="Agency side",
+                                           url="https://a.example.com/", events=["agency_access.changed"])
+    grant = access_request(agency=agency, client=account, by=agency_owner)
+    access_decide(grant=grant, approve=True, by=type(owner).objects.get(pk=owner.pk))
+    for hook in (on_client, on_agency):
+        bodies = [json.loads(d.body) for d in WebhookDelivery.objects.filter(webhook=hook).order_by("pk")]
+        assert [b["data"]["status"] for b in bodies] == ["requested", "active"]
+        assert {b["account_id"] for b in bodies} == {str(hook.account.public_id)}
