@@ -21,10 +21,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## run: set up, migrate, seed the demo and serve it at http://$(HOST)
+## run: set up, migrate, seed the demo and serve it at http://$(HOST) (with the task worker and a webhook receiver)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	@# The background worker (webhook deliveries) and the demo's local webhook receiver stop with the server.
+	trap 'kill 0' EXIT; \
+	$(BIN)/python manage.py db_worker & \
+	$(BIN)/python manage.py webhook_receiver --port 8001 & \
 	$(BIN)/python manage.py runserver $(HOST)
 
 ## browser: Debian's Chromium for the Playwright journeys (Playwright cannot download browsers here)

@@ -6,7 +6,7 @@ constant number of queries whatever the depth, and cached on the user object for
 request, as Django's ModelBackend caches its permission set.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from django.core.exceptions import PermissionDenied
@@ -16,7 +16,7 @@ from members.models import Membership
 from members.roles import get_role
 
 from .models import Account, AccountUserObjectPermission
-from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, cap, clean_matrix, compose, matrix_of
+from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, Matrix, cap, clean_matrix, compose, matrix_of
 
 _CACHE_ATTR = "_account_access_cache"
 _BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
@@ -31,6 +31,8 @@ class AccountAccess:
     # Platform staff here through an account's consented support access (``register_access_source``): the grant.
     # Its membership is not stored (no pk); such access is delegated: it never grants, governs or sets policy.
     support: object | None = None
+    # Limited by an AccessCeiling (an API key): what it may hand out is what it holds, nothing more.
+    limited: bool = False
 
     @property
     def is_support(self) -> bool:
@@ -186,18 +188,56 @@ def register_access_source(source):
     return source
 
 
+@dataclass(frozen=True)
+class AccessCeiling:
+    """The most a person may do while acting through a credential of one account (an API key).
+
+    Set as ``user.access_ceiling`` for the request: the person then reaches only ``account`` and its
+    descendants, holds there at most what they hold in ``account`` itself, capped by ``scopes`` (a
+    matrix; empty caps nothing). ``label`` names the credential in the audit trail."""
+
+    account: Account
+    scopes: Matrix
+    label: str
+
+    def covers(self, account: Account) -> bool:
+        return account.path.startswith(self.account.path)
+
+
+def _limited(access: AccountAccess | None, home: AccountAccess | None, ceiling: AccessCeiling):
+    if access is None or home is None or not ceiling.covers(access.account):
+        return None
+    return replace(access, permissions=cap(access.permissions & home.permissions, ceiling.scopes), limited=True)
+
+
 def resolve_access(user, account: Account) -> AccountAccess | None:
     """The person's access in ``account``, or None when they cannot reach it.
 
     Three queries (ancestors, effective memberships, permission rows), whatever the depth;
-    cached on ``user`` so a request pays them once per account.
+    cached on ``user`` so a request pays them once per account. Under an ``access_ceiling`` (an
+    API key) the answer is limited by it (``AccessCeiling``).
     """
     if not user.is_authenticated or not user.is_active:
         return None
     cache = user.__dict__.setdefault(_CACHE_ATTR, {})
     if account.pk in cache:
         return cache[account.pk]
+    ceiling = getattr(user, "access_ceiling", None)
+    if ceiling is None:
+        cache[account.pk] = _resolve(user, account)
+        return cache[account.pk]
+    if not ceiling.covers(account):
+        cache[account.pk] = None
+        return None
+    raw = user.__dict__.setdefault(_CACHE_ATTR + "_raw", {})
+    for a in {account.pk: account, ceiling.account.pk: ceiling.account}.values():
+        if a.pk not in raw:
+            raw[a.pk] = _resolve(user, a)
+    cache[account.pk] = _limited(raw[account.pk], raw[ceiling.account.pk], ceiling)
+    return cache[account.pk]
 
+
+def _resolve(user, account: Account) -> AccountAccess | None:
     ancestors = tuple(Account.objects.filter(path__in=account.ancestor_paths).order_by("depth")) if (
         account.depth > 1
     ) else ()
@@ -229,7 +269,6 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
         access = AccountAccess(account, ancestors, memberships, codenames)
     elif user.is_staff:
         access = next(filter(None, (source(user, account, ancestors) for source in _ACCESS_SOURCES)), None)
-    cache[account.pk] = access
     return access
 
 

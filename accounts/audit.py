@@ -12,7 +12,8 @@ def client_ip(request) -> str | None:
 
 def audit(*, account: Account, actor, action: str, summary: str, request=None, **data) -> AuditEvent:
     """One audit row. When the actor works here as an agency user, the row names their agency, so
-    the client's Owner and Admins see every change an agency makes in their account."""
+    the client's Owner and Admins see every change an agency makes in their account; when they act
+    through an API key, it names the key; platform staff under consented support access are named as such."""
     if getattr(actor, "is_staff", False) and "via_support" not in data:
         access = resolve_access(actor, account)  # cached for the request
         if access is not None and access.is_support:
@@ -24,6 +25,10 @@ def audit(*, account: Account, actor, action: str, summary: str, request=None, *
                   .values_list("agency_account__name", flat=True).first())
         if agency:
             data["via_agency"] = agency
+    ceiling = getattr(actor, "access_ceiling", None)
+    if ceiling is not None:  # acting through an API key: the row names the key
+        data.setdefault("via", ceiling.label)
+        summary = f"{summary} (via {ceiling.label})"
     return AuditEvent.objects.create(
         account=account,
         actor=actor if getattr(actor, "pk", None) else None,

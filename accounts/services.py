@@ -9,6 +9,8 @@ from django.db.models.functions import Concat, Substr
 from billing.rollups import rollups_follow_move
 from billing.selectors import plan_for
 from billing.services import subscription_start
+from developers import webhooks
+from developers.models import WebhookEvent
 from members.grants import check_grant
 from members.roles import RoleId
 from members.rows import composed_categories
@@ -112,6 +114,8 @@ def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_emai
     audit(account=account, actor=by, request=request, action="subaccount.created", summary=summary)
     audit(account=parent, actor=by, request=request, action="subaccount.created",
           summary=f"{summary} under {parent.name}", subaccount=str(account.public_id))
+    webhooks.emit(parent, WebhookEvent.SUBACCOUNT_CREATED, {"subaccount_id": str(account.public_id),
+                                                            "name": account.name, "level": account.depth})
     if owner is not None:
         membership_add(account=account, user=owner, role=RoleId.OWNER, by=None, request=request)
     if invite_email:

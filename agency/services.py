@@ -14,6 +14,8 @@ from accounts.access import resolve_access
 from accounts.audit import audit
 from accounts.models import Account
 from accounts.permissions import clean_matrix, compose, matrix_of
+from developers import webhooks
+from developers.models import WebhookEvent
 from members.grants import check_grant, grant_ceiling
 from members.models import Membership
 from members.roles import ROLES, RoleId
@@ -39,6 +41,10 @@ def _both_sides(grant: AgencyGrant, *, by, action: str, summary: str, request=No
     for account in (grant.client, grant.agency):
         audit(account=account, actor=by, request=request, action=action, summary=summary,
               client=str(grant.client.public_id), agency=str(grant.agency.public_id), **data)
+        webhooks.emit(account, WebhookEvent.AGENCY_ACCESS_CHANGED, {
+            "change": action, "client_account_id": str(grant.client.public_id),
+            "agency_account_id": str(grant.agency.public_id), "status": grant.status,
+            "expires_at": grant.expires_at})
 
 
 AGENCY_ADMIN_MATRIX = matrix_of(ROLES[RoleId.AGENCY_ADMIN].permissions)

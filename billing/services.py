@@ -9,6 +9,8 @@ from django.db.models import Q
 
 from accounts.audit import audit
 from accounts.models import Account
+from developers import webhooks
+from developers.models import WebhookEvent
 
 from .models import Invoice, InvoiceLine, Plan, Subscription, UsageRecord, period_start
 from .rollups import rollups_add
@@ -106,6 +108,9 @@ def invoice_close(*, root: Account, period: datetime.date, by=None, request=None
     audit(account=root, actor=by, request=request, action="billing.period_closed",
           summary=f"Invoice for {period:%B %Y} closed: {statement.total_minutes} min, "
                   f"{statement.total_cents / 100:.2f}", invoice=str(invoice.public_id))
+    webhooks.emit(root, WebhookEvent.INVOICE_CLOSED, {
+        "invoice_id": str(invoice.public_id), "period": period, "total_minutes": invoice.total_minutes,
+        "total_cents": invoice.total_cents})
     from . import stripe_sync
 
     if stripe_sync.is_configured():

@@ -30,6 +30,8 @@ from accounts.audit import audit
 from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
 from accounts.models import LIMIT_NAMES, Account
 from accounts.services import subtree_move
+from developers import webhooks
+from developers.models import WebhookEvent
 from members.emails import clean_email
 from members.grants import check_grant
 from members.models import Membership, User, new_nonce
@@ -424,6 +426,10 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
           transfer=str(transfer.public_id))
     audit(account=from_parent, actor=transfer.decided_by, request=request, action="billing.transfer_completed",
           summary=f"{account.name} became independent (billed directly).{kept}", transfer=str(transfer.public_id))
+    for side in (account, from_parent):
+        webhooks.emit(side, WebhookEvent.BILLING_TRANSFER_COMPLETED, {
+            "transfer_id": str(transfer.public_id), "account_id": str(account.public_id),
+            "plan": transfer.plan.name, "cutover_at": transfer.cutover_at})
     subject = f"{account.name} is now independent"
     _email(subject, f"{account.name} is now billed directly on the {transfer.plan.name} plan. Usage up to "
                     f"{transfer.cutover_at:%Y-%m-%d %H:%M} UTC stays on the previous invoice.",

@@ -72,6 +72,13 @@ INSTALLED_APPS = [
     "billing",
     "workspace",
     "security",
+    "developers",
+    "django_tasks",
+    "django_tasks_db",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +130,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# API rate limits are counted here: shared by every worker process. The default is the database cache
+# (table api_cache, created by migrate) outside DEBUG, process memory only for local runs and tests.
+API_CACHE_ALIAS = "api"
+CACHES[API_CACHE_ALIAS] = env.cache("API_CACHE_URL", default="locmemcache://api" if DEBUG else "dbcache://api_cache")
 
 AUTH_USER_MODEL = "members.User"
 AUTHENTICATION_BACKENDS = [
@@ -277,3 +288,41 @@ if env.str("STRIPE_API_HOST", default=""):
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Account"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+# REST API v1 (djangorestframework): API keys only (X-API-Key), JSON only, one error body, rate limit per key.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["developers.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Agency Console API",
+    "DESCRIPTION": "Accounts, subaccounts, members, agents, contacts, conversations, usage and invoices. "
+                   "Authenticate with an account-scoped API key in the X-API-Key header.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",  # vendored assets (drf-spectacular-sidecar), nothing from a CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LevelEnum": ["none", "read", "full"],
+        "ReadLevelEnum": ["none", "read"],
+        "RoleEnum": "members.roles.RoleId",
+        "InvitableRoleEnum": ["owner", "admin", "member", "viewer"],
+    },
+}
+
+# Background work (webhook deliveries): Django's tasks API through django-tasks, with its database backend;
+# `manage.py db_worker` runs it (`make run` starts one).
+TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+# Webhooks to private, loopback or link-local addresses (and plain http) only while developing locally.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)

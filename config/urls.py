@@ -22,5 +22,7 @@ urlpatterns = [
     path("", include("members.team_urls")),
     path("", include("agency.urls")),
     path("", include("security.account_urls")),
+    path("", include("developers.urls")),
+    path("api/v1/", include("api.urls")),
     path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]

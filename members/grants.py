@@ -39,7 +39,7 @@ def grant_ceiling(access: AccountAccess) -> Matrix:
 
     What they hold there; the direct Owner of a root account holds everything (the only cap on them,
     agency settings, is theirs to set, and the Owner is never locked out of governing it)."""
-    if access.is_owner and access.account.depth == 1:
+    if access.is_owner and access.account.depth == 1 and not access.limited:  # never under an API key
         return dict(OWNER_MATRIX)
     return matrix_of(access.permissions)
 

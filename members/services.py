@@ -6,6 +6,8 @@ from django.db import transaction
 
 from accounts.audit import audit
 from accounts.models import Account
+from developers import webhooks
+from developers.models import WebhookEvent
 
 from .grants import check_grant, check_may_touch, delegation_of
 from .models import Membership
@@ -38,6 +40,7 @@ def membership_add(*, account: Account, user, role: str, by, is_agency: bool = F
         account=account, actor=by, request=request, action="member.added",
         summary=f"{user.email} added as {get_role(role).name}", user=user.email, role=role,
     )
+    webhooks.emit(account, WebhookEvent.MEMBER_ADDED, {"email": user.email, "role": role, "is_agency": is_agency})
     return membership
 
 
@@ -132,6 +135,7 @@ def membership_end(membership: Membership, *, by, request=None, summary: str) ->
     membership_sync_permissions(membership)
     audit(account=account, actor=by, request=request, action="member.removed", summary=summary,
           user=membership.user.email)
+    webhooks.emit(account, WebhookEvent.MEMBER_REMOVED, {"email": membership.user.email, "role": membership.role})
 
 
 @transaction.atomic

@@ -82,6 +82,9 @@ def build_world() -> list[Scenario]:
     from accounts.services import subaccount_set_access
     from agency import services as agency
     from billing.models import Invoice, period_start
+    from developers.models import WebhookDelivery
+    from developers.services import apikey_create
+    from developers.webhooks import webhook_create
     from members.models import Invitation
     from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
     from workspace.models import Agent, Contact, Conversation
@@ -107,6 +110,10 @@ def build_world() -> list[Scenario]:
         Conversation.objects.create(account=account, agent=agent, contact=contact, started_at=started,
                                     duration_seconds=61)
         Invitation.objects.create(account=account, email=f"invitee@{key}.test", invited_by=people["owner"])
+        apikey_create(account=account, by=people["owner"], label=f"Key {key}")
+        hook, _ = webhook_create(account=account, by=people["owner"], name="Hook", url="https://hooks.example.com/in",
+                                 events=["conversation.ended"])
+        WebhookDelivery.objects.create(webhook=hook, account=account, event_type="conversation.ended", body="{}")
         if account.is_root():
             Invoice.objects.create(account=account, period=last_period, plan_name="Agency", plan_price_cents=29900,
                                    included_minutes=5000, overage_cents_per_minute=9, total_minutes=0,

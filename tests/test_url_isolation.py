@@ -56,8 +56,9 @@ pytestmark = pytest.mark.django_db
 # ---- discovery --------------------------------------------------------------------------------------
 
 # Skipped as the brief says: the platform admin (its own permission model, tested in tests/test_admin.py)
-# and dj-stripe's webhook endpoint (signature-checked, no tenant id in the URL).
-SKIP_PREFIXES = ("admin/", "stripe/")
+# and dj-stripe's webhook endpoint (signature-checked, no tenant id in the URL). The REST API authenticates
+# with API keys only (no session): tests/api/test_api_isolation.py walks every API pattern the same way.
+SKIP_PREFIXES = ("admin/", "stripe/", "api/")
 
 # Arguments that are not object ids, per pattern: filled by a dedicated test or not a tenant object.
 NON_OBJECT_ARGS = {
@@ -296,6 +297,9 @@ def build_world() -> World:
 
     from agency import services as agency_services
     from billing.models import Invoice, period_start
+    from developers.models import WebhookDelivery
+    from developers.services import apikey_create
+    from developers.webhooks import webhook_create
     from members.models import Invitation, Membership
     from members.roles import RoleId
     from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
@@ -322,6 +326,10 @@ def build_world() -> World:
         Conversation.objects.create(account=account, agent=agent, contact=contact, started_at=started,
                                     duration_seconds=61)
         Invitation.objects.create(account=account, email=email_of(key, "invitee"), invited_by=w.owners[key])
+        apikey_create(account=account, by=w.owners[key], label=f"Key of {key}")
+        hook, _ = webhook_create(account=account, by=w.owners[key], name="Hook", url="https://hooks.example.com/in",
+                                 events=["conversation.ended"])
+        WebhookDelivery.objects.create(webhook=hook, account=account, event_type="conversation.ended", body="{}")
         if account.is_root():
             Invoice.objects.create(account=account, period=last_period, plan_name="Agency", plan_price_cents=29900,
                                    included_minutes=5000, overage_cents_per_minute=9, total_minutes=0,

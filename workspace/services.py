@@ -11,6 +11,8 @@ from accounts.limits import check_agent_limit, concurrency_block_reason, minutes
 from accounts.models import Account
 from billing.services import usage_record_conversation
 from billing.transfers import apply_due_for
+from developers import webhooks
+from developers.models import WebhookEvent
 
 from .models import Agent, Contact, Conversation
 
@@ -131,6 +133,16 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
     audit(account=account, actor=by, request=request, action="conversation.recorded",
           summary=f"Conversation recorded ({conversation.minutes} min)" + (" — blocked" if reason else ""),
           id=str(conversation.public_id), blocked=reason or "")
+    data = {"conversation_id": str(conversation.public_id), "agent_id": str(agent.public_id),
+            "agent_name": agent.name, "contact_id": str(contact.public_id), "direction": conversation.direction,
+            "started_at": conversation.started_at}
+    if reason:
+        webhooks.emit(account, WebhookEvent.USAGE_LIMIT_REACHED, {**data, "reason": reason}, agent=agent)
+    else:
+        webhooks.emit(account, WebhookEvent.CONVERSATION_STARTED, data, agent=agent)
+        webhooks.emit(account, WebhookEvent.CONVERSATION_ENDED, {
+            **data, "status": conversation.status, "ended_at": conversation.ended_at,
+            "duration_seconds": conversation.duration_seconds}, agent=agent)
     return conversation
 
 

@@ -1,6 +1,10 @@
+import base64
 import datetime
+import hashlib
+import hmac
 import random
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -9,6 +13,9 @@ from accounts.models import Account
 from accounts.services import account_create, subaccount_create
 from billing.models import Plan
 from billing.services import subscription_start
+from developers import keys
+from developers.models import ApiKey, Webhook
+from developers.webhooks import webhook_create
 from members.models import Membership, User
 from members.roles import RoleId
 from members.services import membership_add
@@ -16,6 +23,8 @@ from workspace.models import Agent, Contact
 from workspace.services import agent_create, contact_create, conversation_record
 
 DEMO_PASSWORD = "demo-pass-2026"
+DEMO_KEY_PREFIX = "demo0001"
+DEMO_RECEIVER_URL = "http://127.0.0.1:8001/webhooks"  # `manage.py webhook_receiver` (started by `make run`)
 
 PEOPLE = [
     # email, name, what they see
@@ -91,6 +100,8 @@ class Command(BaseCommand):
             subscription_start(account=client, plan=Plan.objects.get(code="pro"))
         accounts[client.name] = client
 
+        demo_key = self._developers(accounts["Northwind Agency"], owner)
+
         # A minutes pool on Acme Corp, so limits show on its Limits tab and in blocked conversations.
         Account.objects.filter(pk=accounts["Acme Corp"].pk).update(limit_minutes=400, limit_agents=5)
         for account in accounts.values():
@@ -111,9 +122,31 @@ class Command(BaseCommand):
         self._transfers(accounts, {u.email: u for u in User.objects.all()})
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/accounts/login/"))
+        self.stdout.write(f"API key of Northwind Agency (acts as owner@northwind.example): {demo_key}")
+        self.stdout.write("  curl -H 'X-API-Key: " + demo_key + "' http://127.0.0.1:8000/api/v1/accounts/current")
         self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")
         for email, _, what in PEOPLE:
             self.stdout.write(f"  {email:<28} {what}")
+
+    @staticmethod
+    def _demo_secret(purpose: str) -> str:
+        """The same demo secret on every run (derived from SECRET_KEY), so `make run` can print it again."""
+        digest = hmac.new(settings.SECRET_KEY.encode(), f"demo:{purpose}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def _developers(self, agency: Account, owner) -> str:
+        """One API key on Northwind (its full value printed) and one webhook to the local receiver; the
+        conversations seeded next give its delivery log something to show once the worker has run."""
+        secret = self._demo_secret("api-key")
+        if not ApiKey.objects.filter(prefix=DEMO_KEY_PREFIX).exists():
+            ApiKey.objects.create(account=agency, prefix=DEMO_KEY_PREFIX, label="Demo integration",
+                                  secret_hash=keys.secret_hash(DEMO_KEY_PREFIX, secret), created_by=owner)
+        if not Webhook.objects.filter(account=agency, url=DEMO_RECEIVER_URL).exists():
+            webhook, _ = webhook_create(account=agency, by=None, name="Local receiver", url=DEMO_RECEIVER_URL,
+                                        events=["conversation.started", "conversation.ended", "member.added",
+                                                "subaccount.created", "invoice.closed"])
+            Webhook.objects.filter(pk=webhook.pk).update(secret="whsec_" + self._demo_secret("webhook"))
+        return keys.full_key(DEMO_KEY_PREFIX, secret)
 
     def _agency(self, agency: Account, client: Account, users) -> None:
         """Hybrid: Northwind serves Blue Harbor Dental through agency access (Adam is its agency user),

@@ -1,0 +1,114 @@
+"""What every endpoint shares: the URL's account resolved for the key (404 when out of its reach), the
+permission each method needs, ETags, and idempotent POSTs."""
+
+import functools
+import hashlib
+import json
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from accounts.access import resolve_access
+from accounts.models import Account
+from accounts.params import uuid_or_404
+
+from .errors import ApiError
+from .models import IdempotencyRecord
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def etag_of(data) -> str:
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+
+
+class ApiView(GenericAPIView):
+    # Base of every endpoint: ``permissions`` maps a method to the codenames it needs in the URL's account.
+
+    permissions: dict[str, tuple[str, ...]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, throttling
+        self.access = None
+        if "account_id" in kwargs:
+            self.access = self.access_for(kwargs["account_id"])
+            self.account = self.access.account
+            needed = self.permissions.get(request.method, ())
+            if request.method == "HEAD":
+                needed = self.permissions.get("GET", ())
+            self.access.require(*needed)
+
+    def access_for(self, public_id):
+        """The key's access in an account, or 404 when the key does not reach it (DESIGN rule 5)."""
+        account = Account.objects.select_related("parent").filter(public_id=uuid_or_404(public_id)).first()
+        access = resolve_access(self.request.user, account) if account else None
+        if access is None:
+            raise ApiError(404, "not_found", "Not found.")
+        if access.is_locked_out:
+            raise ApiError(403, "account_suspended", "This account is suspended.")
+        return access
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if request.method in ("GET", "HEAD") and response.status_code == 200 and isinstance(response, Response) \
+                and response.data is not None:
+            tag = etag_of(response.data)
+            if tag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+                response = Response(status=status.HTTP_304_NOT_MODIFIED)
+            response["ETag"] = tag
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def check_if_match(self, current_data) -> None:
+        """PATCH with ``If-Match``: refused (412) when the object changed since that ETag was read."""
+        wanted = self.request.headers.get("If-Match")
+        if wanted and wanted.strip() != "*" and etag_of(current_data) not in [t.strip() for t in wanted.split(",")]:
+            raise ApiError(412, "precondition_failed", "The object changed since you read it: fetch it again.")
+
+    def scoped_object(self, queryset, lookup: str):
+        return get_object_or_404(queryset, public_id=uuid_or_404(self.kwargs[lookup], "Not found."))
+
+
+def idempotent(method):
+    """POST handlers: with an ``Idempotency-Key`` header, the first answer is stored with the change it made
+    (one transaction); a retry with the same key and request gets it back and acts no more; the same key
+    with a different request is refused (422). Concurrent retries wait on the row's unique index."""
+
+    @functools.wraps(method)
+    def handler(self, request, *args, **kwargs):
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return method(self, request, *args, **kwargs)
+        if not 1 <= len(key) <= 255 or not key.isprintable():
+            raise ApiError(400, "invalid_idempotency_key", "An Idempotency-Key has 1 to 255 printable characters.")
+        body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+        fingerprint = hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+        with transaction.atomic():
+            record, created = IdempotencyRecord.objects.get_or_create(api_key=request.auth, key=key,
+                                                                      defaults={"fingerprint": fingerprint})
+            if not created:
+                if record.fingerprint != fingerprint:
+                    raise ApiError(422, "idempotency_key_reused",
+                                   "This Idempotency-Key was already used with a different request.")
+                replay = Response(record.response_body, status=record.status_code,
+                                  headers={"Idempotent-Replayed": "true"})
+                if record.location:
+                    replay["Location"] = record.location
+                return replay
+            try:
+                with transaction.atomic():
+                    response = method(self, request, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - answered (4xx) or re-raised by DRF's handler
+                response = self.handle_exception(exc)
+            if response.status_code >= 500:
+                transaction.set_rollback(True)
+                return response
+            record.status_code = response.status_code
+            record.response_body = response.data
+            record.location = response.get("Location", "")
+            record.save(update_fields=["status_code", "response_body", "location"])
+            return response
+
+    return handler

@@ -1,0 +1,107 @@
+"""Account → API keys: list, create (the full key shown once), edit, revoke, reactivate."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views import View
+from django.views.generic import FormView, ListView
+
+from accounts.mixins import AccountViewMixin
+from members.grants import matrix_ceiling
+
+from . import services
+from .forms import ApiKeyCreateForm, ApiKeyEditForm
+from .models import ApiKey
+from .selectors import key_rows
+
+
+def list_url(account):
+    return reverse("developers:apikey-list", kwargs={"account_id": account.public_id})
+
+
+def form_errors_from(form, exc: ValidationError):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+class ApiKeyListView(AccountViewMixin, ListView):
+    permission_required = "view_developer_tools"
+    template_name = "developers/apikey_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return key_rows(self.account)
+
+
+class KeyMixin(AccountViewMixin):
+    permission_required = "manage_developer_tools"
+
+    def get_key(self) -> ApiKey:
+        return get_object_or_404(ApiKey.objects.in_account(self.account).select_related("account"),
+                                 public_id=self.kwargs["apikey_id"])
+
+
+class ApiKeyCreateView(AccountViewMixin, FormView):
+    permission_required = "manage_developer_tools"
+    template_name = "developers/apikey_form.html"
+    form_class = ApiKeyCreateForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "ceiling": matrix_ceiling(self.access)}
+
+    def form_valid(self, form):
+        try:
+            key, full = services.apikey_create(account=self.account, by=self.request.user, request=self.request,
+                                               label=form.cleaned_data["label"],
+                                               expires_at=form.cleaned_data["expires_at"], scopes=form.scopes)
+        except ValidationError as exc:
+            form_errors_from(form, exc)
+            return self.form_invalid(form)
+        # Shown once, in this response only: never stored, never in a redirect or a message.
+        response = TemplateResponse(self.request, "developers/apikey_created.html",
+                                    {"key": key, "full_key": full, "account": self.account})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiKeyEditView(KeyMixin, FormView):
+    template_name = "developers/apikey_form.html"
+    form_class = ApiKeyEditForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.key = None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        self.key = self.get_key()
+        return {**super().get_form_kwargs(),
+                "initial": {"label": self.key.label, "expires_at": self.key.expires_at}}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(key=self.key, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.apikey_update(key=self.key, by=self.request.user, request=self.request,
+                                   label=form.cleaned_data["label"], expires_at=form.cleaned_data["expires_at"])
+        except ValidationError as exc:
+            form_errors_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"API key “{self.key.label}” updated.")
+        return redirect(list_url(self.account))
+
+
+class ApiKeyRevokeView(KeyMixin, View):
+    """POST only: revoke (``revoked=True``) or reactivate the key."""
+
+    revoked = True
+
+    def post(self, request, *args, **kwargs):
+        key = services.apikey_set_revoked(key=self.get_key(), revoked=self.revoked, by=request.user, request=request)
+        messages.success(request, f"API key “{key.label}” {'revoked' if self.revoked else 'reactivated'}.")
+        return redirect(list_url(self.account))
