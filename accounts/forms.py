@@ -112,7 +112,16 @@ class SuspendForm(forms.Form):
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, label="Actor email")
     action = forms.ChoiceField(required=False, label="Action")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    conversations = forms.BooleanField(required=False, label="Show conversation events")
     include_subaccounts = forms.BooleanField(required=False, label="Include subaccounts")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("since") and cleaned.get("until") and cleaned["since"] > cleaned["until"]:
+            self.add_error("until", "The end date is before the start date.")
+        return cleaned
 
     def __init__(self, *args, actions=(), **kwargs):
         super().__init__(*args, **kwargs)
