@@ -63,6 +63,7 @@ def invitation_from_token(token: str) -> Invitation:
     if invitation.is_expired:
         raise InvitationInvalid("This invitation link has expired. Ask for a new invitation.")
     _sender_still_may(invitation)
+    _domain_still_allowed(invitation)
     return invitation
 
 
@@ -260,6 +261,17 @@ def _sender_still_may(invitation: Invitation) -> None:
             "invitation.") from exc
 
 
+def _domain_still_allowed(invitation: Invitation) -> None:
+    """An invitation sent before the account (or one above it) limited invitations to some email domains stops
+    working for an address outside them. The platform's own invitations (provisioning) are not re-checked."""
+    if invitation.sent_by_platform:
+        return
+    if domain_problem(invitation.account, invitation.email):
+        raise InvitationInvalid(f"This invitation can no longer be used: {invitation.account.name} now accepts "
+                                f"invitations only for addresses at some email domains, and {invitation.email} is "
+                                "not at one of them. Ask the account's team.")
+
+
 @transaction.atomic
 def invitation_accept(*, invitation: Invitation, user: User, agency_account: Account | None = None,
                       request=None) -> Membership:
@@ -272,6 +284,7 @@ def invitation_accept(*, invitation: Invitation, user: User, agency_account: Acc
         raise ValidationError(f"This invitation is for {invitation.email}, but you are signed in as {user.email}.")
     try:
         _sender_still_may(invitation)
+        _domain_still_allowed(invitation)
     except InvitationInvalid as exc:
         raise ValidationError(str(exc)) from exc
     grant = None

@@ -398,6 +398,20 @@ def test_the_invite_page_shows_the_domain_error(client, acme):
     assert "not at a domain allowed for invitations here" in response.content.decode()
 
 
+def test_an_invitation_sent_before_the_domains_were_limited_stops_working(client, acme):
+    account, people = acme
+    invitation = inv.invitation_create(account=account, email="late@else.test", role=RoleId.MEMBER,
+                                       by=people["owner"])
+    token = inv.invitation_token(invitation)
+    set_policy(account, allowed_email_domains=["acme.test"])
+    with pytest.raises(inv.InvitationInvalid, match="not at one of them"):
+        inv.invitation_from_token(token)
+    invitee = UserFactory(email="late@else.test")
+    with pytest.raises(ValidationError, match="not at one of them"):
+        inv.invitation_accept(invitation=invitation, user=invitee)
+    assert not Membership.objects.filter(account=account, user=invitee).exists()
+
+
 # ---- an Owner resets a member's second factor ---------------------------------------------------------
 
 def test_owner_resets_a_members_second_factor(client, acme, django_capture_on_commit_callbacks):
