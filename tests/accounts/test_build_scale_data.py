@@ -47,12 +47,12 @@ def by_services():
     many = make_user("many@scale.example")
     for account in Account.objects.filter(path__startswith=big.path).order_by("path"):
         membership_add(account=account, user=many, role=RoleId.MEMBER, by=None)
-    for root in roots:
+    for index, root in enumerate(roots):
         accounts = list(Account.objects.filter(path__startswith=root.path, depth__gt=1).order_by("path"))
         share = len(accounts) / (SIZES["subaccounts"] + SIZES["small"])
         for period, count, seed in ((last, SIZES["usage_last"], SIZES["seed"]),
                                     (this, SIZES["usage_this"], SIZES["seed"] + 1)):
-            for i, day, minutes in usage_plan(int(count * share), len(accounts), period, seed + root.pk):
+            for i, day, minutes in usage_plan(int(count * share), len(accounts), period, seed + index):
                 usage_record_create(account=accounts[i], billing_root=root, period=period_start(day), occurred_on=day,
                                     minutes=minutes, seconds=minutes * 60 - 30)
 

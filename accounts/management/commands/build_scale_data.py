@@ -92,12 +92,12 @@ class Command(BaseCommand):
                 add_everywhere(big, make_user("many@scale.example"))
             this = period_start()
             last = period_start(this - datetime.timedelta(days=1))
-            for root in (big, small):
+            for index, root in enumerate((big, small)):  # seeded by position: ids differ between databases
                 ids = list(Account.objects.filter(path__startswith=root.path, depth__gt=1).order_by("path")
                            .values_list("pk", flat=True))
                 share = len(ids) / max(o["subaccounts"] + o["small"], 1)
                 for period, count, seed in ((last, o["usage_last"], o["seed"]), (this, o["usage_this"], o["seed"] + 1)):
-                    bulk_usage(root, ids, usage_plan(int(count * share), len(ids), period, seed + root.pk))
+                    bulk_usage(root, ids, usage_plan(int(count * share), len(ids), period, seed + index))
             counts = rollups_rebuild()
         self.stdout.write(self.style.SUCCESS(
             f"Built {o['subaccounts']} + {o['small']} subaccounts, {UsageRecord.objects.count()} usage records, "
