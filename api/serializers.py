@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from accounts.models import NAME_MAX_LENGTH, Account
 from accounts.permissions import CATEGORIES
-from billing.models import Invoice, InvoiceLine
+from billing.models import BillingTransfer, Invoice, InvoiceLine
 from members.models import Invitation, Membership
 from members.roles import RoleId
 from workspace.models import Agent, Contact, Conversation
@@ -182,3 +182,21 @@ class InvoiceSerializer(serializers.ModelSerializer):
                   "overage_minutes", "total_cents", "closed_at", "payment_status", "lines"]
         read_only_fields = fields
 
+
+
+class BillingTransferSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    plan = serializers.CharField(source="plan.code", read_only=True)
+
+    class Meta:
+        model = BillingTransfer
+        fields = ["id", "status", "billing_owner_email", "plan", "cutover", "keep_agency_access", "created_at",
+                  "expires_at", "completed_at"]
+        read_only_fields = fields
+
+
+class BillingTransferStartSerializer(serializers.Serializer):
+    billing_owner_email = serializers.CharField(max_length=254, help_text="Who accepts and pays from now on.")
+    plan = serializers.SlugField(help_text="The plan code of the new independent account, e.g. agency.")
+    cutover = serializers.ChoiceField(choices=BillingTransfer.Cutover.values, default=BillingTransfer.Cutover.NOW)
+    keep_agency_access = serializers.BooleanField(default=False)

@@ -16,6 +16,8 @@ urlpatterns = [
          name="subaccount-suspend"),
     path(f"{A}subaccounts/<uuid:subaccount_id>/reactivate", views.SubaccountStatusView.as_view(suspended=False),
          name="subaccount-reactivate"),
+    path(f"{A}subaccounts/<uuid:subaccount_id>/billing-transfers", views.BillingTransferView.as_view(),
+         name="billing-transfer-list"),
     path(f"{A}members", views.MemberListView.as_view(), name="member-list"),
     path(f"{A}invitations", views.InvitationListView.as_view(), name="invitation-list"),
     path(f"{A}agents", views.AgentListView.as_view(), name="agent-list"),

@@ -14,8 +14,9 @@ from accounts import services as account_services
 from accounts.access import resolve_access
 from accounts.models import Account
 from accounts.params import uuid_or_none
-from billing.models import Invoice, UsageRecord, period_start
+from billing.models import BillingTransfer, Invoice, Plan, UsageRecord, period_start
 from billing.selectors import minutes_used_in_subtrees
+from billing.transfers import transfer_start
 from members.invitations import invitation_create
 from members.models import Invitation, Membership
 from workspace import services as workspace_services
@@ -381,3 +382,34 @@ class InvoiceDetailView(ApiView):
         obj = self.scoped_object(Invoice.objects.filter(account=self.account).prefetch_related("lines"),
                                  "invoice_id")
         return Response(s.InvoiceSerializer(obj).data)
+
+
+# ---- billing transfers ----------------------------------------------------------------------------------
+
+class BillingTransferView(SubaccountMixin, ApiListView):
+    """Billing transfers of a direct subaccount: start one (the billing owner gets the acceptance link by
+    email), or read their status."""
+
+    serializer_class = s.BillingTransferSerializer
+    pagination_class = Cursor
+    # Starting also takes billing and subaccount management on the parent: the service checks it.
+    permissions = {"GET": ("view_subaccounts", "view_billing"), "POST": ("manage_subaccounts", "manage_billing")}
+
+    def get(self, request, account_id, subaccount_id):
+        qs = BillingTransfer.objects.filter(account=self.get_subaccount()).select_related("plan")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(s.BillingTransferSerializer(page, many=True).data)
+
+    @extend_schema(request=s.BillingTransferStartSerializer, responses={201: s.BillingTransferSerializer},
+                   parameters=[IDEMPOTENCY])
+    @idempotent
+    def post(self, request, account_id, subaccount_id):
+        child = self.get_subaccount()  # another tenant's id is a 404 before anything about the body
+        data = s.BillingTransferStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        plan = Plan.objects.filter(code=values.pop("plan")).first()
+        if plan is None:
+            raise ApiError(400, "invalid", "Some fields are not valid.", {"plan": ["No such plan."]})
+        transfer = transfer_start(account=child, by=request.user, plan=plan, request=request, **values)
+        return Response(s.BillingTransferSerializer(transfer).data, status=status.HTTP_201_CREATED)

@@ -35,7 +35,6 @@ BUDGET = {
     "mfa.authenticator": 5,
     "usersessions.usersession": 5,
     "security.securityevent": 6,
-    "django_tasks_database.dbtaskresult": 7,  # django-tasks' results (webhook deliveries' tasks, issue 15)
 }
 
 

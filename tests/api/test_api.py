@@ -309,3 +309,27 @@ def test_lists_cost_a_fixed_number_of_queries(api, root, path, count_queries):
     fill(15)
     large = count_queries(lambda: api.get(acc(root, path)))
     assert small == large <= 8, (small, large)
+
+
+class TestBillingTransfers:
+    def test_start_and_read_status(self, api, root, make_member):
+        child = AccountFactory(parent=root, name="Going solo")
+        url = acc(root, f"/subaccounts/{child.public_id}/billing-transfers")
+        response = api.post(url, {"billing_owner_email": "payer@solo.example", "plan": "agency"},
+                            idempotency_key="t-1")
+        assert response.status_code == 201, response.content
+        assert response.json()["status"] == "pending" and response.json()["plan"] == "agency"
+        assert api.post(url, {"billing_owner_email": "payer@solo.example", "plan": "agency"},
+                        idempotency_key="t-1").json() == response.json()
+        listed = api.get(url).json()["results"]
+        assert [t["id"] for t in listed] == [response.json()["id"]]
+        again = api.post(url, {"billing_owner_email": "other@solo.example", "plan": "agency"})
+        assert again.status_code == 400  # one open transfer per account: the service says why
+        assert api.post(url, {"billing_owner_email": "x@solo.example", "plan": "nope"}).status_code == 400
+
+    def test_an_admin_without_billing_cannot_start_one(self, root, owner, make_member, api_for):
+        child = AccountFactory(parent=root)
+        agency_admin = make_member(root, RoleId.AGENCY_ADMIN)  # everything but billing management
+        response = api_for(root, agency_admin).post(acc(root, f"/subaccounts/{child.public_id}/billing-transfers"),
+                                                    {"billing_owner_email": "p@x.example", "plan": "agency"})
+        assert response.status_code == 403
