@@ -261,9 +261,17 @@ class PlanChangeView(InvoiceAccessMixin, TemplateView):
     permission_required = ("view_billing", "manage_billing")
     template_name = "billing/plan_change.html"
 
-    def get_plan(self):
+    def get(self, request, *args, **kwargs):
         self.check_root()
-        return get_object_or_404(Plan, code=self.kwargs["plan_code"])
+        if not request.GET.get("plan"):  # nothing chosen yet: choose on the plans page
+            return redirect("billing:plans", account_id=self.account.public_id)
+        return super().get(request, *args, **kwargs)
+
+    def get_plan(self):
+        """The plan named by ``?plan=<code>`` (the form posts it too); an unknown code is a 404."""
+        self.check_root()
+        code = (self.request.POST.get("plan") or self.request.GET.get("plan") or "")[:50]
+        return get_object_or_404(Plan, code=code)
 
     def get_context_data(self, **kwargs):
         import calendar

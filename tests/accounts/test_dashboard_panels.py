@@ -147,7 +147,7 @@ def test_a_new_sign_up_reaches_an_agency_with_a_first_subaccount(client):
     client.force_login(user)
     steps = dashboard(client, root).context["panels"].checklist
     assert steps[0].url == reverse("billing:plans", kwargs={"account_id": root.public_id})
-    client.post(reverse("billing:plan-change", kwargs={"account_id": root.public_id, "plan_code": "agency"}))
+    client.post(reverse("billing:plan-change", kwargs={"account_id": root.public_id}), {"plan": "agency"})
     response = client.post(reverse("accounts:subaccount-create", kwargs={"account_id": root.public_id}),
                            {"name": "First Customer"}, follow=True)
     assert Account.objects.filter(parent=root, name="First Customer").exists(), response.content.decode()[:500]

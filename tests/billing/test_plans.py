@@ -127,10 +127,11 @@ def test_the_pages(client, owner_and_root, make_member):
     plans_url = reverse("billing:plans", kwargs={"account_id": root.public_id})
     page = client.get(plans_url).content.decode()
     assert "Upgrade to Agency" in page and "Switch to Free" in page
-    change_url = reverse("billing:plan-change", kwargs={"account_id": root.public_id, "plan_code": "agency"})
+    change_url = reverse("billing:plan-change", kwargs={"account_id": root.public_id}) + "?plan=agency"
     assert "This month&#x27;s statement adds" in client.get(change_url).content.decode() or \
         "This month's statement adds" in client.get(change_url).content.decode()
-    response = client.post(change_url, follow=True)
+    response = client.post(change_url, {"plan": "agency"}, follow=True)
+    assert client.get(change_url.replace("agency", "nope")).status_code == 404
     assert "You are on the Agency plan now" in response.content.decode() and plan_of(root) == "agency"
     # A member sees the plans but cannot change them; a subaccount has no plans page; another tenant is a 404.
     member = make_member(root, RoleId.MEMBER)
@@ -141,7 +142,7 @@ def test_the_pages(client, owner_and_root, make_member):
     assert client.get(reverse("billing:plans", kwargs={"account_id": sub.public_id})).status_code == 403
     client.force_login(make_member(AccountFactory(name="Other"), RoleId.OWNER))
     assert client.get(plans_url).status_code == 404
-    assert client.post(change_url).status_code == 404
+    assert client.post(change_url, {"plan": "agency"}).status_code == 404
 
 
 def test_the_plans_page_query_budget(client, owner_and_root):
