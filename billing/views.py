@@ -3,7 +3,7 @@ import re
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -270,7 +270,9 @@ class PlanChangeView(InvoiceAccessMixin, TemplateView):
     def get_plan(self):
         """The plan named by ``?plan=<code>`` (the form posts it too); an unknown code is a 404."""
         self.check_root()
-        code = (self.request.POST.get("plan") or self.request.GET.get("plan") or "")[:50]
+        code = self.request.POST.get("plan") or self.request.GET.get("plan") or ""
+        if not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", code):  # a slug, or nothing to look up (NUL breaks PostgreSQL)
+            raise Http404("No such plan.")
         return get_object_or_404(Plan, code=code)
 
     def get_context_data(self, **kwargs):

@@ -151,3 +151,13 @@ def test_the_plans_page_query_budget(client, owner_and_root):
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(reverse("billing:plans", kwargs={"account_id": root.public_id})).status_code == 200
     assert len(ctx.captured_queries) <= 10, len(ctx.captured_queries)
+
+
+def test_a_malformed_plan_code_is_a_404_not_a_server_error(client, owner_and_root):
+    owner, root = owner_and_root
+    client.force_login(owner)
+    url = reverse("billing:plan-change", kwargs={"account_id": root.public_id})
+    for bad in ("\x00", "x" * 300, "../free", "pro'; --"):
+        assert client.get(url, {"plan": bad}).status_code == 404
+        assert client.post(url, {"plan": bad}).status_code == 404
+    assert plan_of(root) == "pro"
