@@ -134,7 +134,7 @@ def test_agency_requests_client_approves_agency_edits_client_revokes(page, brows
     owner_page.get_by_label("Email").fill(client_owner.email)
     owner_page.get_by_label("Password").fill(PASSWORD)
     owner_page.get_by_role("button", name="Sign in").click()
-    owner_page.get_by_role("link", name="Agency access").click()
+    owner_page.get_by_role("link", name="Agency access", exact=True).click()
     owner_page.get_by_role("button", name="Approve").click()
     expect(owner_page.get_by_text("Northwind Agency now has agency access.")).to_be_visible()
 
@@ -153,12 +153,15 @@ def test_agency_requests_client_approves_agency_edits_client_revokes(page, brows
     # the client sees it in the audit trail and revokes
     owner_page.get_by_role("link", name="Audit").click()
     expect(owner_page.get_by_text("via Northwind Agency").first).to_be_visible()
-    owner_page.get_by_role("link", name="Agency access").click()
+    owner_page.get_by_role("link", name="Agency access", exact=True).click()
     owner_page.get_by_role("link", name="Revoke…").click()
     owner_page.get_by_role("button", name="Revoke access").click()
     expect(owner_page.get_by_text("Its people lose it on their next click.")).to_be_visible()
 
     # the agency member's next page is refused
-    page.get_by_role("navigation", name="Account").get_by_role("link", name="Agents").click()
-    expect(page.get_by_text("You no longer have access to the account you were working in.")).to_be_visible()
+    page.get_by_role("navigation", name="Account", exact=True).get_by_role("link", name="Agents").click()
+    # ... with a page that says it ended and when (issue 16), nothing else about the account
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your agency access ended")
+    expect(page.get_by_text("ended Northwind Agency's agency access on")).to_be_visible()
+    page.get_by_role("link", name="Back to your accounts").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Northwind Agency")
