@@ -271,7 +271,7 @@ class TestWorkspace:
         assert api.post(acc(root, "/contacts"), {"name": "No way to reach"}).status_code == 400
         conv = api.post(acc(root, "/conversations"), {
             "agent_id": agent["id"], "contact_id": contact["id"], "duration_seconds": 61,
-            "started_at": (timezone.now() - datetime.timedelta(hours=2)).isoformat()})
+            "started_at": (timezone.now() - datetime.timedelta(minutes=5)).isoformat()})
         assert conv.status_code == 201, conv.content
         assert conv.json()["minutes"] == 2
         listed = api.get(acc(root, f"/conversations?agent_id={agent['id']}")).json()["results"]
