@@ -26,6 +26,7 @@ from members.admin import MembershipInline
 from members.models import Membership
 from members.roles import RoleId
 
+from .admin_base import ReadOnlyAdminMixin, refusal_text
 from .audit import audit
 from .models import LIMIT_NAMES, Account, AccountHasSubaccounts, AuditEvent
 from .permissions import clean_matrix
@@ -40,10 +41,6 @@ from .services import (
 )
 
 ROOT_STEP = Substr(OuterRef("path"), 1, Account.steplen)  # the row's root, as a path prefix
-
-
-def refusal_text(exc: Exception) -> str:
-    return " ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
 class CappedCountPaginator(Paginator):
@@ -544,7 +541,7 @@ def attach_ancestor_names(accounts) -> None:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """History: nobody adds, changes or deletes it."""
 
     list_display = ("created_at", "account", "actor_email", "action", "summary", "ip_address")
@@ -553,12 +550,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ("account",)
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

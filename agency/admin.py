@@ -1,26 +1,10 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from accounts.admin_base import ActionsOnlyAdminMixin, ReadOnlyAdminMixin, refusal_text
+
 from .models import AgencyBaseline, AgencyGrant, AgencySettings
 from .services import access_revoke
-
-
-def refusal_text(exc: Exception) -> str:
-    return " ".join(getattr(exc, "messages", None) or [str(exc)])
-
-
-class ReadOnlyAdminMixin:
-    """Seen by staff, changed only through ``agency.services`` by the client's governors (R2) or, for grants,
-    by the actions below."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AgencyGrantInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -48,7 +32,7 @@ class AgencySettingsInline(ReadOnlyAdminMixin, admin.StackedInline):
 
 
 @admin.register(AgencyGrant)
-class AgencyGrantAdmin(admin.ModelAdmin):
+class AgencyGrantAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
     """Agency access, read only; staff revoke it as the platform (``access_revoke(by=None)``): the agency's
     people lose access on their next request."""
 
@@ -63,15 +47,6 @@ class AgencyGrantAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in AgencyGrant._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # The revoke action needs "change" on the model; one grant's page has nothing to edit.
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status")
     def state(self, obj):

@@ -7,6 +7,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 
+from accounts.admin_base import ReadOnlyAdminMixin
 from accounts.models import Account
 from members.forms import EmailAddressField
 from members.models import User
@@ -78,7 +79,7 @@ class InvoiceLineInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Closed invoices are read-only: amounts never change after closing."""
 
     list_display = ("account", "period", "plan_name", "total_minutes", "total_cents", "payment_status", "closed_at")
@@ -91,18 +92,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger invoices are computed from: read only, for everyone."""
 
     list_display = ("account", "billing_root", "period", "occurred_on", "minutes", "seconds", "recorded_at")
@@ -112,15 +104,6 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_select_related = ("account", "billing_root")
     ordering = ("-pk",)  # the primary key's index: newest first without sorting the ledger
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.action(description="Close last month's billing period for the selected root accounts")
@@ -138,7 +121,7 @@ def close_last_period(modeladmin, request, queryset):
 
 
 @admin.register(BillingTransfer)
-class BillingTransferAdmin(admin.ModelAdmin):
+class BillingTransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: transfers start and move on through ``billing.transfers`` only (the parent's wizard, the
     customer's link, ``start_billing_transfer`` and the Account admin's action). Staff may cancel open ones."""
 
@@ -151,15 +134,6 @@ class BillingTransferAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ["cancel_selected"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request):
         opts = self.opts

@@ -4,13 +4,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
+from accounts.admin_base import ActionsOnlyAdminMixin, ReadOnlyAdminMixin, refusal_text
+
 from .invitations import invitation_resend, invitation_revoke
 from .models import Invitation, Membership, User
 from .services import membership_add, membership_change_role, membership_remove
-
-
-def refusal_text(exc: Exception) -> str:
-    return " ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
 @admin.register(User)
@@ -29,7 +27,7 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The Account change page's people (read only: changes go through the Memberships pages)."""
 
     model = Membership
@@ -43,14 +41,6 @@ class MembershipInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "agency_account").order_by("created_at", "pk")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Membership)
@@ -121,7 +111,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
     """Invitations are sent from the dashboard (or by provisioning); staff resend or revoke them through
     ``members.invitations`` as the platform. The page itself is read only, and the link's nonce is never shown."""
 
@@ -137,15 +127,6 @@ class InvitationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invitation._meta.fields if f.name != "nonce"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # The actions need "change" on the model; one invitation's page has nothing to edit.
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status")
     def state(self, obj):

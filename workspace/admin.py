@@ -1,24 +1,17 @@
 from django.contrib import admin
 
+from accounts.admin_base import ReadOnlyAdminMixin
+
 from .models import Agent, Contact, Conversation
 
 
-class ReadOnlyTenantDataAdmin(admin.ModelAdmin):
+class ReadOnlyTenantDataAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """A customer's own data, for staff to look at while helping: it changes only in the account's dashboard
     (``workspace.services``, with the account's limits and permissions), and conversations are history."""
 
     list_select_related = ("account",)
     show_full_result_count = False
     ordering = ("-pk",)  # the primary key's index
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Agent)
