@@ -13,6 +13,7 @@
 
 import calendar
 import datetime
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,6 +31,27 @@ def _period_bounds(moment: datetime.datetime) -> tuple[datetime.datetime, dateti
     days = calendar.monthrange(start.year, start.month)[1]
     begin = datetime.datetime.combine(start, datetime.time(), tzinfo=datetime.UTC)
     return begin, begin + datetime.timedelta(days=days), days
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What moving to a plan now means: an upgrade's prorated charge for the days left, or a downgrade's date."""
+
+    upgrade: bool
+    prorated_cents: int
+    days_left: int  # today included
+    period_days: int
+    next_period: datetime.date
+
+
+def quote(plan: Plan, current: Plan | None, now: datetime.datetime | None = None) -> Quote:
+    now = now or timezone.now()
+    _, end, days = _period_bounds(now)
+    old_price = current.monthly_price_cents if current else 0
+    upgrade = current is None or plan.monthly_price_cents > old_price
+    left = (end.date() - now.astimezone(datetime.UTC).date()).days
+    prorated = (plan.monthly_price_cents - old_price) * left // days if upgrade else 0
+    return Quote(upgrade, prorated, left, days, end.date())
 
 
 def current_plan(account: Account) -> Plan | None:
@@ -74,11 +96,9 @@ def plan_change(*, account: Account, plan: Plan, by, request=None) -> PlanChange
     if scheduled is not None:
         scheduled.status, scheduled.decided_note = PlanChange.Status.CANCELLED, f"Replaced by a change to {plan.name}"
         scheduled.save(update_fields=["status", "decided_note"])
-    begin, end, days = _period_bounds(now)
-    old_price = current.monthly_price_cents if current else 0
-    if plan.monthly_price_cents > old_price or current is None:
-        left = (end.date() - now.astimezone(datetime.UTC).date()).days  # today included
-        prorated = (plan.monthly_price_cents - old_price) * left // days
+    q = quote(plan, current, now)
+    if q.upgrade:
+        prorated, left, days = q.prorated_cents, q.days_left, q.period_days
         change = PlanChange.objects.create(
             account=account, from_plan=current or plan, to_plan=plan, status=PlanChange.Status.APPLIED,
             effective_at=now, prorated_cents=prorated, prorated_days=left, period_days=days, requested_by=by)
@@ -87,6 +107,7 @@ def plan_change(*, account: Account, plan: Plan, by, request=None) -> PlanChange
               summary=f"Plan upgraded to {plan.name} ({cents(prorated)} prorated for {left} of {days} days)",
               old=current.code if current else None, new=plan.code)
         return change
+    end = datetime.datetime.combine(q.next_period, datetime.time(), tzinfo=datetime.UTC)
     change = PlanChange.objects.create(account=account, from_plan=current, to_plan=plan,
                                        status=PlanChange.Status.SCHEDULED, effective_at=end, requested_by=by)
     audit(account=account, actor=by, request=request, action="billing.plan_change_scheduled",

@@ -276,24 +276,15 @@ class PlanChangeView(InvoiceAccessMixin, TemplateView):
         return get_object_or_404(Plan, code=code)
 
     def get_context_data(self, **kwargs):
-        import calendar
-        import datetime as dt
-
-        from django.utils import timezone
-
-        from .plans import current_plan, plan_change_refusal
+        from .plans import current_plan, plan_change_refusal, quote
 
         ctx = super().get_context_data(**kwargs)
         plan = self.get_plan()
         current = current_plan(self.account)
-        now = timezone.now()
-        days = calendar.monthrange(now.year, now.month)[1]
-        left = days - now.astimezone(dt.UTC).day + 1
-        upgrade = current is None or plan.monthly_price_cents > current.monthly_price_cents
-        prorated = (plan.monthly_price_cents - (current.monthly_price_cents if current else 0)) * left // days
-        ctx.update(plan=plan, current=current, upgrade=upgrade, prorated=prorated, days_left=left, days=days,
-                   refusal=plan_change_refusal(self.account, plan, current),
-                   next_period=period_start() + dt.timedelta(days=days))
+        q = quote(plan, current)  # the figures the service will charge
+        ctx.update(plan=plan, current=current, upgrade=q.upgrade, prorated=q.prorated_cents, days_left=q.days_left,
+                   days=q.period_days, refusal=plan_change_refusal(self.account, plan, current),
+                   next_period=q.next_period)
         return ctx
 
     def post(self, request, *args, **kwargs):
