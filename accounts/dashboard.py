@@ -66,7 +66,8 @@ class Panels:
         return bool(self.checklist) and not all(s.done for s in self.checklist)
 
 
-def dashboard_panels(access, *, period: datetime.date | None = None) -> Panels:
+def dashboard_panels(access, *, members: int, period: datetime.date | None = None) -> Panels:
+    """``members``: the account's member count, which the dashboard has already counted."""
     from django.urls import reverse
 
     from agency.models import AgencyGrant
@@ -116,7 +117,7 @@ def dashboard_panels(access, *, period: datetime.date | None = None) -> Panels:
     if account.is_root() and can.get("manage_settings") and account.onboarding_dismissed_at is None:
         plan = plan if plan is not None else plan_for(account)
         has_agent = Agent.objects.filter(account=account).exists()
-        invited = panels.pending_invitations or account.memberships.count() > 1
+        invited = panels.pending_invitations or members > 1
         reaches_others = account.numchild > 0 or AgencyGrant.objects.filter(agency=account).exists()
         panels.checklist = [
             Step("plan", "Choose a plan", plan is not None and not plan.is_default,

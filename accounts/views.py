@@ -68,7 +68,7 @@ class DashboardView(AccountViewMixin, TemplateView):
         ctx["visible_path"] = [a if a.depth >= top_depth else None for a in self.access.ancestors]
         from .dashboard import dashboard_panels
 
-        ctx["panels"] = dashboard_panels(self.access)
+        ctx["panels"] = dashboard_panels(self.access, members=ctx["counts"]["members"])
         return ctx
 
 

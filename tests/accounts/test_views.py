@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 # Query budgets (issue 14): one extra query on a page must fail a test.
 # The dashboard of a top-level account (panels: minutes against the plan, first steps, agency requests) and of a
 # subaccount; each includes the account's security-policy lineage (issue 13, one query).
-DASHBOARD_BUDGET = 18
+DASHBOARD_BUDGET = 17
 DASHBOARD_SUB_BUDGET = 13
 SWITCHER_BUDGET = {"entry_points": 3, "children": 7, "search": 4}
 
