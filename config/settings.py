@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "developers",
+    "trust",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("agency.urls")),
     path("", include("security.account_urls")),
     path("", include("developers.urls")),
+    path("", include("trust.urls")),
     path("api/v1/", include("api.urls")),
     path("invitations/<str:token>/", accept_invitation, name="invitation-accept"),
 ]
