@@ -39,6 +39,8 @@ PEOPLE = [
     ("owner@contoso.example", "Cora Contoso", "Owner of Contoso Clinics: a former Northwind subaccount, independent "
                                               "after a billing transfer, Northwind keeping agency access"),
     ("owner@globex.example", "Gil Globex", "Globex Retail's billing transfer waits for this person to accept"),
+    ("support@platform.example", "Sam Support", "Platform staff (Support group in /admin/): has asked Initech "
+                                                "Clinics' Owner for support access"),
 ]
 
 # (name, parent name or None); three levels of nesting below the agency.
@@ -120,11 +122,15 @@ class Command(BaseCommand):
         # Fresh user objects: access is cached per user object, and memberships changed above.
         self._agency(accounts["Northwind Agency"], client, {u.email: u for u in User.objects.all()})
         self._transfers(accounts, {u.email: u for u in User.objects.all()})
+        totp_secret = self._security(accounts, {u.email: u for u in User.objects.all()})
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/accounts/login/"))
         self.stdout.write(f"API key of Northwind Agency (acts as owner@northwind.example): {demo_key}")
         self.stdout.write("  curl -H 'X-API-Key: " + demo_key + "' http://127.0.0.1:8000/api/v1/accounts/current")
         self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")
+        self.stdout.write(f"Contoso Clinics requires two-factor for Owners and Admins: owner@contoso.example signs in "
+                          f"with an authenticator code. TOTP secret {totp_secret} (add it to an authenticator app, or "
+                          f"run `.venv/bin/python manage.py demo_totp` for the current code).")
         for email, _, what in PEOPLE:
             self.stdout.write(f"  {email:<28} {what}")
 
@@ -189,6 +195,46 @@ class Command(BaseCommand):
         if pending is not None:
             self.stdout.write(f"Globex Retail's pending billing transfer (sign in as owner@globex.example): "
                               f"{transfer_url(pending)}")
+
+    @staticmethod
+    def demo_totp_secret() -> str:
+        """The demo Contoso owner's TOTP secret: base32, the same on every run (``demo_totp`` prints its code)."""
+        digest = hmac.new(settings.SECRET_KEY.encode(), b"demo:totp", hashlib.sha256).digest()
+        return base64.b32encode(digest[:20]).decode()
+
+    def _security(self, accounts: dict, users) -> str:
+        """Contoso Clinics requires two-factor for Owners and Admins (no deadline: in force), and its owner has
+        TOTP with recovery codes; so Northwind's agency users meet that policy when they open Contoso. Initech
+        Clinics' Owner has a pending support-access request from platform staff."""
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+        from allauth.mfa.totp.internal.auth import TOTP
+        from django.contrib.auth.models import Group
+
+        from members.staff import SUPPORT, sync_staff_groups
+        from security.models import SecurityPolicy, SupportAccess
+        from security.support import support_request
+
+        contoso_owner = users["owner@contoso.example"]
+        secret = self.demo_totp_secret()
+        if not Authenticator.objects.filter(user=contoso_owner, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(contoso_owner, secret)
+            RecoveryCodes.activate(contoso_owner)
+        # Written as data: Northwind's agency settings keep Contoso's settings read-only for its own members.
+        SecurityPolicy.objects.update_or_create(account=accounts["Contoso Clinics"],
+                                                defaults={"require_mfa": SecurityPolicy.MfaScope.ADMINS})
+
+        staff = users["support@platform.example"]
+        if not staff.is_staff:
+            staff.is_staff = True
+            staff.save(update_fields=["is_staff"])
+            sync_staff_groups()
+            staff.groups.add(Group.objects.get(name=SUPPORT))
+        initech = accounts["Initech Clinics"]
+        if not SupportAccess.objects.filter(account=initech).exists():
+            support_request(account=initech, by=staff, level=SupportAccess.Level.READ, hours=24,
+                            reason="Customer reports calls dropping after the greeting; need to read the agent setup.")
+        return secret
 
     def _external_ids(self, names) -> None:
         """The demo's own identifiers (as a CRM would have them), so export_accounts → provision_accounts shows
