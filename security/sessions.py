@@ -35,3 +35,40 @@ def end_other_sessions(request) -> int:
         s.end()
         ended += 1
     return ended
+
+
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+            ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("CrOS", "ChromeOS"),
+           ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Macintosh", "macOS"), ("Linux", "Linux"))
+
+
+def device_name(user_agent: str) -> str:
+    """"Firefox on Linux", "Safari on iPhone": enough to recognise one's own devices (the raw string is kept
+    for a title). The first match wins, in an order where Edge and Opera are not mistaken for Chrome."""
+    agent = user_agent or ""
+    browser = next((name for token, name in BROWSERS if token in agent), "")
+    system = next((name for token, name in SYSTEMS if token in agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (agent[:40] if agent else "Unknown browser")
+
+
+def sessions_of(request) -> list:
+    """The person's live sessions (dead ones are purged from the list), this one first, then by last activity."""
+    current = request.session.session_key
+    sessions = UserSession.objects.purge_and_list(request.user)
+    for s in sessions:
+        s.device = device_name(s.user_agent)
+        s.is_this_one = s.session_key == current
+    return sorted(sessions, key=lambda s: (not s.is_this_one, -(s.last_seen_at or s.created_at).timestamp()))
+
+
+def end_session(request, session_id) -> "UserSession | None":
+    """Signs one of the person's other sessions out; None when there is no such session of theirs (another
+    person's id, an ended one, or this very session, which "Sign out" ends instead)."""
+    found = (UserSession.objects.filter(user=request.user, pk=session_id)
+             .exclude(session_key=request.session.session_key).first())
+    if found is not None:
+        found.end()
+    return found

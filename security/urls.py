@@ -9,7 +9,7 @@ from allauth.account import views as allauth_views
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import ActivityView, PasswordResetConfirmView, StaffSupportView
+from .views import ActivityView, PasswordResetConfirmView, SessionListView, StaffSupportView
 
 urlpatterns = [
     path("login/", allauth_views.login, name="login"),
@@ -32,5 +32,5 @@ urlpatterns = [
     path("activity/", ActivityView.as_view(), name="security-activity"),
     path("support-access/", StaffSupportView.as_view(), name="security-staff-support"),
     path("2fa/", include("allauth.mfa.urls")),
-    path("sessions/", include("allauth.usersessions.urls")),
+    path("sessions/", SessionListView.as_view(), name="usersessions_list"),  # ours: one session or all others
 ]

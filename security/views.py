@@ -25,6 +25,7 @@ from .middleware import SECOND_FACTORS
 from .models import SecurityEvent, SupportAccess
 from .policy import effective_policy
 from .services import mfa_reset, policy_update
+from .sessions import device_name, end_other_sessions, end_session, sessions_of
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -52,6 +53,42 @@ class ActivityView(LoginRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "days": settings.SECURITY_ACTIVITY_DAYS}
+
+
+class SessionListView(LoginRequiredMixin, TemplateView):
+    """Where the person is signed in: browser and device, IP, sign-in time and last activity, this session
+    marked. POST ``session`` (an id of one of their other sessions) signs that one out; ``all_others`` every
+    other one. A signed-out session finds itself signed out on its next request. Someone else's session id
+    is a 404."""
+
+    template_name = "security/sessions.html"
+
+    def get_context_data(self, **kwargs):
+        sessions = sessions_of(self.request)
+        return {**super().get_context_data(**kwargs), "sessions": sessions,
+                "others": sum(1 for s in sessions if not s.is_this_one)}
+
+    def post(self, request, *args, **kwargs):
+        if request.POST.get("all_others"):
+            ended = end_other_sessions(request)
+            if ended:
+                event_record(kind=SecurityEvent.Kind.SESSION_REVOKED, request=request, user=request.user,
+                             detail=f"{ended} other session{'s' if ended != 1 else ''}")
+            messages.success(request, f"Signed out {ended} other session{'s' if ended != 1 else ''}."
+                             if ended else "There were no other sessions to sign out.")
+            return redirect("usersessions_list")
+        try:
+            session_id = int(request.POST.get("session", ""))
+        except ValueError:
+            raise Http404("No such session.") from None
+        ended = end_session(request, session_id)
+        if ended is None:
+            raise Http404("No such session.")
+        device = device_name(ended.user_agent)
+        event_record(kind=SecurityEvent.Kind.SESSION_REVOKED, request=request, user=request.user,
+                     detail=f"{device}, {ended.ip}")
+        messages.success(request, f"Signed out the session on {device} ({ended.ip}).")
+        return redirect("usersessions_list")
 
 
 class SecurityPolicyView(AccountViewMixin, FormView):
