@@ -178,6 +178,7 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_ADAPTER = "security.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_RECOVERY_CODES_SHOW_ONCE = True  # shown (and downloadable) once, when made; regenerate if lost
 MFA_TOTP_ISSUER = "Agency Console"
 MFA_PASSKEY_LOGIN_ENABLED = False  # passkeys are a second factor here, after the password
 # Passkeys need HTTPS except on localhost during development.

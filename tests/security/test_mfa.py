@@ -100,16 +100,27 @@ def test_turning_totp_off_needs_reauthentication(client, casey, password):
     assert SecurityEvent.objects.filter(user=casey, kind=Kind.MFA_REMOVED).exists()
 
 
-def test_recovery_codes_are_downloadable_and_regenerable(client, casey, password):
+def test_recovery_codes_are_shown_and_downloadable_once_then_only_regenerable(client, casey, password):
+    """The codes page shows them once (with a download carrying them); afterwards neither the page nor the
+    download gives them; generating new codes shows the new ones once and voids the old."""
+    import urllib.parse
+
     activate_totp(client, casey, password)
     with time_machine.travel(T0 + datetime.timedelta(minutes=1), tick=False):
         old = Authenticator.objects.get(user=casey, type="recovery_codes").wrap().get_unused_codes()
-        download = client.get(reverse("mfa_download_recovery_codes"))
-        assert download.status_code == 200 and old[0] in download.content.decode()
-        assert "attachment" in download["Content-Disposition"]
+        first = client.get(reverse("mfa_view_recovery_codes")).content.decode()
+        assert all(code in first for code in old) and "only this once" in first
+        link = first.split('download="agency-console-recovery-codes.txt" href="')[1].split('"')[0]
+        assert all(code in urllib.parse.unquote(link) for code in old)
+        again = client.get(reverse("mfa_view_recovery_codes")).content.decode()
+        assert not any(code in again for code in old) and "Generate new codes" in again
+        assert "10 of 10 recovery codes remain unused" in again
+        assert client.get(reverse("mfa_download_recovery_codes")).status_code == 403
         assert client.post(reverse("mfa_generate_recovery_codes")).status_code == 302
-    new = Authenticator.objects.get(user=casey, type="recovery_codes").wrap().get_unused_codes()
-    assert set(new).isdisjoint(old)
+        new = Authenticator.objects.get(user=casey, type="recovery_codes").wrap().get_unused_codes()
+        assert set(new).isdisjoint(old)
+        shown = client.get(reverse("mfa_view_recovery_codes")).content.decode()
+        assert all(code in shown for code in new)
     assert SecurityEvent.objects.filter(user=casey, kind=Kind.MFA_RESET).exists()
 
 
