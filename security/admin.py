@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+from accounts.admin_base import ReadOnlyAdminMixin
+
 from . import throttle
-from .models import SecurityEvent
+from .models import SecurityEvent, SecurityPolicy, SupportAccess
 from .services import lockout_lift
 
 
@@ -43,3 +45,35 @@ class SecurityEventAdmin(admin.ModelAdmin):
             return
         self.message_user(request, f"Lifted the lockout of {len(pairs)} address/IP pair(s); they can sign in now.",
                           messages.SUCCESS)
+
+
+@admin.register(SecurityPolicy)
+class SecurityPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Accounts' own security policies, for staff answering "why am I asked for a second factor?". Read only:
+    an account's Owners and Admins set them (Settings → Security), and a subaccount applies the strictest of
+    its own and its ancestors'."""
+
+    list_display = ("account", "require_mfa", "mfa_deadline", "idle_timeout_minutes", "session_lifetime_hours",
+                    "domains", "updated_at", "updated_by")
+    list_filter = ("require_mfa",)
+    search_fields = ("account__name", "=account__public_id")
+    list_select_related = ("account", "updated_by")
+    show_full_result_count = False
+
+    @admin.display(description="invitations only to")
+    def domains(self, obj):
+        return ", ".join(obj.allowed_email_domains) or "any"
+
+
+@admin.register(SupportAccess)
+class SupportAccessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Support access requests and grants (read only): staff ask on the Support access page and the account's
+    Owner decides in the app; nobody, staff included, approves from here."""
+
+    list_display = ("created_at", "account", "requested_by", "level", "hours", "status", "include_subaccounts",
+                    "decided_by", "expires_at", "ended_at")
+    list_filter = ("status", "level")
+    search_fields = ("account__name", "=account__public_id", "requested_by__email")
+    list_select_related = ("account", "requested_by", "decided_by")
+    date_hierarchy = "created_at"
+    show_full_result_count = False

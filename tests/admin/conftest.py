@@ -128,6 +128,12 @@ class Platform:
         BillingTransfer.objects.bulk_create([
             BillingTransfer(account=c, from_root=root_of[c.pk], from_parent=root_of[c.pk], plan=self.plan,
                             billing_owner_email=f"payer{c.pk}@customer.test", nonce="x") for c in children])
+        from security.models import SecurityPolicy, SupportAccess
+
+        SecurityPolicy.objects.bulk_create([SecurityPolicy(account=r, require_mfa="admins") for r in roots])
+        SupportAccess.objects.bulk_create([
+            SupportAccess(account=r, requested_by=u, level="read", reason="Calls drop after the greeting", hours=24)
+            for r, u in zip(roots, users, strict=False)])
         self.added += n
 
 

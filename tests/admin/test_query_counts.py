@@ -35,6 +35,8 @@ BUDGET = {
     "mfa.authenticator": 5,
     "usersessions.usersession": 5,
     "security.securityevent": 6,
+    "security.securitypolicy": 4,
+    "security.supportaccess": 6,  # with its date hierarchy
 }
 
 

@@ -138,3 +138,26 @@ class TestStripeModels:
         settings.STRIPE_SECRET_KEY = ""
         assert hide_stripe_models_unless_configured(site) == [Customer]
         assert not site.is_registered(Customer)
+
+
+def test_security_policies_and_support_access_are_read_only_in_the_admin(staff_client):
+    """Policies are set by an account's Owners and Admins, support access decided by its Owner: the admin
+    shows them and changes nothing."""
+    from security.models import SecurityPolicy, SupportAccess
+    from tests.factories import AccountFactory, UserFactory
+
+    account = AccountFactory(name="Policy Co")
+    policy = SecurityPolicy.objects.create(account=account, require_mfa="admins", allowed_email_domains=["policy.test"])
+    support = SupportAccess.objects.create(account=account, requested_by=UserFactory(is_staff=True), level="read",
+                                           reason="Calls drop after the greeting", hours=24)
+    listing = staff_client.get(reverse("admin:security_securitypolicy_changelist")).content.decode()
+    assert "Policy Co" in listing and "policy.test" in listing
+    assert "Policy Co" in staff_client.get(reverse("admin:security_supportaccess_changelist")).content.decode()
+    for name, obj in (("securitypolicy", policy), ("supportaccess", support)):
+        assert staff_client.get(reverse(f"admin:security_{name}_add")).status_code == 403
+        response = staff_client.post(reverse(f"admin:security_{name}_change", args=[obj.pk]), {"status": "active"})
+        assert response.status_code in (200, 403)
+        deleting = staff_client.post(reverse(f"admin:security_{name}_delete", args=[obj.pk]), {"post": "yes"})
+        assert deleting.status_code == 403
+    support.refresh_from_db()
+    assert support.status == SupportAccess.Status.REQUESTED and SecurityPolicy.objects.filter(pk=policy.pk).exists()
