@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
@@ -43,4 +43,6 @@ urlpatterns = [
     # Swagger UI from drf-spectacular-sidecar's vendored files; its init script is a separate request (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
          name="docs"),
+    # Last: any other path (unknown, or an id that is not a UUID) gets the API's error body, not the site's page.
+    re_path(r"", views.not_found, name="not-found"),
 ]

@@ -3,7 +3,9 @@ each method needs, and calls the same services as the pages."""
 
 from django.db import transaction
 from django.db.models import Sum
+from django.http import JsonResponse
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -31,6 +33,12 @@ from .pagination import Cursor
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                                description="Retrying with the same key and body returns the first answer and acts "
                                            "once; the same key with another body is refused (422).")
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """Every path under /api/v1/ that names no endpoint: the one error body, whatever the method."""
+    return JsonResponse({"error": {"code": "not_found", "message": "Not found.", "fields": {}}}, status=404)
 
 
 def account_context(view) -> dict:

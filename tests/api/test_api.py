@@ -72,6 +72,15 @@ class TestAuthentication:
         assert answers[0][0] == 401
         assert Api(api.key).get(v1("accounts/current")).status_code == 200
 
+    def test_unknown_paths_and_malformed_ids_get_the_error_body(self, api, root):
+        for path in ("nope", "accounts/not-a-uuid", f"accounts/{root.public_id}/agents/123",
+                     f"accounts/{root.public_id}/agents/", "accounts/current/"):
+            for method in ("GET", "POST", "PATCH", "DELETE"):
+                for client in (api, Api(None)):
+                    response = client(method, v1(path), {} if method in ("POST", "PATCH") else None)
+                    assert response.status_code == 404, (method, path)
+                    assert response.json() == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
+
     def test_reactivated_key_works_again(self, api, owner):
         apikey_set_revoked(key=api.api_key, revoked=True, by=owner)
         assert api.get(v1("accounts/current")).status_code == 401
