@@ -36,25 +36,27 @@ def test_with_the_database_cache_the_count_is_the_counter_tables(db_cache, setti
 
 
 @pytest.mark.django_db
-def test_two_interleaved_requests_cannot_both_take_the_last_slot(monkeypatch):
-    """Request A is paused right before its count is taken while request B runs whole: one of them gets the
-    last slot, never both (the read and the write are one statement, so there is no gap to interleave in)."""
+def test_two_interleaved_requests_cannot_both_take_the_last_slot():
+    """Request B runs whole right after request A's first statement returns (as on another app server): a
+    read-then-write count would let both take the last slot; one statement that increments and returns the
+    count lets exactly one."""
     expires = timezone.now() + datetime.timedelta(minutes=1)
     bucket = "api-rate:interleaved:60:1"
     for _ in range(4):  # limit 5: four used, one slot left
         throttling.counter_hit(bucket, expires)
-    real = throttling.counter_hit
-    answers = []
+    counts = {}
 
-    def a_paused_while_b_runs(b, e):
-        monkeypatch.setattr(throttling, "counter_hit", real)
-        answers.append(("B", real(b, e)))  # B, start to end, in the middle of A
-        return real(b, e)
+    def b_runs_after_as_first_statement(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "B" not in counts:
+            counts["B"] = None  # B's own statements pass straight through
+            counts["B"] = throttling.counter_hit(bucket, expires)
+        return result
 
-    monkeypatch.setattr(throttling, "counter_hit", a_paused_while_b_runs)
-    answers.append(("A", throttling.counter_hit(bucket, expires)))
-    assert sorted(answers) == [("A", 6), ("B", 5)]
-    assert [who for who, count in answers if count <= 5] == ["B"]
+    with connection.execute_wrapper(b_runs_after_as_first_statement):
+        counts["A"] = throttling.counter_hit(bucket, expires)
+    assert sorted(counts.values()) == [5, 6]
+    assert [who for who, count in counts.items() if count <= 5] == ["A"]
 
 
 @pytest.mark.django_db
