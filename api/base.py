@@ -1,12 +1,14 @@
 """What every endpoint shares: the URL's account resolved for the key (404 when out of its reach), the
 permission each method needs, ETags, and idempotent POSTs."""
 
+import datetime
 import functools
 import hashlib
 import json
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -19,6 +21,9 @@ from .errors import ApiError
 from .models import IdempotencyRecord
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# How long a first answer is kept for retries; older records are purged, a batch at a time, as new ones come.
+IDEMPOTENCY_RETENTION = datetime.timedelta(hours=24)
+IDEMPOTENCY_PURGE_BATCH = 500
 
 
 def etag_of(data) -> str:
@@ -71,10 +76,19 @@ class ApiView(GenericAPIView):
         return get_object_or_404(queryset, public_id=uuid_or_404(self.kwargs[lookup], "Not found."))
 
 
+def idempotency_purge(*, now=None, batch: int = IDEMPOTENCY_PURGE_BATCH) -> int:
+    """Delete at most ``batch`` records older than ``IDEMPOTENCY_RETENTION``; returns how many. Called before
+    each new record is written (so the table holds about a day of POSTs), and usable from housekeeping."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_RETENTION
+    stale = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+    return IdempotencyRecord.objects.filter(pk__in=stale).delete()[0] if stale else 0
+
+
 def idempotent(method):
     """POST handlers: with an ``Idempotency-Key`` header, the first answer is stored with the change it made
     (one transaction); a retry with the same key and request gets it back and acts no more; the same key
-    with a different request is refused (422). Concurrent retries wait on the row's unique index."""
+    with a different request is refused (422). Concurrent retries wait on the row's unique index. A key is
+    remembered for ``IDEMPOTENCY_RETENTION`` (24 hours); after that it acts as a new one."""
 
     @functools.wraps(method)
     def handler(self, request, *args, **kwargs):
@@ -85,9 +99,14 @@ def idempotent(method):
             raise ApiError(400, "invalid_idempotency_key", "An Idempotency-Key has 1 to 255 printable characters.")
         body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
         fingerprint = hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+        idempotency_purge()
         with transaction.atomic():
             record, created = IdempotencyRecord.objects.get_or_create(api_key=request.auth, key=key,
                                                                       defaults={"fingerprint": fingerprint})
+            if not created and record.created_at < timezone.now() - IDEMPOTENCY_RETENTION:
+                record.delete()  # older than the retention but not purged yet: a new key
+                record = IdempotencyRecord.objects.create(api_key=request.auth, key=key, fingerprint=fingerprint)
+                created = True
             if not created:
                 if record.fingerprint != fingerprint:
                     raise ApiError(422, "idempotency_key_reused",

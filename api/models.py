@@ -35,3 +35,16 @@ class CacheEntry(models.Model):
 
     def __str__(self):
         return self.cache_key
+
+
+class RateCounter(models.Model):
+    """Requests of one API key in one rate-limit window, counted with one ``INSERT … ON CONFLICT DO UPDATE SET
+    hits = hits + 1 RETURNING hits`` (``api.throttling``): atomic across processes and app servers, which the
+    database cache's read-then-write ``incr`` is not. Used when the ``api`` cache is the database cache."""
+
+    bucket = models.CharField(max_length=200, primary_key=True)  # "<key prefix>:<period>:<window number>"
+    hits = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"{self.bucket}: {self.hits}"

@@ -146,6 +146,10 @@ class InvitationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=RoleId.values, help_text="The new role; only roles the key may give.")
+
+
 class InvitationCreateSerializer(serializers.Serializer):
     email = serializers.CharField(max_length=254)
     role = serializers.ChoiceField(choices=[r for r in RoleId.values if r != RoleId.AGENCY_ADMIN])
@@ -181,7 +185,6 @@ class InvoiceSerializer(serializers.ModelSerializer):
         fields = ["id", "period", "plan_name", "plan_price_cents", "included_minutes", "total_minutes",
                   "overage_minutes", "total_cents", "closed_at", "payment_status", "lines"]
         read_only_fields = fields
-
 
 
 class BillingTransferSerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
@@ -18,8 +18,18 @@ urlpatterns = [
          name="subaccount-reactivate"),
     path(f"{A}subaccounts/<uuid:subaccount_id>/billing-transfers", views.BillingTransferView.as_view(),
          name="billing-transfer-list"),
+    path(f"{A}subaccounts/<uuid:subaccount_id>/billing-transfers/<uuid:transfer_id>",
+         views.BillingTransferDetailView.as_view(), name="billing-transfer-detail"),
+    path(f"{A}subaccounts/<uuid:subaccount_id>/billing-transfers/<uuid:transfer_id>/cancel",
+         views.BillingTransferCancelView.as_view(), name="billing-transfer-cancel"),
     path(f"{A}members", views.MemberListView.as_view(), name="member-list"),
+    path(f"{A}members/<uuid:membership_id>", views.MemberDetailView.as_view(), name="member-detail"),
     path(f"{A}invitations", views.InvitationListView.as_view(), name="invitation-list"),
+    path(f"{A}invitations/<uuid:invitation_id>", views.InvitationDetailView.as_view(), name="invitation-detail"),
+    path(f"{A}invitations/<uuid:invitation_id>/revoke", views.InvitationActionView.as_view(action="revoke"),
+         name="invitation-revoke"),
+    path(f"{A}invitations/<uuid:invitation_id>/resend", views.InvitationActionView.as_view(action="resend"),
+         name="invitation-resend"),
     path(f"{A}agents", views.AgentListView.as_view(), name="agent-list"),
     path(f"{A}agents/<uuid:object_id>", views.AgentDetailView.as_view(), name="agent-detail"),
     path(f"{A}contacts", views.ContactListView.as_view(), name="contact-list"),
@@ -33,4 +43,6 @@ urlpatterns = [
     # Swagger UI from drf-spectacular-sidecar's vendored files; its init script is a separate request (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
          name="docs"),
+    # Last: any other path (unknown, or an id that is not a UUID) gets the API's error body, not the site's page.
+    re_path(r"", views.not_found, name="not-found"),
 ]

@@ -3,7 +3,9 @@ each method needs, and calls the same services as the pages."""
 
 from django.db import transaction
 from django.db.models import Sum
+from django.http import JsonResponse
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -16,9 +18,10 @@ from accounts.models import Account
 from accounts.params import uuid_or_none
 from billing.models import BillingTransfer, Invoice, Plan, UsageRecord, period_start
 from billing.selectors import minutes_used_in_subtrees
-from billing.transfers import transfer_start
-from members.invitations import invitation_create
+from billing.transfers import transfer_cancel, transfer_start
+from members.invitations import invitation_create, invitation_resend, invitation_revoke
 from members.models import Invitation, Membership
+from members.services import descendant_memberships, membership_change_role, membership_remove
 from workspace import services as workspace_services
 from workspace.models import Agent, Contact, Conversation
 
@@ -30,6 +33,12 @@ from .pagination import Cursor
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                                description="Retrying with the same key and body returns the first answer and acts "
                                            "once; the same key with another body is refused (422).")
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """Every path under /api/v1/ that names no endpoint: the one error body, whatever the method."""
+    return JsonResponse({"error": {"code": "not_found", "message": "Not found.", "fields": {}}}, status=404)
 
 
 def account_context(view) -> dict:
@@ -190,6 +199,71 @@ class InvitationListView(ApiListView):
         data.is_valid(raise_exception=True)
         invitation = invitation_create(account=self.account, by=request.user, request=request, **data.validated_data)
         return Response(s.InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(ApiView):
+    """One membership of this account: read it, change its role, or remove the person (the members services:
+    a role only up to what the key may give, never the last Owner of a top-level account)."""
+
+    serializer_class = s.MemberSerializer
+    permissions = {"GET": ("view_members",), "PATCH": ("manage_members",), "DELETE": ("manage_members",)}
+
+    def get_membership(self) -> Membership:
+        return self.scoped_object(Membership.objects.filter(account=self.account).select_related("user", "account"),
+                                  "membership_id")
+
+    def get(self, request, account_id, membership_id):
+        return Response(s.MemberSerializer(self.get_membership()).data)
+
+    @extend_schema(request=s.MemberRoleSerializer, responses=s.MemberSerializer)
+    def patch(self, request, account_id, membership_id):
+        membership = self.get_membership()
+        self.check_if_match(s.MemberSerializer(membership).data)
+        data = s.MemberRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = membership_change_role(membership=membership, role=data.validated_data["role"],
+                                            by=request.user, request=request)
+        return Response(s.MemberSerializer(membership).data)
+
+    @extend_schema(parameters=[OpenApiParameter(
+        "include_subaccounts", bool, description="Also remove the person's own memberships in subaccounts below "
+                                                 "(offboarding is complete); default false.")],
+        responses={204: None})
+    def delete(self, request, account_id, membership_id):
+        membership = self.get_membership()
+        also = list(descendant_memberships(membership)) \
+            if request.query_params.get("include_subaccounts") == "true" else []
+        membership_remove(membership=membership, by=request.user, also=also, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationMixin:
+    def get_invitation(self) -> Invitation:
+        return self.scoped_object(Invitation.objects.filter(account=self.account).select_related("account"),
+                                  "invitation_id")
+
+
+class InvitationDetailView(InvitationMixin, ApiView):
+    serializer_class = s.InvitationSerializer
+    permissions = {"GET": ("view_members",)}
+
+    def get(self, request, account_id, invitation_id):
+        return Response(s.InvitationSerializer(self.get_invitation()).data)
+
+
+class InvitationActionView(InvitationMixin, ApiView):
+    """Withdraw a pending invitation (its link stops working), or send it again with a fresh link."""
+
+    serializer_class = s.InvitationSerializer
+    permissions = {"POST": ("manage_members",)}
+    action = "revoke"  # or "resend"
+
+    @extend_schema(request=None, responses=s.InvitationSerializer, parameters=[IDEMPOTENCY])
+    @idempotent
+    def post(self, request, account_id, invitation_id):
+        service = invitation_revoke if self.action == "revoke" else invitation_resend
+        invitation = service(invitation=self.get_invitation(), by=request.user, request=request)
+        return Response(s.InvitationSerializer(invitation).data)
 
 
 # ---- agents and contacts (one pair of views, parameterized) ----------------------------------------------
@@ -413,3 +487,33 @@ class BillingTransferView(SubaccountMixin, ApiListView):
             raise ApiError(400, "invalid", "Some fields are not valid.", {"plan": ["No such plan."]})
         transfer = transfer_start(account=child, by=request.user, plan=plan, request=request, **values)
         return Response(s.BillingTransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+
+class BillingTransferMixin(SubaccountMixin):
+    def get_transfer(self) -> BillingTransfer:
+        return self.scoped_object(BillingTransfer.objects.filter(account=self.get_subaccount())
+                                  .select_related("plan", "account", "from_parent"), "transfer_id")
+
+
+class BillingTransferDetailView(BillingTransferMixin, ApiView):
+    """One billing transfer of a direct subaccount: its status."""
+
+    serializer_class = s.BillingTransferSerializer
+    permissions = {"GET": ("view_subaccounts", "view_billing")}
+
+    def get(self, request, account_id, subaccount_id, transfer_id):
+        return Response(s.BillingTransferSerializer(self.get_transfer()).data)
+
+
+class BillingTransferCancelView(BillingTransferMixin, ApiView):
+    """Withdraw an open billing transfer (the billing owner's link stops working). Accepting is the billing
+    owner's own act, through the link they were sent, so the API has no "accept"."""
+
+    serializer_class = s.BillingTransferSerializer
+    permissions = {"POST": ("manage_subaccounts", "manage_billing")}
+
+    @extend_schema(request=None, responses=s.BillingTransferSerializer, parameters=[IDEMPOTENCY])
+    @idempotent
+    def post(self, request, account_id, subaccount_id, transfer_id):
+        transfer = transfer_cancel(transfer=self.get_transfer(), by=request.user, request=request)
+        return Response(s.BillingTransferSerializer(transfer).data)

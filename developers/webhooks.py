@@ -5,6 +5,12 @@
 - ``emit(account, event_type, data, agent=None)``: called by the services where things happen; writes one
   delivery per subscribed endpoint of that account (never another account's) and enqueues the sending after
   commit, so a request never waits for a delivery.
+- Decided: a parent's endpoint does not receive its subaccounts' events (no "include subaccounts" option).
+  An endpoint's creator may lose reach into a subaccount at any time (demoted, removed, the subaccount
+  capping developer tools or moved away by a billing transfer), and a delivery log keeps bodies after the
+  fact, so a subtree-wide endpoint would have to re-check the creator's reach per subaccount at emit time and
+  could still leak what was logged before. Each subaccount has its own endpoints instead, set up by whoever
+  manages its developer tools (a parent's people can do so from above); ``emit`` is per account.
 - ``deliver(delivery_id)``: one attempt (the background task in ``developers.tasks``). The URL is checked
   again after DNS resolution and the connection goes to the checked address (no rebinding in between).
 

@@ -1,12 +1,14 @@
 import datetime
+from unittest import mock
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from accounts.models import Account, AuditEvent
 from developers.models import ApiKey
 from developers.services import apikey_set_revoked
-from members.models import Membership
+from members.models import Invitation, Membership
 from members.roles import RoleId
 from members.services import membership_change_role, membership_remove
 from tests.factories import AccountFactory
@@ -69,6 +71,15 @@ class TestAuthentication:
         assert {a for a in answers} == {answers[0]}, answers
         assert answers[0][0] == 401
         assert Api(api.key).get(v1("accounts/current")).status_code == 200
+
+    def test_unknown_paths_and_malformed_ids_get_the_error_body(self, api, root):
+        for path in ("nope", "accounts/not-a-uuid", f"accounts/{root.public_id}/agents/123",
+                     f"accounts/{root.public_id}/agents/", "accounts/current/"):
+            for method in ("GET", "POST", "PATCH", "DELETE"):
+                for client in (api, Api(None)):
+                    response = client(method, v1(path), {} if method in ("POST", "PATCH") else None)
+                    assert response.status_code == 404, (method, path)
+                    assert response.json() == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
 
     def test_reactivated_key_works_again(self, api, owner):
         apikey_set_revoked(key=api.api_key, revoked=True, by=owner)
@@ -239,6 +250,37 @@ class TestIdempotency:
         assert Agent.objects.filter(account=root).count() == 2
 
 
+    def test_records_are_kept_a_day_then_purged_in_batches_as_new_ones_come(self, api, root):
+        from api.base import idempotency_purge
+        from api.models import IdempotencyRecord
+
+        start = timezone.now()
+        with time_machine.travel(start, tick=False):
+            api.post(acc(root, "/agents"), {"name": "Day one"}, idempotency_key="old-1")
+            api.post(acc(root, "/agents"), {"name": "Day one too"}, idempotency_key="old-2")
+        with time_machine.travel(start + datetime.timedelta(hours=23), tick=False):
+            assert api.post(acc(root, "/agents"), {"name": "Day one"}, idempotency_key="old-1")[
+                "Idempotent-Replayed"] == "true"  # within the day: replayed
+            assert idempotency_purge() == 0
+        with time_machine.travel(start + datetime.timedelta(hours=25), tick=False):
+            assert idempotency_purge(batch=1) == 1  # a batch at a time
+            api.post(acc(root, "/agents"), {"name": "Day two"}, idempotency_key="new")  # purges the rest first
+            assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+        assert Agent.objects.filter(account=root).count() == 3
+
+    def test_a_key_older_than_a_day_acts_again(self, api, root):
+        from api.models import IdempotencyRecord
+
+        start = timezone.now()
+        with time_machine.travel(start, tick=False):
+            api.post(acc(root, "/agents"), {"name": "Once"}, idempotency_key="k")
+        IdempotencyRecord.objects.update(created_at=start - datetime.timedelta(hours=25))
+        with mock.patch("api.base.idempotency_purge"):  # not purged yet: still a new key
+            response = api.post(acc(root, "/agents"), {"name": "Other body"}, idempotency_key="k")
+        assert response.status_code == 201 and "Idempotent-Replayed" not in response
+        assert Agent.objects.filter(account=root).count() == 2
+
+
 class TestRateLimit:
     def test_429_with_code_and_retry_after_per_key(self, api, root, owner, api_for, settings):
         settings.API_RATE_LIMIT = "3/min"
@@ -288,6 +330,49 @@ class TestWorkspace:
             seen += [a["id"] for a in body["results"]]
             url = body["next"]
         assert len(seen) == len(set(seen)) == 7
+
+
+class TestFiltering:
+    def test_lists_filter_on_their_documented_parameters(self, api, root, owner):
+        active = Agent.objects.create(account=root, name="On")
+        Agent.objects.create(account=root, name="Off", status=Agent.Status.PAUSED)
+        ids = [a["id"] for a in api.get(acc(root, "/agents?status=active")).json()["results"]]
+        assert ids == [str(active.public_id)]
+        assert len(api.get(acc(root, "/agents?status=nonsense")).json()["results"]) == 2  # unknown: unfiltered
+        pending = Invitation.objects.create(account=root, email="p@example.test", invited_by=owner)
+        Invitation.objects.create(account=root, email="r@example.test", invited_by=owner,
+                                  status=Invitation.Status.REVOKED)
+        ids = [i["id"] for i in api.get(acc(root, "/invitations?status=pending")).json()["results"]]
+        assert ids == [str(pending.public_id)]
+        child = AccountFactory(parent=root)
+        AccountFactory(parent=root, status=Account.Status.SUSPENDED)
+        ids = [a["id"] for a in api.get(acc(root, "/subaccounts?is_active=true")).json()["results"]]
+        assert ids == [str(child.public_id)]
+
+
+class TestUsage:
+    def test_per_period_and_per_subaccount(self, api, root):
+        from billing.services import usage_record_create
+
+        child = AccountFactory(parent=root, name="Acme")
+        grandchild = AccountFactory(parent=child, name="Acme Sales")
+        march, april = datetime.date(2026, 3, 1), datetime.date(2026, 4, 1)
+        for account, period, minutes in ((root, march, 2), (child, march, 5), (grandchild, march, 7),
+                                         (child, april, 1)):
+            usage_record_create(account=account, billing_root=root, period=period, occurred_on=period,
+                                minutes=minutes, seconds=minutes * 60)
+        body = api.get(acc(root, "/usage?period=2026-03")).json()
+        assert body["period"] == "2026-03-01"
+        assert body["account"] | {"account_id": None} == {"account_id": None, "name": "Northwind", "level": 1,
+                                                           "minutes": 2, "subtree_minutes": 14}
+        assert [(r["name"], r["minutes"], r["subtree_minutes"]) for r in body["subaccounts"]] == [("Acme", 5, 12)]
+        # a subaccount's own usage, with its subaccounts
+        body = api.get(acc(child, "/usage?period=2026-03")).json()
+        assert (body["account"]["minutes"], body["subaccounts"][0]["subtree_minutes"]) == (5, 7)
+        assert api.get(acc(root, "/usage?period=2026-04")).json()["subaccounts"][0]["minutes"] == 1
+        for bad in ("2026-13", "March", "2026-3-1"):
+            response = api.get(acc(root, f"/usage?period={bad}"))
+            assert response.status_code == 400 and response.json()["error"]["fields"]["period"], bad
 
 
 @pytest.mark.parametrize("path", ["/agents", "/contacts", "/conversations", "/subaccounts", "/members",

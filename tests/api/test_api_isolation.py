@@ -9,7 +9,8 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Account
-from billing.models import Invoice
+from billing.models import BillingTransfer, Invoice
+from members.models import Invitation, Membership
 from tests.test_url_isolation import Route
 
 from .conftest import Api
@@ -25,6 +26,8 @@ def api_routes() -> list[Route]:
     found = []
     for entry in api.url_patterns:
         assert isinstance(entry, URLPattern)
+        if entry.name == "not-found":  # the catch-all for unknown paths (tests/api/test_api.py)
+            continue
         found.append(Route(f"api:{entry.name}", f"api/v1/{entry.pattern._route}", dict(entry.pattern.converters),
                            entry.callback))
     return [r for r in found if "account_id" in r.args]
@@ -35,6 +38,12 @@ def model_of(route: Route, arg: str):
         return Account
     if arg == "invoice_id":
         return Invoice
+    if arg == "membership_id":
+        return Membership
+    if arg == "invitation_id":
+        return Invitation
+    if arg == "transfer_id":
+        return BillingTransfer
     if arg == "object_id":
         return getattr(route.view_class, "model", None) or route.view_class.serializer_class.Meta.model
     raise AssertionError(f"{route.name}: teach tests/api/test_api_isolation.py what {arg!r} is")
@@ -47,9 +56,8 @@ def world(django_db_setup, django_db_blocker):
     from django.test.utils import override_settings
     from django.utils import timezone
 
-    from billing.models import period_start
+    from billing.models import Plan, period_start
     from developers.services import apikey_create
-    from members.models import Invitation
     from members.roles import RoleId
     from tests.factories import AccountFactory, MembershipFactory, UserFactory
     from workspace.models import Agent, Contact, Conversation
@@ -70,6 +78,10 @@ def world(django_db_setup, django_db_blocker):
             Invoice.objects.create(account=account, period=period_start(), plan_name="Agency", plan_price_cents=1,
                                    included_minutes=1, overage_cents_per_minute=1, total_minutes=0,
                                    overage_minutes=0, total_cents=1)
+            if parent:  # a billing transfer of every subaccount, started by its parent
+                BillingTransfer.objects.create(account=account, from_parent=accounts[parent],
+                                               from_root=accounts[name[0]], plan=Plan.objects.first(),
+                                               billing_owner_email=f"payer@{name.lower()}.api.test", nonce="n")
         yield accounts, keys
         transaction.set_rollback(True)
 
@@ -77,6 +89,8 @@ def world(django_db_setup, django_db_blocker):
 def objects_of(account: Account, model) -> list:
     if model is Account:
         return list(Account.objects.filter(parent=account).order_by("path"))
+    if model is BillingTransfer:  # those of the account's subaccounts (paired with every subaccount id)
+        return list(BillingTransfer.objects.filter(from_parent=account).order_by("pk"))
     return list(model.objects.filter(account=account).order_by("pk"))
 
 
@@ -109,7 +123,8 @@ MIXED = [("A", "A", "B"), ("A", "A1", "A2"), ("A", "A1", "B1"), ("A1", "A1", "A"
 
 def test_every_api_pattern_is_found(world):
     names = {r.name for r in api_routes()}
-    assert {"api:account-detail", "api:subaccount-list", "api:agent-detail", "api:invoice-detail"} <= names
+    assert {"api:account-detail", "api:subaccount-list", "api:agent-detail", "api:invoice-detail",
+            "api:member-detail", "api:invitation-revoke", "api:billing-transfer-cancel"} <= names
 
 
 def test_keys_that_do_not_reach_the_account_get_404_for_every_method(world):

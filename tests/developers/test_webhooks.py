@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from developers import webhooks
-from developers.models import Webhook, WebhookDelivery
+from developers.models import Webhook, WebhookDelivery, WebhookEvent
 from members.roles import RoleId
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from workspace.models import Agent, Contact
@@ -221,6 +221,25 @@ def test_no_delivery_of_another_accounts_events_and_agent_scope_holds(account, o
     with pytest.raises(ValidationError):  # another account's agent cannot scope this endpoint
         webhooks.webhook_create(account=account, by=owner, name="x", url="https://c.example.com/",
                                 events=["conversation.ended"], agents=[Agent.objects.create(account=other, name="o")])
+
+
+def test_a_parents_endpoint_gets_none_of_its_subaccounts_events(account, owner, local_urls):
+    """Decided (developers/webhooks.py): events stay in their account; a subaccount has its own endpoints."""
+    from members.services import membership_add, membership_remove
+
+    child = AccountFactory(parent=account)
+    grandchild = AccountFactory(parent=child)
+    webhooks.webhook_create(account=account, by=owner, name="Parent", url="https://p.example.com/",
+                            events=[e for e, _ in WebhookEvent.choices])
+    for below in (child, grandchild):
+        membership = membership_add(account=below, user=UserFactory(), role=RoleId.MEMBER, by=owner)
+        membership_remove(membership=membership, by=owner)
+        record(below, owner)
+    assert not WebhookDelivery.objects.exists()
+    own, _ = webhooks.webhook_create(account=child, by=owner, name="Child's own", url="https://c.example.com/",
+                                     events=["member.added"])  # set up from above by the parent's Owner
+    membership_add(account=child, user=UserFactory(), role=RoleId.MEMBER, by=owner)
+    assert list(WebhookDelivery.objects.values_list("webhook", "account")) == [(own.pk, child.pk)]
 
 
 def u(name, account, hook=None, delivery=None):
