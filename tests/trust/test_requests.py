@@ -463,3 +463,19 @@ def test_a_request_is_enqueued_after_commit(root, owner, django_capture_on_commi
     with django_capture_on_commit_callbacks(execute=True):
         requests.my_data_request(account=root, by=owner)
     assert DBTaskResult.objects.count() == 1
+
+
+def test_the_purge_command_deletes_expired_files_only(root, owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    contact_in(root, owner)
+    old = finish(requests.contact_export_request(account=root, by=owner, subject="jane@example.com"))
+    fresh = finish(requests.contact_export_request(account=root, by=owner, subject="+41791234567"))
+    DataRequest.objects.filter(pk=old.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    out = StringIO()
+    call_command("purge_data_request_results", stdout=out)
+    assert "Deleted 2 expired" in out.getvalue()
+    assert not DataRequestResult.objects.filter(request=old).exists()
+    assert DataRequestResult.objects.filter(request=fresh).count() == 2
