@@ -225,7 +225,7 @@ def run(request_id: int) -> str | None:
     transaction; a failure rolls them back and is recorded with its reason."""
     purge_expired()
     with transaction.atomic():
-        data_request = (DataRequest.objects.select_for_update().select_related("account", "requested_by")
+        data_request = (DataRequest.objects.select_for_update(of=("self",)).select_related("account", "requested_by")
                         .filter(pk=request_id, status=DataRequest.Status.PENDING).first())
         if data_request is None:
             return None
