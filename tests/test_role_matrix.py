@@ -34,6 +34,7 @@ from tests.test_url_isolation import (
     Route,
     Unfillable,
     arg_model,
+    finished_data_request,
     implements,
     object_args,
     objects_in,
@@ -118,6 +119,7 @@ def build_world() -> list[Scenario]:
             Invoice.objects.create(account=account, period=last_period, plan_name="Agency", plan_price_cents=29900,
                                    included_minutes=5000, overage_cents_per_minute=9, total_minutes=0,
                                    overage_minutes=0, total_cents=29900)
+        finished_data_request(account, people["owner"], contact)
         below = AccountFactory(parent=account, name=f"Below {key}")  # for the sub_id of the subaccount tabs
         if transfers:  # a pending billing transfer of it (for the transfer pages' transfer_id)
             transfers.transfer_start(account=below, by=None, billing_owner_email=f"payer@{key}.test",
@@ -276,6 +278,15 @@ def _owner_resets_second_factors(ctx) -> bool:
     return ctx["declared"] and ctx["actor"].role == RoleId.OWNER and not ctx["actor"].is_agency
 
 
+def _reads_request_results(ctx) -> bool:
+    # Issue 17 part 2: a contact request's results are for the person who asked and the account's Owners and
+    # Admins (from above too), while they view the Trust Center; never an agency user. The world's requests are
+    # the Owner's contact exports. (A person's own data is theirs alone: tests/trust.)
+    actor = ctx["actor"]
+    return ("view_trust_center" in ctx["perms"] and actor.role in (RoleId.OWNER, RoleId.ADMIN)
+            and not actor.is_agency)
+
+
 EXTRA_RULES = [  # (view base class, rule): the rule replaces the declared-codenames answer for views below it
     ("agency.views.ClientSideMixin", _governs_agency_access),
     ("billing.views.InvoiceAccessMixin", _root_only),
@@ -284,6 +295,7 @@ EXTRA_RULES = [  # (view base class, rule): the rule replaces the declared-coden
     ("accounts.subaccount_views.AuditLogView", _owner_reads_audit),
     ("billing.transfer_views.TransferWizardView", _starts_transfers),
     ("security.views.MfaResetView", _owner_resets_second_factors),
+    ("trust.request_views.DataRequestDownloadView", _reads_request_results),
 ]
 
 

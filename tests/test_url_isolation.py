@@ -334,6 +334,7 @@ def build_world() -> World:
             Invoice.objects.create(account=account, period=last_period, plan_name="Agency", plan_price_cents=29900,
                                    included_minutes=5000, overage_cents_per_minute=9, total_minutes=0,
                                    overage_minutes=0, total_cents=29900)
+        finished_data_request(account, w.owners[key], contact)
     try:
         from billing import transfers
     except ImportError:  # no billing transfers in this tree: no URL can ask for one either
@@ -344,6 +345,22 @@ def build_world() -> World:
     for m in Membership.objects.select_related("user", "account"):
         w.users.setdefault(m.user.email, set()).add(w.key_of(m.account))
     return w
+
+
+def finished_data_request(account, requester, contact):
+    """A contact export of ``contact`` that finished now, with its files (for the data request download URL)."""
+    from django.utils import timezone
+
+    from trust.models import RESULT_LIFETIME, DataRequest, DataRequestResult
+
+    now = timezone.now()
+    data_request = DataRequest.objects.create(
+        account=account, kind=DataRequest.Kind.CONTACT_EXPORT, requested_by=requester, requester_email=requester.email,
+        subject=contact.email, subject_masked=contact.email[:1] + "•••", status=DataRequest.Status.COMPLETED,
+        started_at=now, finished_at=now, expires_at=now + RESULT_LIFETIME)
+    for fmt in DataRequestResult.Format.values:
+        DataRequestResult.objects.create(request=data_request, format=fmt, content=b"{}", size=2)
+    return data_request
 
 
 @pytest.fixture(scope="module")
