@@ -42,6 +42,13 @@ class Meter:
 
 
 @dataclass
+class LimitMeter(Meter):
+    """A limit on the Limits tab: what is used against it, and what stops once it is reached."""
+
+    reached: str = ""  # what stops at 100 %
+
+
+@dataclass
 class Step:
     key: str
     label: str

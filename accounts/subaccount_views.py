@@ -17,6 +17,7 @@ from members.models import Membership
 from members.rows import composed_categories, own_categories
 
 from .access import resolve_access
+from .dashboard import LimitMeter
 from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, MoveForm, SubaccountCreateForm, SuspendForm
 from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
@@ -228,8 +229,16 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        row = subaccount_rows(Account.objects.filter(pk=self.get_sub().pk)).get()  # one query for all three
+        sub = self.get_sub()
+        # one query for all three; minutes from the usage rollup (the subtree's, this period), never raw usage
+        row = subaccount_rows(Account.objects.filter(pk=sub.pk)).get()
         ctx["usage"] = {"minutes": row.minutes_used, "agents": row.agents_count, "members": row.members_count}
+        ctx["meters"] = [
+            LimitMeter(row.minutes_used, sub.limit_minutes, "Minutes this period",
+                       "new conversations here are blocked until the next period"),
+            LimitMeter(row.agents_count, sub.limit_agents, "Agents", "no more agents can be created"),
+            LimitMeter(row.members_count, sub.limit_members, "Members", "no one else can be added or invited"),
+        ]
         return ctx
 
     def post(self, request, *args, **kwargs):
