@@ -5,6 +5,7 @@ from django.contrib.auth import login, logout
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView, View
 
@@ -157,8 +158,9 @@ class InviteView(AccountViewMixin, FormView):
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _error_text(exc))
             return self.form_invalid(form)
+        days = (invitation.expires_at - invitation.created_at).days
         messages.success(self.request, f"Invitation sent to {invitation.email}. The link expires in "
-                                       f"{(invitation.expires_at - invitation.created_at).days} days.")
+                                       f"{days} day{pluralize(days)}.")
         return redirect(_members_url(self.account))
 
 
@@ -181,7 +183,7 @@ class BulkInviteView(AccountViewMixin, FormView):
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _error_text(exc))
             return self.form_invalid(form)
-        messages.success(self.request, f"{len(created)} invitations sent.")
+        messages.success(self.request, f"{len(created)} invitation{pluralize(len(created))} sent.")
         return redirect(_members_url(self.account))
 
 
