@@ -33,9 +33,9 @@ def nice_ceiling(value: int) -> int:
     return 10 * magnitude  # not reached
 
 
-AXIS_WIDTH = 44  # room for the y-axis labels
+AXIS_WIDTH = 56  # room for the y-axis labels (larger on phones: app.css)
 X_LABELS_HEIGHT = 18  # room for the day labels under the columns
-TOP = 8  # so the top label is not cut
+TOP = 14  # so the top label is not cut
 
 
 def daily_bars(days: list[tuple], *, width=720, height=180) -> dict:
@@ -58,7 +58,7 @@ def daily_bars(days: list[tuple], *, width=720, height=180) -> dict:
     x_ticks = []
     if bars:
         last = len(bars) - 1
-        middle = [i for i in range(7, last - 3, 7)]  # weekly, never crowding the last label
+        middle = list(range(7, last - 5, 7))  # weekly, never crowding the last label
         x_ticks = [Tick(bars[i].x + column / 2, height - 4, bars[i].label, "middle") for i in middle]
         x_ticks.insert(0, Tick(bars[0].x, height - 4, bars[0].label, "start"))
         if last:
