@@ -42,6 +42,19 @@ class Meter:
 
 
 @dataclass
+class LimitMeter(Meter):
+    """A limit on the Limits tab: what is used against it, and what stops once it is reached."""
+
+    reached: str = ""  # what stops at 100 %
+
+    @property
+    def full_from(self) -> float:
+        """Where a <meter> turns red: a <meter> is red above its ``high``, and the counts are whole numbers,
+        so half a unit below the limit makes it red exactly at the limit and amber from ``high`` (80 %)."""
+        return self.limit - 0.5 if self.limit else 0
+
+
+@dataclass
 class Step:
     key: str
     label: str

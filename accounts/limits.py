@@ -1,6 +1,7 @@
 """Limits a parent sets on a subaccount, checked where the thing would be created."""
 
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import pluralize
 
 from billing.models import period_start
 from billing.selectors import minutes_used_in_subtrees
@@ -15,7 +16,8 @@ class LimitReached(ValidationError):
 def check_agent_limit(account: Account, current: int) -> None:
     if account.limit_agents is not None and current + 1 > account.limit_agents:
         raise LimitReached(
-            f"{account.name} has reached its limit of {account.limit_agents} agents. "
+            f"{account.name} has reached its limit of {account.limit_agents} "
+            f"agent{pluralize(account.limit_agents)}. "
             "Delete or reuse an agent, or ask the parent account to raise the limit.", code="agent_limit")
 
 
@@ -34,7 +36,7 @@ def minutes_block_reason(lineage: list[Account], minutes: int, started_at) -> st
             if account.pk != own.pk:  # R6: the reason is shown in this account; name nothing above it
                 return OVER_POOL_ABOVE
             return (f"Minutes limit of this account reached: {used[account.pk]} of "
-                    f"{account.limit_minutes} minutes used this period.")
+                    f"{account.limit_minutes} minute{pluralize(account.limit_minutes)} used this period.")
     return None
 
 
@@ -51,5 +53,6 @@ def concurrency_block_reason(account: Account, started_at, ended_at) -> str | No
     ).count()
     if overlapping >= account.limit_concurrent_calls:
         return (f"Concurrent call limit of this account reached: "
-                f"{account.limit_concurrent_calls} calls already in progress at that time.")
+                f"{account.limit_concurrent_calls} call{pluralize(account.limit_concurrent_calls)} already in progress "
+                f"at that time.")
     return None

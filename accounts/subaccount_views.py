@@ -17,6 +17,7 @@ from members.models import Membership
 from members.rows import composed_categories, own_categories
 
 from .access import resolve_access
+from .dashboard import LimitMeter
 from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, MoveForm, SubaccountCreateForm, SuspendForm
 from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
@@ -34,12 +35,16 @@ from .services import (
     subaccount_set_status,
     subtree_height,
 )
+from .sorting import Column, Sorting
 
-SORTS = {
-    "name": ("name",), "-name": ("-name",),
-    "members": ("-members_count", "name"), "agents": ("-agents_count", "name"),
-    "minutes": ("-minutes_used", "name"), "created": ("-created_at",),
-}
+SUBACCOUNT_SORTS = Sorting(
+    Column("name"),
+    Column("members", "members_count", "name", descending_first=True),
+    Column("agents", "agents_count", "name", descending_first=True),
+    Column("minutes", "minutes_used", "name", descending_first=True),
+    Column("created", "created_at", descending_first=True),
+    default="name",
+)
 
 
 class SubaccountListView(AccountViewMixin, ListView):
@@ -55,14 +60,14 @@ class SubaccountListView(AccountViewMixin, ListView):
 
     def get_queryset(self):
         self.q = search_text(self.request.GET)
-        self.sort = self.request.GET.get("sort") if self.request.GET.get("sort") in SORTS else "name"
+        self.sort = SUBACCOUNT_SORTS.parse(self.request.GET)
         under = self.request.GET.get("under")
         self.under = descendant_or_404(self.account, uuid_or_404(under)) if under else None
         if self.q:
             self.rows = self.account.descendants().filter(name__icontains=self.q).select_related("parent")
         else:
             self.rows = Account.objects.filter(parent=self.under or self.account)
-        self.order = (*SORTS[self.sort], "pk")
+        self.order = self.sort.order_by
         return sortable_subaccounts(self.rows, self.order)
 
     def get_paginate_by(self, queryset):
@@ -80,7 +85,7 @@ class SubaccountListView(AccountViewMixin, ListView):
         ctx = super().get_context_data(**kwargs)
         refusal = subaccount_refusal(self.account, self.request.user)
         ctx.update(q=self.q, sort=self.sort, under=self.under, refusal=refusal, depth_offset=-self.account.depth,
-                   extra_query=f"sort={self.sort}&" + (f"under={self.under.public_id}&" if self.under else ""))
+                   extra_query=self.sort.extra_query)
         return ctx
 
 
@@ -224,8 +229,16 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        row = subaccount_rows(Account.objects.filter(pk=self.get_sub().pk)).get()  # one query for all three
+        sub = self.get_sub()
+        # one query for all three; minutes from the usage rollup (the subtree's, this period), never raw usage
+        row = subaccount_rows(Account.objects.filter(pk=sub.pk)).get()
         ctx["usage"] = {"minutes": row.minutes_used, "agents": row.agents_count, "members": row.members_count}
+        ctx["meters"] = [
+            LimitMeter(row.minutes_used, sub.limit_minutes, "Minutes this period",
+                       "new conversations here are blocked until the next period"),
+            LimitMeter(row.agents_count, sub.limit_agents, "Agents", "no more agents can be created"),
+            LimitMeter(row.members_count, sub.limit_members, "Members", "no one else can be added or invited"),
+        ]
         return ctx
 
     def post(self, request, *args, **kwargs):

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
@@ -164,7 +165,8 @@ class RevokeView(GrantActionMixin, TemplateView):
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, _text(exc))
         else:
-            removed = f" {len(ids)} member(s) it added were removed." if ids else ""
+            removed = (f" {len(ids)} member{pluralize(len(ids))} it added {pluralize(len(ids), 'was,were')} removed."
+                       if ids else "")
             messages.success(request, f"{grant.agency.name}'s access ended. Its people lose it on their next "
                                       f"click.{removed}")
         return redirect(self.access_url())
@@ -342,10 +344,11 @@ class BaselineView(AgencySideMixin, TemplateView):
         changed = services.baseline_update(agency=self.account, matrix=form.matrix, by=request.user,
                                            apply_to_existing=apply, request=request)
         left = len(affected) - len(changed) if apply else 0
-        messages.success(request, "Baseline saved" + (f" and applied to {len(changed)} client(s)" if changed
-                                                      else "; existing clients keep their settings") + "."
-                         + (f" {left} client(s) decide their own agency settings: ask their Owner to apply it."
-                            if left else ""))
+        applied = (f" and applied to {len(changed)} client{pluralize(len(changed))}" if changed
+                   else "; existing clients keep their settings")
+        own = (f" {left} client{pluralize(left, ' decides,s decide')} their own agency settings: ask their Owner "
+               "to apply it." if left else "")
+        messages.success(request, f"Baseline saved{applied}.{own}")
         return redirect("agency:baseline", account_id=self.account.public_id)
 
 

@@ -1,5 +1,6 @@
 """Small server-rendered SVG charts (no JavaScript, nothing from a CDN)."""
 
+import math
 from dataclasses import dataclass
 
 
@@ -13,17 +14,64 @@ class Bar:
     value: int
 
 
-def daily_bars(days: list[tuple], *, width=720, height=160) -> dict:
-    """Columns for minutes per day; returns what the template draws."""
-    peak = max((m for _, m in days), default=0) or 1
+@dataclass
+class Tick:
+    x: float
+    y: float
+    label: str
+    anchor: str = "end"
+
+
+def nice_ceiling(value: int) -> int:
+    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``value`` (at least 1), so the axis reads in round steps."""
+    if value <= 1:
+        return 1
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * magnitude >= value:
+            return int(math.ceil(step * magnitude))
+    return 10 * magnitude  # not reached
+
+
+AXIS_WIDTH = 56  # room for the y-axis labels (larger on phones: app.css)
+X_LABELS_HEIGHT = 18  # room for the day labels under the columns
+TOP = 14  # so the top label is not cut
+
+
+def daily_bars(days: list[tuple], *, width=720, height=180) -> dict:
+    """Columns for minutes per day with their axes: a y scale from 0 to a round maximum at or above the
+    busiest day (labels at 0, half and the maximum), and day labels under the first and last columns (and
+    every 7th between them when there is room). ``empty`` when the period has no minutes at all, so the
+    page says so instead of drawing a flat line."""
+    peak = max((m for _, m in days), default=0)
+    top = nice_ceiling(peak)
+    plot_left, plot_bottom = AXIS_WIDTH, height - X_LABELS_HEIGHT
+    plot_height, plot_width = plot_bottom - TOP, width - AXIS_WIDTH
     gap = 2
-    column = (width - gap * max(len(days) - 1, 0)) / max(len(days), 1)
+    column = (plot_width - gap * max(len(days) - 1, 0)) / max(len(days), 1)
     bars = []
     for i, (day, minutes) in enumerate(days):
-        h = (height - 20) * minutes / peak
-        bars.append(Bar(i * (column + gap), height - 16 - h, column, h, f"{day:%b %-d}", minutes))
-    return {"bars": bars, "width": width, "height": height, "peak": peak,
-            "ticks": [b for i, b in enumerate(bars) if i % 5 == 0]}
+        h = plot_height * minutes / top
+        bars.append(Bar(plot_left + i * (column + gap), plot_bottom - h, column, h, f"{day:%b %-d}", minutes))
+    y_ticks = [Tick(plot_left - 6, plot_bottom - plot_height * v / top, label)
+               for v, label in ((0, "0"), (top / 2, _number(top / 2)), (top, _number(top)))]
+    x_ticks = []
+    if bars:
+        last = len(bars) - 1
+        middle = list(range(7, last - 5, 7))  # weekly, never crowding the last label
+        x_ticks = [Tick(bars[i].x + column / 2, height - 4, bars[i].label, "middle") for i in middle]
+        x_ticks.insert(0, Tick(bars[0].x, height - 4, bars[0].label, "start"))
+        if last:
+            x_ticks.append(Tick(bars[last].x + column, height - 4, bars[last].label, "end"))
+    busiest = max(days, key=lambda d: d[1], default=None)
+    return {"bars": bars, "width": width, "height": height, "peak": peak, "top": top,
+            "empty": peak == 0, "busiest": busiest, "total": sum(m for _, m in days),
+            "y_ticks": y_ticks, "x_ticks": x_ticks, "plot_left": plot_left, "plot_right": width,
+            "plot_top": TOP, "plot_bottom": plot_bottom}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
 
 
 def account_bars(lines, *, limit=10, width=720, row=22) -> dict:
@@ -31,6 +79,7 @@ def account_bars(lines, *, limit=10, width=720, row=22) -> dict:
     top = sorted(lines, key=lambda ln: -ln.minutes)[:limit]
     peak = max((ln.minutes for ln in top), default=0) or 1
     label_width = 260
+    top = [ln for ln in top if ln.minutes]  # an account without minutes has no bar to draw
     bars = [Bar(label_width, i * row, (width - label_width - 60) * ln.minutes / peak, row - 6,
                 ln.description.split(" › ")[-1], ln.minutes) for i, ln in enumerate(top)]
     return {"bars": bars, "width": width, "height": max(row * len(bars), row), "label_width": label_width,

@@ -12,6 +12,7 @@ from django.views.generic import ListView, TemplateView
 from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account, subtree_q
+from accounts.sorting import Column, Sorting
 
 from . import stripe_sync
 from .charts import account_bars, daily_bars
@@ -102,13 +103,25 @@ class InvoiceAccessMixin(AccountViewMixin):
             raise PermissionDenied(f"{self.account.name} is on parent billing: its invoices go to the account above.")
 
 
+INVOICE_SORTS = Sorting(
+    Column("period", descending_first=True),
+    Column("minutes", "total_minutes", "-period", descending_first=True),
+    Column("total", "total_cents", "-period", descending_first=True),
+    default="-period",
+)
+
+
 class InvoiceListView(InvoiceAccessMixin, ListView):
     template_name = "billing/invoice_list.html"
     paginate_by = 24
 
     def get_queryset(self):
         self.check_root()
-        return Invoice.objects.filter(account=self.account).order_by("-period")
+        self.sort = INVOICE_SORTS.parse(self.request.GET)
+        return Invoice.objects.filter(account=self.account).order_by(*self.sort.order_by)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(sort=self.sort, extra_query=self.sort.extra_query, **kwargs)
 
 
 class InvoiceDetailView(InvoiceAccessMixin, TemplateView):

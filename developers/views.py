@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -9,6 +10,7 @@ from django.views import View
 from django.views.generic import FormView, ListView
 
 from accounts.mixins import AccountViewMixin
+from accounts.sorting import Column, Sorting
 from members.grants import matrix_ceiling
 
 from . import services
@@ -29,13 +31,26 @@ def form_errors_from(form, exc: ValidationError):
         form.add_error(None, exc)
 
 
+API_KEY_SORTS = Sorting(
+    Column("label", "label", "-created_at"),
+    Column("created", "created_at", descending_first=True),
+    Column("used", F("last_used_at").asc(nulls_first=True), "-created_at", descending_first=True),  # never: oldest
+    Column("expires", F("expires_at").asc(nulls_last=True), "-created_at"),  # soonest first; never: latest
+    default="-created",
+)
+
+
 class ApiKeyListView(AccountViewMixin, ListView):
     permission_required = "view_developer_tools"
     template_name = "developers/apikey_list.html"
     paginate_by = 25
 
     def get_queryset(self):
-        return key_rows(self.account)
+        self.sort = API_KEY_SORTS.parse(self.request.GET)
+        return key_rows(self.account).order_by(*self.sort.order_by)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(sort=self.sort, extra_query=self.sort.extra_query, **kwargs)
 
 
 class KeyMixin(AccountViewMixin):

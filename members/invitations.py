@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -193,7 +194,8 @@ def invitations_create_bulk(*, account: Account, text: str, role: str, by, reque
         _send(invitation, request)
         invitations.append(invitation)
     audit(account=account, actor=by, request=request, action="invitation.sent",
-          summary=f"Invited {len(rows)} people as {get_role(role).name}", emails=[e for _, e in rows], role=role)
+          summary=f"Invited {len(rows)} {pluralize(len(rows), 'person,people')} as {get_role(role).name}",
+          emails=[e for _, e in rows], role=role)
     return invitations
 
 

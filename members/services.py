@@ -3,6 +3,7 @@ in the same transaction and keeps the person's django-guardian rows in step."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
 from accounts.audit import audit
 from accounts.models import Account
@@ -51,7 +52,8 @@ def check_member_limit(account: Account, adding: int = 1) -> None:
     current = Membership.objects.filter(account=account).count()
     if current + adding > account.limit_members:
         raise ValidationError(
-            f"{account.name} has reached its limit of {account.limit_members} members "
+            f"{account.name} has reached its limit of {account.limit_members} "
+            f"member{pluralize(account.limit_members)} "
             f"({current} already). Ask the parent account to raise it.", code="member_limit")
 
 

@@ -3,13 +3,15 @@
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from accounts.mixins import AccountViewMixin
 from accounts.params import search_text
+from accounts.sorting import Column, Sorting
 
 from . import invitations as inv
 from .forms import AgencyChoiceForm, BulkInviteForm, InvitationSignupForm, InviteForm, RoleForm, TransferOwnershipForm
@@ -27,6 +29,15 @@ def _error_text(exc) -> str:
     return " ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
+MEMBER_SORTS = Sorting(
+    Column("name", "user__name", "user__email"),
+    Column("email", "user__email"),
+    Column("joined", "created_at", descending_first=True),
+    Column("active", F("last_active_at").asc(nulls_first=True), descending_first=True),  # never: oldest
+    default="name",
+)
+
+
 class MemberListView(AccountViewMixin, ListView):
     permission_required = "view_members"
     template_name = "members/member_list.html"
@@ -38,14 +49,15 @@ class MemberListView(AccountViewMixin, ListView):
                                                                               "agency_account")
         if self.q:
             qs = qs.filter(Q(user__email__icontains=self.q) | Q(user__name__icontains=self.q))
-        return qs.order_by("user__name", "user__email", "pk")
+        self.sort = MEMBER_SORTS.parse(self.request.GET)
+        return qs.order_by(*self.sort.order_by)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         can_manage = self.access.has("manage_members")
         role = self.access.role
         ctx.update(
-            q=self.q,
+            q=self.q, sort=self.sort, extra_query=self.sort.extra_query,
             me=self.access.direct_membership,
             assignable=(assignable := assignable_roles(self.access) if can_manage else []),
             assignable_ids=[r.id for r in assignable],
@@ -146,8 +158,9 @@ class InviteView(AccountViewMixin, FormView):
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _error_text(exc))
             return self.form_invalid(form)
+        days = (invitation.expires_at - invitation.created_at).days
         messages.success(self.request, f"Invitation sent to {invitation.email}. The link expires in "
-                                       f"{(invitation.expires_at - invitation.created_at).days} days.")
+                                       f"{days} day{pluralize(days)}.")
         return redirect(_members_url(self.account))
 
 
@@ -170,7 +183,7 @@ class BulkInviteView(AccountViewMixin, FormView):
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, _error_text(exc))
             return self.form_invalid(form)
-        messages.success(self.request, f"{len(created)} invitations sent.")
+        messages.success(self.request, f"{len(created)} invitation{pluralize(len(created))} sent.")
         return redirect(_members_url(self.account))
 
 

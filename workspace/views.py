@@ -16,6 +16,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.mixins import AccountViewMixin
 from accounts.params import search_text
+from accounts.sorting import Column, Sorting
 
 from . import forms, services
 from .models import Agent, Contact, Conversation
@@ -32,6 +33,7 @@ class Kind:
     update: Any
     delete: Any
     search: tuple[str, ...]
+    sorts: Sorting
     edit_form: Any = None
 
     def url(self, name, account, obj=None):
@@ -42,12 +44,21 @@ class Kind:
 
 
 AGENTS = Kind("agent", "agents", Agent, "agents", forms.AgentForm, services.agent_create, services.agent_update,
-              services.agent_delete, ("name", "description"))
+              services.agent_delete, ("name", "description"),
+              Sorting(Column("name"), Column("status", "status", "name"),
+                      Column("conversations", "conversation_count", "name", descending_first=True),
+                      Column("created", "created_at", descending_first=True), default="name"))
 CONTACTS = Kind("contact", "contacts", Contact, "contacts", forms.ContactForm, services.contact_create,
-                services.contact_update, services.contact_delete, ("name", "phone", "email"))
+                services.contact_update, services.contact_delete, ("name", "phone", "email"),
+                Sorting(Column("name"), Column("email", "email", "name"),
+                        Column("added", "created_at", descending_first=True), default="name"))
 CONVERSATIONS = Kind("conversation", "conversations", Conversation, "conversations", forms.ConversationForm,
                      None, services.conversation_update, services.conversation_delete,
                      ("agent__name", "contact__name", "contact__phone", "summary"),
+                     Sorting(Column("started", "started_at", descending_first=True),
+                             Column("agent", "agent__name", "-started_at"),
+                             Column("minutes", "duration_seconds", "-started_at", descending_first=True),
+                             default="-started"),
                      edit_form=forms.ConversationEditForm)
 
 
@@ -86,8 +97,9 @@ class ScopedListView(KindMixin, ListView):
 
     def get_queryset(self):
         qs = self.scoped()
+        self.sort = self.kind.sorts.parse(self.request.GET)
         if self.kind is AGENTS:
-            qs = qs.annotate(conversation_count=Count("conversations")).order_by("name", "pk")
+            qs = qs.annotate(conversation_count=Count("conversations"))
         if self.kind is CONVERSATIONS:
             qs = qs.select_related("agent", "contact")
             if self.request.GET.get("status") in Conversation.Status.values:
@@ -98,11 +110,11 @@ class ScopedListView(KindMixin, ListView):
             for field in self.kind.search:
                 match |= Q(**{f"{field}__icontains": q})
             qs = qs.filter(match)
-        return qs
+        return qs.order_by(*self.sort.order_by)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["q"] = search_text(self.request.GET)
+        ctx.update(q=search_text(self.request.GET), sort=self.sort, extra_query=self.sort.extra_query)
         return ctx
 
 

@@ -66,3 +66,16 @@ def test_viewers_cannot_read_it(client, trail, make_member):
     root, _ = trail
     client.force_login(make_member(root, RoleId.VIEWER))
     assert client.get(reverse("accounts:audit-log", kwargs={"account_id": root.public_id})).status_code == 403
+
+
+def test_include_subaccounts_is_offered_only_where_there_are_some(client, trail):
+    root, owner = trail
+    client.force_login(owner)
+    url = reverse("accounts:audit-log", kwargs={"account_id": root.public_id})
+    assert "Include subaccounts" not in client.get(url).content.decode()
+    sub = AccountFactory(parent=root, name="Solo Sales")
+    AuditEvent.objects.create(account=sub, action="member.added", summary="Added below", actor_email="o@solo.example")
+    html = client.get(url).content.decode()
+    assert 'name="include_subaccounts"' in html and "Include subaccounts" in html
+    listed = lambda **p: [e.summary for e in client.get(url, p).context["object_list"]]  # noqa: E731
+    assert "Added below" not in listed() and "Added below" in listed(include_subaccounts="on")

@@ -345,5 +345,5 @@ class TestMemberLimit:
 
         sub = AccountFactory(parent=AccountFactory(), limit_members=1)
         membership_add(account=sub, user=UserFactory(), role=RoleId.OWNER, by=None)
-        with pytest.raises(ValidationError, match="limit of 1 members"):
+        with pytest.raises(ValidationError, match="limit of 1 member "):
             membership_add(account=sub, user=UserFactory(), role=RoleId.MEMBER, by=None)

@@ -289,13 +289,13 @@ class TestBaselineAndInvitation:
         data = {**STRICT, "agents": "full", "usage": "read"}
         preview = client.post(url, data)
         html = preview.content.decode()
-        assert "1 existing client(s) have different settings" in html and "Client" in html
+        assert "1 existing client has different settings" in html and "Client" in html
         client.post(url, {**data, "scope": "new"})
         assert AgencySettings.objects.get(account=world["client"]).matrix == {}
         # R2: a client's agency settings are the client's to set; the agency's admin does not govern them
         response = client.post(url, {**data, "scope": "existing"}, follow=True)
         assert AgencySettings.objects.get(account=world["client"]).matrix == {}
-        assert "1 client(s) decide their own agency settings" in response.content.decode()
+        assert "1 client decides their own agency settings" in response.content.decode()
         assert access_of(world["member"], world["client"]).has("view_contacts")
 
     def test_the_baseline_applies_to_clients_the_agencys_person_governs(self, world, make_member):

@@ -16,7 +16,8 @@ PHONE = {"width": 390, "height": 844}
 
 def test_main_pages_fit_a_390_px_screen(browser, live_server, screenshot):
     agency = AccountFactory(name="Northwind Agency With A Rather Long Name For Phones")
-    client = AccountFactory(parent=agency, name="Acme Corporation International Holdings")
+    client = AccountFactory(parent=agency, name="Acme Corporation International Holdings", limit_minutes=50,
+                            limit_agents=3)
     AccountFactory(parent=client, name="Acme Sales Europe Middle East and Africa")
     for i in range(3):
         AccountFactory(parent=agency, name=f"Customer {i} with a long descriptive account name")
@@ -51,6 +52,8 @@ def test_main_pages_fit_a_390_px_screen(browser, live_server, screenshot):
         url("members:list"), url("members:access"), url("members:invite-bulk"),
         url("agency:clients"), url("billing:overview"), url("billing:usage"), url("accounts:audit-log"),
         url("accounts:settings"), live_server.url + reverse("profile"),
+        url("accounts:subaccount-limits", sub_id=client.public_id), url("developers:apikey-list"),
+        url("billing:invoice-list"), url("members:list") + "?sort=-active",
     ]
     too_wide = []
     for address in pages:

@@ -115,7 +115,7 @@ class TestAgents:
         client.force_login(make_member(account, RoleId.OWNER))
         response = client.post(u("agent", "create", account), {"name": "Second", "language": "en",
                                                                 "status": "active"})
-        assert "limit of 1 agents" in response.content.decode()
+        assert "limit of 1 agent." in response.content.decode()
         assert Agent.objects.filter(account=account).count() == 1
 
     def test_search_and_pagination(self, client, make_member):
