@@ -4,6 +4,8 @@ import pytest
 from django.test import Client
 
 from developers.services import apikey_create
+from members.roles import RoleId
+from tests.factories import AccountFactory
 
 
 class Api:
@@ -45,3 +47,25 @@ def api_for():
 
 def v1(path: str) -> str:
     return f"/api/v1/{path}"
+
+
+@pytest.fixture
+def root():
+    """The tenant most API tests work in."""
+    return AccountFactory(name="Northwind")
+
+
+@pytest.fixture
+def owner(root, make_member):
+    return make_member(root, RoleId.OWNER)
+
+
+@pytest.fixture
+def api(root, owner, api_for):
+    """The root owner's key, as a client."""
+    return api_for(root, owner)
+
+
+def acc(account, rest=""):
+    """/api/v1/accounts/<account>/<rest>"""
+    return v1(f"accounts/{account.public_id}{rest}")

@@ -14,28 +14,11 @@ from members.services import membership_change_role, membership_remove
 from tests.factories import AccountFactory
 from workspace.models import Agent, Contact
 
-from .conftest import Api, v1
+from .conftest import Api, acc, v1
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def root():
-    return AccountFactory(name="Northwind")
-
-
-@pytest.fixture
-def owner(root, make_member):
-    return make_member(root, RoleId.OWNER)
-
-
-@pytest.fixture
-def api(root, owner, api_for):
-    return api_for(root, owner)
-
-
-def acc(account, rest=""):
-    return v1(f"accounts/{account.public_id}{rest}")
 
 
 class TestAuthentication:

@@ -12,24 +12,9 @@ from members.roles import RoleId
 from members.services import membership_change_role
 from tests.factories import AccountFactory, MembershipFactory
 
-from .conftest import v1
+from .conftest import acc
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def root():
-    return AccountFactory(name="Northwind")
-
-
-@pytest.fixture
-def owner(root, make_member):
-    return make_member(root, RoleId.OWNER)
-
-
-@pytest.fixture
-def api(root, owner, api_for):
-    return api_for(root, owner)
 
 
 @pytest.fixture
@@ -46,8 +31,6 @@ def key_of(root, owner, make_member, api_for):
     return make
 
 
-def acc(account, rest=""):
-    return v1(f"accounts/{account.public_id}{rest}")
 
 
 def membership(user, account) -> Membership:
