@@ -43,8 +43,13 @@ def cache_key(slug: str) -> str:
     return f"trust-page:{slug}"
 
 
-def invalidate_slugs(slugs) -> None:
-    cache.delete_many([cache_key(s) for s in slugs])
+def invalidate_slugs(slugs, *, again_on_commit: bool = True) -> None:
+    """Drop the cached answers for ``slugs`` now, and again once the transaction commits (a visitor between
+    the two would have cached what was there before)."""
+    keys = [cache_key(s) for s in slugs]
+    cache.delete_many(keys)
+    if again_on_commit:
+        transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def invalidate_subtree(account: Account) -> None:
@@ -135,7 +140,7 @@ def page_save(*, account: Account, by, slug: str, request=None, **fields) -> Pub
               summary=f"Public trust page saved ({state})" + (f": address /trust/{slug}/" if touched else ""),
               fields=changed, slug=slug)
         all_slugs = list(page.slugs.values_list("slug", flat=True))
-        transaction.on_commit(lambda: invalidate_slugs({*all_slugs, *touched}))
+        invalidate_slugs({*all_slugs, *touched})
     return page
 
 

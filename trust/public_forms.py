@@ -18,6 +18,9 @@ class ListField(forms.CharField):
 
 class PublicPageForm(forms.ModelForm):
     slug = forms.CharField(label="Address", max_length=50, help_text=SLUG_HELP)
+    privacy_policy_url = forms.URLField(label="Privacy policy link", max_length=500, required=False,
+                                        assume_scheme="https")
+    terms_url = forms.URLField(label="Terms link", max_length=500, required=False, assume_scheme="https")
     subprocessors = ListField(required=False, help_text="One per line, e.g. “Stripe — payments”.")
     ai_providers = ListField(label="AI providers", required=False,
                              help_text="One per line, e.g. “OpenAI — language model”.")

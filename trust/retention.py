@@ -106,7 +106,7 @@ def policy_update(*, account: Account, by, choices: dict[str, Choice | None], re
               summary="Data retention: " + "; ".join(
                   f"{DataType(t).label.lower()} {old} → {new}" for t, (old, new) in changes.items()),
               changes={t: list(v) for t, v in changes.items()})
-        transaction.on_commit(lambda: public.invalidate_subtree(account))
+        public.invalidate_subtree(account)
     return changes
 
 
