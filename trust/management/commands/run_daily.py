@@ -20,9 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--now", action="store_true", help="Do not wait for the configured hour today.")
 
     def handle(self, *args, **options):
+        def say(text):
+            if options["verbosity"] > 0:
+                self.stdout.write(text)
+
         now = timezone.now()
         if not options["now"] and now.hour < settings.RETENTION_PURGE_HOUR_UTC:
-            self.stdout.write(f"Not yet: daily tasks run from {settings.RETENTION_PURGE_HOUR_UTC:02d}:00 UTC.")
+            say(f"Not yet: daily tasks run from {settings.RETENTION_PURGE_HOUR_UTC:02d}:00 UTC.")
             return
         day = now.astimezone(datetime.UTC).date()
         for job, task in DAILY.items():
@@ -31,6 +35,6 @@ class Command(BaseCommand):
                     ScheduledRun.objects.create(job=job, day=day)
                     task.enqueue()  # the database backend writes it in this transaction: both or neither
             except IntegrityError:
-                self.stdout.write(f"{job}: already enqueued for {day}.")
+                say(f"{job}: already enqueued for {day}.")
                 continue
-            self.stdout.write(self.style.SUCCESS(f"{job}: enqueued for {day}."))
+            say(self.style.SUCCESS(f"{job}: enqueued for {day}."))
