@@ -6,9 +6,9 @@ from trust import purge
 from trust.models import DataType
 
 
-def _counts(counts: dict, verb: str = "") -> str:
+def _counts(counts: dict) -> str:
     parts = [f"{DataType(t).label.lower()} {counts[t]}" for t in DataType.values if counts.get(t)]
-    return ", ".join(parts) + (f" {verb}" if parts and verb else "") if parts else "nothing expired"
+    return ", ".join(parts) if parts else "nothing had expired"
 
 
 class Command(BaseCommand):
@@ -37,7 +37,9 @@ class Command(BaseCommand):
         if options["dry_run"]:
             totals = purge.dry_run(account=account, on_progress=on_progress, on_account=on_account)
             bar.close()
-            self.stdout.write(f"Would remove: {_counts(totals)}. Dry run: nothing was changed.")
+            what = _counts(totals)
+            self.stdout.write(f"{'Would remove: ' + what if any(totals.values()) else what.capitalize()}. "
+                              "Dry run: nothing was changed.")
             return
         try:
             run = purge.purge(account=account, batch_size=options["batch_size"], on_progress=on_progress,
@@ -48,4 +50,4 @@ class Command(BaseCommand):
             bar.close()
         self.stdout.write(self.style.SUCCESS(
             f"Purge run #{run.pk} finished: {run.accounts_done} account(s) with a retention policy; "
-            f"removed {_counts(run.totals)}."))
+            + (f"removed {_counts(run.totals)}." if any(run.totals.values()) else "nothing had expired.")))
