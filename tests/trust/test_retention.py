@@ -277,3 +277,23 @@ class TestPage:
 # session + user, access (ancestors, memberships, permission rows), security-policy lineage, the retention
 # lineage's rules, the agency-access nav check.
 RETENTION_PAGE_BUDGET = 8
+
+
+class TestIndex:
+    def url(self, account):
+        return reverse("trust:index", kwargs={"account_id": account.public_id})
+
+    def test_isolation_permission_and_budget(self, client, make_member, count_queries):
+        account, other = AccountFactory(), AccountFactory()
+        client.force_login(make_member(account, RoleId.MEMBER))
+        assert client.get(self.url(account)).status_code == 403  # no Trust Center in a Member's role
+        client.force_login(make_member(account, RoleId.OWNER))
+        assert client.get(self.url(other)).status_code == 404
+        response = client.get(self.url(account))
+        text = response.content.decode()
+        assert "Data retention" in text and "Public trust page" in text and "Not published" in text
+        assert count_queries(lambda: client.get(self.url(account))) == INDEX_BUDGET
+
+
+# session + user, access (memberships, permission rows), security-policy lineage, agency nav check, the page
+INDEX_BUDGET = 7
