@@ -25,9 +25,11 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@# The background worker (webhook deliveries) and the demo's local webhook receiver stop with the server.
+	@# The background worker (webhook deliveries, the retention purge), the hourly daily-task check (enqueues
+	@# the purge once a day from 03:00 UTC) and the demo's local webhook receiver stop with the server.
 	trap 'kill 0' EXIT; \
 	$(BIN)/python manage.py db_worker & \
+	while true; do $(BIN)/python manage.py run_daily --verbosity 0; sleep 3600; done & \
 	$(BIN)/python manage.py webhook_receiver --port 8001 & \
 	$(BIN)/python manage.py runserver $(HOST)
 

@@ -112,8 +112,14 @@ class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ["id", "agent_id", "contact_id", "direction", "started_at", "ended_at", "duration_seconds",
-                  "minutes", "status", "blocked_reason", "summary"]
+                  "minutes", "status", "blocked_reason", "summary", "transcript", "recording_url", "insights",
+                  "caller_ip", "caller_location"]
         read_only_fields = fields
+
+
+class TranscriptMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["agent", "caller", "system"])
+    text = serializers.CharField(max_length=5000, allow_blank=True)
 
 
 class ConversationRecordSerializer(serializers.Serializer):
@@ -123,6 +129,13 @@ class ConversationRecordSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
     duration_seconds = serializers.IntegerField(min_value=1, max_value=6 * 3600)
     summary = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    transcript = serializers.ListField(child=TranscriptMessageSerializer(), required=False, max_length=2000,
+                                       default=list, help_text="The messages; not stored when the account's "
+                                       "retention policy says so (Trust Center).")
+    recording_url = serializers.URLField(required=False, allow_blank=True, max_length=500, default="")
+    insights = serializers.DictField(required=False, default=dict, help_text="Ratings, outcomes, details.")
+    caller_ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
+    caller_location = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
 class MemberSerializer(serializers.ModelSerializer):

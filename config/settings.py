@@ -328,3 +328,12 @@ SPECTACULAR_SETTINGS = {
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 # Webhooks to private, loopback or link-local addresses (and plain http) only while developing locally.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+
+# Trust Center. The retention purge works in batches of this many rows (one transaction each, resumable);
+# `manage.py run_daily` (cron, or the loop `make run` starts) enqueues it once a day, from this hour (UTC).
+RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=1000)
+RETENTION_PURGE_HOUR_UTC = env.int("RETENTION_PURGE_HOUR_UTC", default=3)
+# A public trust page's old address keeps redirecting (and stays reserved) this long after a change of slug.
+TRUST_SLUG_GRACE_DAYS = env.int("TRUST_SLUG_GRACE_DAYS", default=30)
+# How long a rendered public trust page is kept in the default cache (it is also dropped on every change).
+TRUST_PAGE_CACHE_SECONDS = env.int("TRUST_PAGE_CACHE_SECONDS", default=300)

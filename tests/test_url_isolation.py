@@ -74,6 +74,9 @@ NON_OBJECT_ARGS = {
     # id is a 404 (tests/security/test_mfa.py::test_another_persons_passkey_is_404).
     ("mfa_remove_webauthn", "pk"): "the person's own passkey",
     ("mfa_edit_webauthn", "pk"): "the person's own passkey",
+    # A published public trust page's address: public by design (no sign-in, no tenant page), chosen by its account;
+    # what it shows and hides is tested in tests/trust/test_public.py.
+    ("trust:public-page", "slug"): "public trust page address",
 }
 
 _PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")

@@ -13,10 +13,9 @@ from accounts.models import AuditEvent
 from api.models import IdempotencyRecord
 from workspace.models import Contact, Conversation
 
-# The fields of a conversation that hold what the person said or where they were. The retention fields
-# (transcript, recording_url, insights, caller_ip, caller_location) join this tuple when retention merges:
-# this is the one place erasure and exports read them from.
-PERSONAL_CONVERSATION_FIELDS = ("summary",)
+# The fields of a conversation that hold what the person said or where they were: the one place erasure and
+# exports read them from (retention governs the same fields, trust/purge.py).
+PERSONAL_CONVERSATION_FIELDS = ("summary", "transcript", "recording_url", "insights", "caller_ip", "caller_location")
 
 ERASED_NAME = "Erased contact"
 

@@ -93,6 +93,18 @@ class Conversation(AccountScoped):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
     blocked_reason = models.CharField(max_length=200, blank=True)
     summary = models.TextField(blank=True)
+    # The customer data the Trust Center's retention policy governs (trust.policy: "do not store" blanks these
+    # when a conversation is written; trust.purge clears or anonymises them once they expire).
+    transcript = models.JSONField(default=list, blank=True,
+                                  help_text='The messages, e.g. [{"role": "agent", "text": "Hello"}, ...].')
+    transcript_anonymised = models.BooleanField(default=False, editable=False)
+    recording_url = models.URLField(max_length=500, blank=True)
+    insights = models.JSONField(default=dict, blank=True,
+                                help_text="What analysis extracted: ratings, outcomes, collected details.")
+    insights_anonymised = models.BooleanField(default=False, editable=False)
+    caller_ip = models.GenericIPAddressField(null=True, blank=True)
+    caller_location = models.CharField(max_length=100, blank=True)
+    caller_ip_anonymised = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-started_at", "-pk"]

@@ -13,6 +13,7 @@ from billing.services import usage_record_conversation
 from billing.transfers import apply_due_for
 from developers import webhooks
 from developers.models import WebhookEvent
+from trust.policy import blanked_fields
 
 from .models import Agent, Contact, Conversation
 
@@ -109,18 +110,26 @@ def contact_delete(*, contact: Contact, by, request=None) -> None:
 @transaction.atomic
 def conversation_record(*, account: Account, agent: Agent, contact: Contact, started_at: datetime.datetime,
                         duration_seconds: int, by, direction=Conversation.Direction.INBOUND, summary="",
+                        transcript=None, recording_url="", insights=None, caller_ip=None, caller_location="",
                         request=None) -> Conversation:
-    """Record a conversation and meter its minutes.
+    """Record a conversation and meter its minutes: the one way a conversation is written (pages, the API,
+    the demo seed).
 
     Past a minutes pool (the account's or an ancestor's) or the concurrent-call limit the
     conversation is still recorded, as blocked with the reason, and no usage is metered.
+    What the account's retention policy says not to store (transcripts, recordings, insights) is
+    blanked before the row is saved, so it never reaches the database.
     """
     require(by, account, "manage_conversations")
     apply_due_for(account)  # a billing transfer whose cut-over has passed switches the payer first
     lineage = _lock_lineage(account)
     locked = lineage[-1]
     conversation = Conversation(account=account, agent=agent, contact=contact, started_at=started_at,
-                                duration_seconds=duration_seconds, direction=direction, summary=summary)
+                                duration_seconds=duration_seconds, direction=direction, summary=summary,
+                                transcript=transcript or [], recording_url=recording_url, insights=insights or {},
+                                caller_ip=caller_ip or None, caller_location=caller_location)
+    for field, blank in blanked_fields(account).items():
+        setattr(conversation, field, blank)
     conversation.ended_at = started_at + datetime.timedelta(seconds=duration_seconds)
     conversation.full_clean(exclude=["ended_at"])
     reason = (minutes_block_reason(lineage, conversation.minutes, started_at)
@@ -148,7 +157,10 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
 
 @transaction.atomic
 def conversation_update(*, conversation: Conversation, by, request=None, **fields) -> Conversation:
-    """Only descriptive fields change: start and duration are metered and stay as recorded."""
+    """Only descriptive fields change: start and duration are metered and stay as recorded. What the
+    retention policy says not to store is blanked, as when recording."""
+    require(by, conversation.account, "manage_conversations")
+    fields.update({f: blank for f, blank in blanked_fields(conversation.account).items() if f in fields})
     return _update(conversation, by=by, request=request, kind="conversation", **fields)
 
 

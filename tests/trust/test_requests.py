@@ -21,7 +21,7 @@ from members.roles import RoleId
 from security.models import SecurityEvent
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from trust import requests, xlsx
-from trust.erasure import ERASED_NAME, PERSONAL_CONVERSATION_FIELDS
+from trust.erasure import ERASED_NAME, PERSONAL_CONVERSATION_FIELDS, cleared_value
 from trust.models import RESULT_LIFETIME, DataRequest, DataRequestResult
 from trust.tasks import run_data_request
 from workspace.models import Agent, Contact, Conversation
@@ -53,7 +53,10 @@ def contact_in(account, by, *, name="Jane Roe", phone="+41791234567", email="jan
     agent = Agent.objects.create(account=account, name=f"Agent {account.name}")
     for i in range(calls):
         conversation_record(account=account, agent=agent, contact=contact, by=by, duration_seconds=90,
-                            started_at=timezone.now() - datetime.timedelta(hours=i + 1), summary=summary)
+                            started_at=timezone.now() - datetime.timedelta(hours=i + 1), summary=summary,
+                            transcript=[{"speaker": "caller", "text": f"This is {name}."}],
+                            recording_url="https://recordings.example/1.mp3", insights={"intent": "order status"},
+                            caller_ip="198.51.100.7", caller_location="Zurich")
     return contact
 
 
@@ -276,7 +279,7 @@ class TestErasure:
         assert (contact.name, contact.phone, contact.email) == (ERASED_NAME, "", "")
         assert not Contact.objects.filter(pk=lonely.pk).exists()
         for conversation in Conversation.objects.filter(contact=contact):
-            assert all(getattr(conversation, f) in ("", None) for f in PERSONAL_CONVERSATION_FIELDS)
+            assert all(getattr(conversation, f) == cleared_value(f) for f in PERSONAL_CONVERSATION_FIELDS)
         assert Conversation.objects.filter(contact=keep).get().summary  # someone else's untouched
         # usage and invoices: every row kept, same figures, pointing at the anonymised conversation
         assert list(UsageRecord.objects.filter(conversation__contact=contact)

@@ -19,6 +19,9 @@ from developers.webhooks import webhook_create
 from members.models import Membership, User
 from members.roles import RoleId
 from members.services import membership_add
+from trust.models import ExpiryAction, PublicTrustPage
+from trust.public import page_save
+from trust.retention import Choice, policy_update
 from workspace.models import Agent, Contact
 from workspace.services import agent_create, contact_create, conversation_record
 
@@ -117,6 +120,7 @@ class Command(BaseCommand):
                 membership_add(account=account, user=users[email], role=role, by=None)
 
         self._last_month(accounts, owner)
+        self._trust_center(accounts["Northwind Agency"], owner)
         self._external_ids([*TREE, ("Blue Harbor Dental", None), ("Harbor Fitness", None)])
 
         # Fresh user objects: access is cached per user object, and memberships changed above.
@@ -131,6 +135,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Contoso Clinics requires two-factor for Owners and Admins: owner@contoso.example signs in "
                           f"with an authenticator code. TOTP secret {totp_secret} (add it to an authenticator app, or "
                           f"run `.venv/bin/python manage.py demo_totp` for the current code).")
+        self.stdout.write("Northwind's public trust page: http://127.0.0.1:8000/trust/northwind/")
         for email, _, what in PEOPLE:
             self.stdout.write(f"  {email:<28} {what}")
 
@@ -267,6 +272,20 @@ class Command(BaseCommand):
         for root in (agency, accounts["Blue Harbor Dental"]):
             invoice_close(root=root, period=last_period)
 
+    def _trust_center(self, agency: Account, owner) -> None:
+        """Northwind's retention policy (IP addresses locked for every subaccount) and its public trust page."""
+        if PublicTrustPage.objects.filter(account=agency).exists():
+            return
+        policy_update(account=agency, by=owner, choices={
+            "transcripts": Choice("1y", ExpiryAction.ANONYMISE), "recordings": Choice("90d"),
+            "ip_location": Choice("90d", ExpiryAction.ANONYMISE, is_locked=True)})
+        page_save(account=agency, by=owner, slug="northwind", is_enabled=True, company_name="Northwind Agency",
+                  privacy_policy_url="https://northwind.example/privacy", show_company_name=True,
+                  show_legal_links=True, subprocessors=["Stripe — payments", "Twilio — telephony"],
+                  show_subprocessors=True, ai_providers=["OpenAI — language model", "ElevenLabs — voices"],
+                  show_ai_providers=True, show_retention=True, security_contact="security@northwind.example",
+                  show_security_contact=True, show_last_updated=True)
+
     def _workspace(self, account: Account, by) -> None:
         """Two agents, a few contacts and a month of conversations per account (once)."""
         if Agent.objects.in_account(account).exists():
@@ -290,6 +309,14 @@ class Command(BaseCommand):
         minutes_so_far = max(1, int((now - start_of_month).total_seconds() // 60) - 30)
         for _ in range(rng.randrange(8, 16)):
             offset = datetime.timedelta(minutes=rng.randrange(0, minutes_so_far))
-            conversation_record(account=account, agent=rng.choice(agents), contact=rng.choice(contacts),
+            contact = rng.choice(contacts)
+            conversation_record(account=account, agent=rng.choice(agents), contact=contact,
                                 started_at=start_of_month + offset, duration_seconds=rng.randrange(30, 1500),
-                                by=by, summary="Caller asked about opening hours and booked a visit.")
+                                by=by, summary="Caller asked about opening hours and booked a visit.",
+                                transcript=[{"role": "agent", "text": "Hello, how can I help?"},
+                                            {"role": "caller", "text": f"Hi, this is {contact.name}, "
+                                             f"call me back on {contact.phone}. When are you open?"}],
+                                recording_url=f"https://recordings.example.com/{rng.randrange(10**8)}.mp3",
+                                insights={"sentiment": rng.choice([3, 4, 5]), "booked": True,
+                                          "callback_note": f"Call {contact.name.split()[0]} tomorrow"},
+                                caller_ip=f"203.0.113.{rng.randrange(1, 254)}", caller_location="San Francisco, US")
