@@ -7,8 +7,9 @@
   lacks (subaccounts on a plan without them); re-checked when it comes due, and cancelled (with an audit row)
   if the account uses it again by then. Cancel a scheduled one any time before.
 - Only billing admins (``manage_billing``) of a root account; a subaccount's plan is its root's.
-- Without Stripe this is all local; with Stripe the next closed invoice carries the prorated line as an invoice
-  item like any other (the subscription's price is not switched at Stripe: see the design notes).
+- Without Stripe this is all local. With Stripe configured the subscription at Stripe is switched to the new
+  plan's price in the same step (refused by Stripe: nothing changes here either), and the next closed invoice
+  carries the prorated line as an invoice item like any other.
 """
 
 import calendar
@@ -82,6 +83,19 @@ def _require(by, account: Account) -> None:
     require(by, account, "manage_billing")
 
 
+def _switch_at_stripe(account: Account, plan: Plan) -> None:
+    """With Stripe configured, the subscription there follows the plan (inside the caller's transaction: a
+    refusal rolls the local change back, with Stripe's reason)."""
+    from . import stripe_sync
+
+    if not stripe_sync.is_configured():
+        return
+    try:
+        stripe_sync.subscription_switch(account, plan)
+    except stripe_sync.BillingProviderError as exc:
+        raise ValidationError(f"Stripe did not switch the subscription: {exc}") from exc
+
+
 @transaction.atomic
 def plan_change(*, account: Account, plan: Plan, by, request=None) -> PlanChange:
     """Upgrade now (with a prorated line) or schedule a downgrade for the next period. Replaces a scheduled one."""
@@ -103,6 +117,7 @@ def plan_change(*, account: Account, plan: Plan, by, request=None) -> PlanChange
             account=account, from_plan=current or plan, to_plan=plan, status=PlanChange.Status.APPLIED,
             effective_at=now, prorated_cents=prorated, prorated_days=left, period_days=days, requested_by=by)
         Subscription.objects.update_or_create(account=account, defaults={"plan": plan})
+        _switch_at_stripe(account, plan)
         audit(account=account, actor=by, request=request, action="billing.plan_changed",
               summary=f"Plan upgraded to {plan.name} ({cents(prorated)} prorated for {left} of {days} days)",
               old=current.code if current else None, new=plan.code)
@@ -147,6 +162,10 @@ def apply_due_plan_changes(now: datetime.datetime | None = None) -> tuple[int, i
                       summary=f"Scheduled change to {change.to_plan.name} cancelled: {refusal}"[:255])
                 cancelled += 1
                 continue
+            try:
+                _switch_at_stripe(change.account, change.to_plan)
+            except ValidationError:
+                continue  # Stripe refused: the change stays scheduled and the next run tries again
             change.status = PlanChange.Status.APPLIED
             change.save(update_fields=["status"])
             Subscription.objects.update_or_create(account=change.account, defaults={"plan": change.to_plan})

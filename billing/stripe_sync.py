@@ -81,6 +81,26 @@ def subscribe(root, plan):
     return data
 
 
+def subscription_switch(root, plan):
+    """Point the root's Stripe subscription at ``plan``'s price (a plan change). No proration at Stripe: the
+    prorated line of an upgrade is ours, pushed with the period's invoice like every other line. Without a
+    Stripe subscription yet, subscribes. Raises BillingProviderError (nothing changed at Stripe) when refused."""
+    from djstripe.models import Subscription as DjSubscription
+
+    if not plan.stripe_price_id:
+        raise BillingProviderError(f"The {plan.name} plan has no Stripe price yet (set it in the admin).")
+    customer = customer_for(root)
+    current = next((sub for sub in DjSubscription.objects.filter(customer=customer).order_by("-created")
+                    if (sub.stripe_data or {}).get("status") in ("active", "trialing", "past_due")), None)
+    if current is None:
+        return subscribe(root, plan)
+    item = _call(stripe.Subscription.retrieve, current.id)["items"]["data"][0]["id"]
+    data = _call(stripe.Subscription.modify, current.id, items=[{"id": item, "plan": plan.stripe_price_id}],
+                 proration_behavior="none", metadata={"account": str(root.public_id), "plan": plan.code})
+    DjSubscription.sync_from_stripe_data(data)
+    return data
+
+
 def payment_method_attach(root, payment_method_id: str):
     """Attach a payment method (from a SetupIntent or Stripe Checkout) and make it the default."""
     customer = customer_for(root)

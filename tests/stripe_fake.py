@@ -19,6 +19,17 @@ def _patch(resources, server):
         cls.discounts = []
     resources.InvoiceLineItem.discount_amounts = []
 
+    # Today's API says proration_behavior="none" on a subscription update; localstripe knows only the older
+    # prorate=False, which meant the same.
+    old_sub_update = resources.Subscription._update
+
+    def subscription_update(self, proration_behavior=None, **data):
+        if proration_behavior is not None:
+            data.setdefault("prorate", proration_behavior != "none")
+        return old_sub_update(self, **data)
+
+    resources.Subscription._update = subscription_update
+
     # More fields dj-stripe expects, filled in after export.
     old_invoice_export = resources.Invoice._export
 

@@ -76,6 +76,50 @@ def test_subscription_to_the_plans_price_is_synced_into_djstripe(fake_stripe, ro
     assert DjSubscription.objects.get(id=data.id).status == "active"
 
 
+def priced(code):
+    """The plan with a price at the fake Stripe."""
+    found = plan(code)
+    stripe.Product.create(id=f"prod_{code}", name=found.name)
+    stripe.Plan.create(id=f"price_{code}", product=f"prod_{code}", amount=found.monthly_price_cents, currency="usd",
+                       interval="month")
+    found.stripe_price_id = f"price_{code}"
+    found.save()
+    return found
+
+
+def test_plan_changes_switch_the_stripe_subscription(fake_stripe, root):
+    """An upgrade switches the subscription's price at once (no proration at Stripe: ours is an invoice line);
+    a scheduled downgrade switches it when it applies."""
+    from billing.plans import apply_due_plan_changes, plan_change
+    from members.models import Membership
+
+    owner = Membership.objects.get(account=root, role=RoleId.OWNER).user
+    add_card(root)
+    pro, agency = priced("pro"), priced("agency")
+    sub_id = stripe_sync.subscribe(root, pro).id
+    change = plan_change(account=root, plan=agency, by=owner)
+    assert change.status == "applied" and change.prorated_cents > 0
+    at_stripe = stripe.Subscription.retrieve(sub_id)
+    assert at_stripe["items"]["data"][0]["plan"]["id"] == "price_agency"
+    scheduled = plan_change(account=root, plan=pro, by=owner)
+    assert stripe.Subscription.retrieve(sub_id)["items"]["data"][0]["plan"]["id"] == "price_agency"
+    assert apply_due_plan_changes(now=scheduled.effective_at) == (1, 0)
+    assert stripe.Subscription.retrieve(sub_id)["items"]["data"][0]["plan"]["id"] == "price_pro"
+
+
+def test_a_plan_change_stripe_refuses_changes_nothing(fake_stripe, root):
+    from django.core.exceptions import ValidationError
+
+    from billing.models import PlanChange
+    from billing.plans import current_plan, plan_change
+    from members.models import Membership
+
+    owner = Membership.objects.get(account=root, role=RoleId.OWNER).user
+    with pytest.raises(ValidationError, match="no Stripe price"):  # the Agency plan has no price at Stripe
+        plan_change(account=root, plan=plan("agency"), by=owner)
+    assert current_plan(root).code == "pro" and not PlanChange.objects.exists()
+
+
 def test_subscribing_without_a_stripe_price_is_explained(fake_stripe, root):
     with pytest.raises(stripe_sync.BillingProviderError, match="no Stripe price"):
         stripe_sync.subscribe(root, plan("pro"))
