@@ -68,8 +68,9 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         ctx.update(period=period, prices=not self.usage_only and sees_prices(self.access), q=search,
                    usage_only=self.usage_only, stripe_configured=stripe_sync.is_configured())
         if account.is_root():
-            failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
-            ctx["failed_invoice"] = failed.order_by("-period").first()
+            if not self.usage_only:  # the Usage tab does not show payments
+                failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
+                ctx["failed_invoice"] = failed.order_by("-period").first()
             plan = plan_for(account)
             statement = live_statement(account, period, plan=plan)
             ctx.update(statement=statement, plan=plan, minutes_used=statement.total_minutes,
