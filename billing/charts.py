@@ -13,6 +13,23 @@ class Bar:
     label: str
     value: int
 
+    # SVG coordinates written once here (one decimal, never localized) rather than by a template filter per use
+    @property
+    def svg_x(self) -> str:
+        return f"{self.x:.1f}"
+
+    @property
+    def svg_y(self) -> str:
+        return f"{self.y:.1f}"
+
+    @property
+    def svg_width(self) -> str:
+        return f"{self.width:.1f}"
+
+    @property
+    def svg_height(self) -> str:
+        return f"{self.height:.1f}"
+
 
 @dataclass
 class Tick:
@@ -74,8 +91,9 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def account_bars(lines, *, limit=10, width=720, row=22) -> dict:
-    """Horizontal bars for the accounts that used the most minutes."""
+def account_bars(lines, *, count=None, limit=10, width=720, row=22) -> dict:
+    """Horizontal bars for the accounts that used the most minutes (``lines`` may be only those, ``count``
+    then says how many lines there are in all)."""
     top = sorted(lines, key=lambda ln: -ln.minutes)[:limit]
     peak = max((ln.minutes for ln in top), default=0) or 1
     label_width = 260
@@ -83,4 +101,4 @@ def account_bars(lines, *, limit=10, width=720, row=22) -> dict:
     bars = [Bar(label_width, i * row, (width - label_width - 60) * ln.minutes / peak, row - 6,
                 ln.description.split(" › ")[-1], ln.minutes) for i, ln in enumerate(top)]
     return {"bars": bars, "width": width, "height": max(row * len(bars), row), "label_width": label_width,
-            "more": max(len(lines) - limit, 0)}
+            "more": max((len(lines) if count is None else count) - limit, 0)}

@@ -293,6 +293,10 @@ class UsagePayerRollup(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["billing_root", "period", "account"],
                                                name="usage_payer_rollup_one_per_line")]
+        # the live statement: totals and the overage split grouped by minutes, and its lines largest first, read
+        # from the index alone (billing.statements.live_statement, statement_rows)
+        indexes = [models.Index(fields=["billing_root", "period", "-minutes", "account"],
+                                name="usage_payer_largest_first")]
 
     def __str__(self):
         return f"{self.billing_root_id} {self.period:%Y-%m} {self.account_id} {self.minutes} min"

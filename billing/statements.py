@@ -1,14 +1,21 @@
 """The consolidated statement of a directly billed root for one period, computed in SQL.
 
-Two queries whatever the number of subaccounts: one GROUP BY over the usage of the period paid by
-the root (covered by the index on period, billing_root, account, minutes), one for the names of
-the root's tree (to write each line's path). Closing a period freezes a statement into an Invoice.
+``compute_statement`` builds every line (invoices, the CSV): two queries whatever the number of subaccounts,
+one GROUP BY over the usage of the period paid by the root (covered by the index on period, billing_root,
+account, minutes), one for the names of the root's tree (to write each line's path). Closing a period
+freezes a statement into an Invoice.
+
+Pages use ``live_statement`` instead: the totals and the rule that splits the overage, from the payer
+rollup in three aggregate queries, and ``statement_lines`` for the rows a page shows (``statement_rows``,
+a queryset to paginate): the work does not grow with the number of lines. Both give every line the same
+amount, because the overage split (``allocate``, ``OverageSplit``) breaks ties by account id, an order SQL
+has too.
 """
 
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Account, subtree_q
@@ -39,9 +46,15 @@ class Statement:
     invoice: Invoice | None = None
     adjustments: list[Line] = field(default_factory=list)  # prorated plan changes
     fee_plan_name: str = ""  # the plan the period started with, when it differs
+    # a live statement (``live_statement``) knows its totals without its lines
+    minutes_total: int | None = None
+    line_count: int | None = None
+    split: "OverageSplit | None" = None
 
     @property
     def total_minutes(self) -> int:
+        if self.minutes_total is not None:
+            return self.minutes_total
         return sum(line.minutes for line in self.lines)
 
     @property
@@ -54,25 +67,49 @@ class Statement:
 
     @property
     def total_cents(self) -> int:
-        return self.plan_price_cents + sum(line.amount_cents for line in (*self.lines, *self.adjustments))
+        adjustments = sum(line.amount_cents for line in self.adjustments)
+        if self.minutes_total is not None:  # the lines' amounts add up to the overage exactly
+            return self.plan_price_cents + self.overage_cents + adjustments
+        return self.plan_price_cents + sum(line.amount_cents for line in self.lines) + adjustments
 
     @property
     def is_closed(self) -> bool:
         return self.invoice is not None
 
 
-def allocate(total_cents: int, weights: list[int]) -> list[int]:
-    """Split ``total_cents`` in proportion to ``weights`` so the parts add up exactly (largest remainder)."""
+def allocate(total_cents: int, weights: list[int], keys: list | None = None) -> list[int]:
+    """Split ``total_cents`` in proportion to ``weights`` so the parts add up exactly (largest remainder: the
+    leftover cents go one each to the largest remainders, ties to the smallest key; ``keys`` default to the
+    positions). Statements pass account ids as keys, so ``OverageSplit`` gives a line the same cents alone."""
     whole = sum(weights)
     if not whole or not total_cents:
         return [0] * len(weights)
+    keys = range(len(weights)) if keys is None else keys
     exact = [total_cents * w for w in weights]
     parts = [e // whole for e in exact]
     leftover = total_cents - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), i))
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), keys[i]))
     for i in order[:leftover]:
         parts[i] += 1
     return parts
+
+
+@dataclass(frozen=True)
+class OverageSplit:
+    """``allocate``'s split of ``overage_cents`` over lines of ``whole`` minutes in all, one line at a time: a line
+    of ``m`` minutes gets ``overage × m // whole`` cents, plus one when its (remainder, account id) ranks among the
+    ``leftover`` first (remainders descending, then account ids ascending), i.e. up to ``last`` included."""
+
+    overage_cents: int
+    whole: int
+    last: tuple[int, int] | None = None  # (remainder, account id) of the last line that gets a cent more
+
+    def cents(self, account_id: int, minutes: int) -> int:
+        if not self.whole or not self.overage_cents:
+            return 0
+        exact = self.overage_cents * minutes
+        extra = self.last is not None and (-(exact % self.whole), account_id) <= (-self.last[0], self.last[1])
+        return exact // self.whole + int(extra)
 
 
 def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
@@ -122,10 +159,101 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
     )
     ordered = sorted(minutes_by_account.items(), key=lambda item: labels[item[0]][0].lower())
     statement.lines = [Line(pk, labels[pk][0], minutes, depth=labels[pk][1]) for pk, minutes in ordered]
-    for line, cents in zip(statement.lines, allocate(statement.overage_cents, [ln.minutes for ln in statement.lines]),
-                           strict=True):
+    split = allocate(statement.overage_cents, [ln.minutes for ln in statement.lines],
+                     [ln.account_id for ln in statement.lines])
+    for line, cents in zip(statement.lines, split, strict=True):
         line.amount_cents = cents
     return statement
+
+
+def _payer_rows(root: Account, period: datetime.date) -> QuerySet:
+    return UsagePayerRollup.objects.filter(period=period, billing_root=root).exclude(minutes=0)
+
+
+def live_statement(root: Account, period: datetime.date, plan: Plan | None = None) -> Statement:
+    """``compute_statement(from_rollups=True)`` without its lines: the plan, the totals and the overage split,
+    from the payer rollup grouped by minutes (plus one indexed lookup when some cents are left over), whatever
+    the number of lines.
+    Read the lines a page shows with ``statement_rows`` and ``statement_lines``."""
+    adjustments = []
+    fee_plan = plan
+    if plan is None:
+        from .plans import plans_in_period
+        from .selectors import plan_for
+
+        fee_plan, plan, changes = plans_in_period(root, period, plan_for(root))
+        adjustments = [Line(None, description, 0, amount) for description, amount in changes]
+    rows = _payer_rows(root, period)
+    # lines grouped by their minutes (a few hundred groups for thousands of lines): the totals, and enough to find
+    # which lines get a cent more, without reading the lines
+    groups = list(rows.order_by().values_list("minutes").annotate(n=Count("*")))
+    statement = Statement(
+        account=root, period=period, plan_name=plan.name if plan else "No plan",
+        plan_price_cents=fee_plan.monthly_price_cents if fee_plan else 0, adjustments=adjustments,
+        fee_plan_name=fee_plan.name if fee_plan and fee_plan != plan else "",
+        included_minutes=plan.included_minutes if plan else 0,
+        overage_cents_per_minute=plan.overage_cents_per_minute if plan else 0,
+        minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups),
+    )
+    overage, whole = statement.overage_cents, statement.minutes_total
+    last = None
+    if overage and whole:
+        # allocate's leftover cents go to the largest remainders, ties to the smallest account ids: walk the
+        # remainders down to the one where the leftover runs out, then find the account id where it does
+        by_remainder = {}
+        for minutes, n in groups:
+            by_remainder.setdefault(overage * minutes % whole, []).append((minutes, n))
+        leftover = sum(r * sum(n for _, n in g) for r, g in by_remainder.items()) // whole
+        for remainder in sorted(by_remainder, reverse=True):
+            if not leftover:
+                break
+            tied = by_remainder[remainder]
+            count = sum(n for _, n in tied)
+            if count < leftover:
+                leftover -= count
+                continue
+            account_id = (rows.filter(minutes__in=[m for m, _ in tied]).order_by("account_id")
+                          .values_list("account_id", flat=True)[leftover - 1])
+            last = (remainder, account_id)
+            break
+    statement.split = OverageSplit(overage, whole, last)
+    return statement
+
+
+def statement_rows(statement: Statement, *, within: Q | None = None, search: str = "") -> QuerySet:
+    """The live statement's lines as a queryset of (account id, path, name, minutes), largest first (then by
+    account id), for a paginator: ``within`` narrows it to some accounts, ``search`` to names containing it."""
+    rows = _payer_rows(statement.account, statement.period)
+    if within is not None:
+        rows = rows.filter(within)
+    if search:
+        rows = rows.filter(account__name__icontains=search)
+    return rows.order_by("-minutes", "account_id").values_list("account_id", "account__path", "account__name",
+                                                               "minutes")
+
+
+def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:
+    """``Line``s for rows of ``statement_rows`` (one list per argument): each line's path from the root, and its
+    amount by the statement's overage split, exactly as ``compute_statement`` writes it. One query for the names
+    of the rows' ancestors."""
+    root, step = statement.account, Account.steplen
+    row_lists = [list(rows) for rows in row_lists]
+    rows = [row for rows in row_lists for row in rows]
+    inside = [path for _, path, _, _ in rows if path.startswith(root.path)]
+    wanted = {path[:i] for path in inside for i in range(step, len(path), step)}
+    names = dict(Account.objects.filter(path__in=wanted).values_list("path", "name")) if wanted else {}
+    names.update((path, name) for _, path, name, _ in rows)
+    split = statement.split or OverageSplit(0, 0)
+
+    def line(pk, path, name, minutes):
+        if path.startswith(root.path):
+            label = SEP.join(names.get(path[:i], "…") for i in range(step, len(path) + 1, step))
+            depth = len(path) // step
+        else:  # moved away since (billing transfer)
+            label, depth = f"{name} (no longer in this account)", 2
+        return Line(pk, label, minutes, split.cents(pk, minutes), depth=depth)
+
+    return [[line(*row) for row in rows] for rows in row_lists]
 
 
 def statement_from_invoice(invoice: Invoice) -> Statement:

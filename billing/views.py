@@ -1,4 +1,5 @@
 import re
+from functools import partial
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +19,16 @@ from . import stripe_sync
 from .charts import account_bars, daily_bars
 from .models import BillingTransfer, Invoice, Plan, UsageRollup, period_start
 from .selectors import plan_for
-from .statements import SEP, Line, compute_statement, daily_minutes, statement_from_invoice
+from .statements import (
+    SEP,
+    Line,
+    compute_statement,
+    daily_minutes,
+    live_statement,
+    statement_from_invoice,
+    statement_lines,
+    statement_rows,
+)
 from .templatetags.billing import cents
 
 CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,255}")  # what Stripe sends back in ?session_id=
@@ -35,12 +45,17 @@ def sees_prices(access) -> bool:
     return account.access_categories.get("billing") in ("read", "full")
 
 
-LINES_PER_PAGE = 50
+LINES_PER_PAGE = 25
+TOP_ACCOUNTS = 10
 
 
 class BillingOverviewView(AccountViewMixin, TemplateView):
     """Settings → Billing: this period's minutes per day and per account, and (for those who may see
-    prices) the running statement. ``usage_only`` is the Usage tab: minutes, never prices."""
+    prices) the running statement. ``usage_only`` is the Usage tab: minutes, never prices.
+
+    Everything comes from the rollups, and only the lines shown are built: the totals and the overage split
+    in aggregate queries (``live_statement``), the chart's top accounts and one page of lines (largest first,
+    searchable by account name with ``?q=``), whatever the size of the tree. The CSV has every line."""
 
     permission_required = "view_billing"
     template_name = "billing/overview.html"
@@ -50,43 +65,65 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         account = self.account
         period = period_start()
-        ctx.update(period=period, prices=not self.usage_only and sees_prices(self.access),
+        search = " ".join((self.request.GET.get("q") or "").split())[:100]
+        ctx.update(period=period, prices=not self.usage_only and sees_prices(self.access), q=search,
                    usage_only=self.usage_only, stripe_configured=stripe_sync.is_configured())
         if account.is_root():
-            failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
-            ctx["failed_invoice"] = failed.order_by("-period").first()
+            if not self.usage_only:  # the Usage tab does not show payments
+                failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
+                ctx["failed_invoice"] = failed.order_by("-period").first()
             plan = plan_for(account)
-            statement = compute_statement(account, period, plan=plan, from_rollups=True)
-            days = daily_minutes(period=period, account=account)
-            ctx.update(statement=statement, plan=plan, lines=statement.lines,
-                       minutes_used=statement.total_minutes)
+            statement = live_statement(account, period, plan=plan)
+            ctx.update(statement=statement, plan=plan, minutes_used=statement.total_minutes,
+                       line_count=statement.line_count)
+            rows, to_lines = statement_rows(statement, search=search), partial(statement_lines, statement)
+            top = statement_rows(statement)[:TOP_ACCOUNTS]
         else:
-            usage = (UsageRollup.objects.filter(subtree_q(account.path, "account__path"), period=period)
-                     .exclude(own_minutes=0).order_by("account__name")
-                     .values_list("account_id", "account__name", "own_minutes"))
-            lines = [Line(pk, name, minutes) for pk, name, minutes in usage]
-            days = daily_minutes(period=period, account=account)
             ctx["open_transfer"] = (BillingTransfer.objects.filter(account=account, status__in=BillingTransfer.OPEN)
                                     .select_related("plan").first())
             payer = Account.objects.get(path=account.root_path)
-            ctx.update(lines=lines, minutes_used=sum(ln.minutes for ln in lines), payer=payer,
-                       payer_visible=self.access.reaches(payer))  # R6
+            ctx.update(payer=payer, payer_visible=self.access.reaches(payer),  # R6
+                       minutes_used=UsageRollup.objects.filter(account=account, period=period)
+                       .values_list("subtree_minutes", flat=True).first() or 0)
+            within = subtree_q(account.path, "account__path")
             if ctx["prices"]:
-                root_statement = compute_statement(ctx["payer"], period, from_rollups=True)
-                mine = {ln.account_id: ln for ln in lines}
+                # the payer's statement lines of this subtree, with their amounts
+                payer_statement = live_statement(payer, period)
+                rows = statement_rows(payer_statement, within=within, search=search)
+                top = statement_rows(payer_statement, within=within)[:TOP_ACCOUNTS]
                 # R6: the root's labels run from the root; start them at the first account the reader reaches
                 hidden = [a.name for a in self.access.ancestors if not self.access.reaches(a)]
                 prefix = SEP.join(hidden) + SEP if hidden else ""
-                ctx["lines"] = [ln for ln in root_statement.lines if ln.account_id in mine]
-                for ln in ctx["lines"]:
-                    if prefix and ln.description.startswith(prefix):
-                        ln.description = ln.description[len(prefix):]
-        ctx["daily"] = daily_bars(days)
-        ctx["by_account"] = account_bars(ctx["lines"])
-        # the table shows LINES_PER_PAGE lines at a time (a tree of 10,000 accounts is not one page); the totals
-        # and the CSV cover them all
-        ctx["page_obj"] = Paginator(ctx["lines"], LINES_PER_PAGE).get_page(self.request.GET.get("page"))
-        ctx["lines"] = ctx["page_obj"].object_list
+
+                def to_lines(*row_lists):
+                    line_lists = statement_lines(payer_statement, *row_lists)
+                    for ln in (ln for lines in line_lists for ln in lines):
+                        if prefix and ln.description.startswith(prefix):
+                            ln.description = ln.description[len(prefix):]
+                    return line_lists
+            else:
+                usage = (UsageRollup.objects.filter(within, period=period).exclude(own_minutes=0)
+                         .order_by("-own_minutes", "account_id"))
+                top = usage.values_list("account_id", "account__name", "own_minutes")[:TOP_ACCOUNTS]
+                if search:
+                    usage = usage.filter(account__name__icontains=search)
+                rows = usage.values_list("account_id", "account__name", "own_minutes")
+
+                def to_lines(*row_lists):
+                    return [[Line(pk, name, minutes) for pk, name, minutes in rows] for rows in row_lists]
+        ctx["daily"] = daily_bars(daily_minutes(period=period, account=account))
+        # the table shows LINES_PER_PAGE lines at a time, largest first (a tree of 10,000 accounts is not one
+        # page); the totals and the CSV cover them all
+        paginator = Paginator(rows, LINES_PER_PAGE)
+        if not search and ctx.get("line_count") is not None:
+            paginator.count = ctx["line_count"]  # known from the statement's totals: no COUNT query
+        ctx["page_obj"] = paginator.get_page(self.request.GET.get("page"))
+        shown = list(ctx["page_obj"].object_list)
+        if not search and ctx["page_obj"].number == 1:
+            top = shown[:TOP_ACCOUNTS]  # the first page starts with the largest lines
+        ctx["lines"], top_lines = to_lines(shown, top)
+        ctx.setdefault("line_count", paginator.count)
+        ctx["by_account"] = account_bars(top_lines, count=ctx["line_count"])
         return ctx
 
 

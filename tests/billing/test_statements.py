@@ -10,7 +10,13 @@ from accounts.services import subaccount_create
 from billing.models import Invoice, InvoiceLine, UsageRecord, period_start
 from billing.rollups import rollups_rebuild
 from billing.services import invoice_close
-from billing.statements import allocate, compute_statement
+from billing.statements import (
+    allocate,
+    compute_statement,
+    live_statement,
+    statement_lines,
+    statement_rows,
+)
 from members.roles import RoleId
 from tests.factories import AccountFactory, account_chain, account_tree, plan, usage
 from workspace.models import Agent, Contact
@@ -25,7 +31,10 @@ LAST = period_start(period_start(NOW) - datetime.timedelta(days=1))
 pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 
 # Query budgets (issue 14): one extra query on a page must fail a test.
-BILLING_BUDGET = {"overview": 11, "invoice-list": 8, "invoice-detail": 9}  # +1: security-policy lineage
+# The overview: +2 since the live statement reads only the lines shown (the lines grouped by minutes, one lookup
+# for the last line that gets a cent more; the page's lines, and the names of their ancestors). The Usage tab
+# skips the failed-payment banner's query.
+BILLING_BUDGET = {"overview": 13, "usage": 12, "invoice-list": 8, "invoice-detail": 9}  # +1: security-policy lineage
 
 
 def record(account, seconds, start=None):
@@ -126,7 +135,76 @@ def test_plan_gating_of_subaccounts():
     subaccount_create(parent=AccountFactory(plan_code="agency"), name="Yes", by=None)
 
 
+def test_the_live_statement_gives_each_line_the_ledgers_amount_alone():
+    """Pages build only the lines they show (``live_statement``): with many equal remainders (ties broken by
+    account id) and a line of an account moved away, every line, its path and its cents equal the invoice's."""
+    root = AccountFactory(name="Agency", plan_code="pro")  # 1000 included, 12 cents a minute over
+    subs = [AccountFactory(parent=root, name=f"Client {i:02}") for i in range(12)]
+    deeper = [AccountFactory(parent=sub, name=f"Team {i}") for i, sub in enumerate(subs[:5])]
+    for i, account in enumerate([root, *subs, *deeper]):
+        usage(account, (7, 7, 13, 29, 7)[i % 5] * 11)
+    gone = AccountFactory(name="Elsewhere")
+    usage(gone, 77, root=root)  # paid by root, no longer in its tree
+    for _ in (0, 1):
+        ledger = compute_statement(root, period_start())
+        live = live_statement(root, period_start())
+        [lines] = statement_lines(live, statement_rows(live))
+        assert live.overage_cents and live.split.last is not None
+        assert sorted((ln.account_id, ln.description, ln.minutes, ln.amount_cents) for ln in lines) == sorted(
+            (ln.account_id, ln.description, ln.minutes, ln.amount_cents) for ln in ledger.lines)
+        assert (live.total_minutes, live.total_cents, live.line_count) == (
+            ledger.total_minutes, ledger.total_cents, len(ledger.lines))
+        assert [ln.minutes for ln in lines] == sorted((ln.minutes for ln in lines), reverse=True)  # largest first
+        assert any("(no longer in this account)" in ln.description for ln in lines)
+        usage(subs[3], 1)  # and again with other remainders
+
+
 class TestPages:
+    def test_statement_lines_are_paginated_and_searchable_within_the_tenant(self, client, make_member):
+        from billing.views import LINES_PER_PAGE
+
+        root = AccountFactory(name="Agency", plan_code="pro")
+        subs = [AccountFactory(parent=root, name=f"Client {i:03}") for i in range(LINES_PER_PAGE + 5)]
+        for i, sub in enumerate(subs):
+            usage(sub, 100 + i)
+        other = AccountFactory(name="Rival")
+        usage(AccountFactory(parent=other, name="Client 999 of Rival"), 5000)
+        client.force_login(make_member(root, RoleId.OWNER))
+        url = reverse("billing:overview", kwargs={"account_id": root.public_id})
+        first, second = (client.get(url, {"page": n}).context for n in (1, 2))
+        assert [ln.minutes for ln in first["lines"]] == list(range(100 + len(subs) - 1, 99 + 5, -1))
+        assert [ln.minutes for ln in second["lines"]] == [104, 103, 102, 101, 100]
+        assert first["page_obj"].paginator.count == len(subs) and first["by_account"]["more"] == len(subs) - 10
+        total = compute_statement(root, period_start(), plan=first["plan"])
+        assert first["statement"].total_cents == total.total_cents
+        assert {ln.account_id: ln.amount_cents for ln in first["lines"]} == {
+            ln.account_id: ln.amount_cents for ln in total.lines if ln.account_id in {x.account_id for x in
+                                                                                      first["lines"]}}
+        found = client.get(url, {"q": "client 00"})
+        assert [ln.description for ln in found.context["lines"]] == [f"Agency › Client 00{i}" for i in range(9, -1, -1)]
+        assert "Rival" not in client.get(url, {"q": "999"}).content.decode()
+        assert "Rival" not in client.get(url).content.decode()
+        usage_url = reverse("billing:usage", kwargs={"account_id": root.public_id})
+        assert "$" not in client.get(usage_url, {"q": "Client 001"}).content.decode()
+
+    def test_a_subaccounts_usage_tab_pages_its_own_subtree_only(self, client, make_member):
+        root = AccountFactory(name="Agency")
+        sub = AccountFactory(parent=root, name="Client")
+        teams = [AccountFactory(parent=sub, name=f"Team {i}") for i in range(3)]
+        sibling = AccountFactory(parent=root, name="Sibling")
+        for i, team in enumerate(teams):
+            usage(team, 10 + i)
+        usage(sibling, 99)
+        client.force_login(make_member(sub, RoleId.MEMBER))
+        url = reverse("billing:usage", kwargs={"account_id": sub.public_id})
+        ctx = client.get(url).context
+        assert [(ln.description, ln.minutes) for ln in ctx["lines"]] == [("Team 2", 12), ("Team 1", 11),
+                                                                          ("Team 0", 10)]
+        assert ctx["minutes_used"] == 33
+        assert [ln.description for ln in client.get(url, {"q": "team 1"}).context["lines"]] == ["Team 1"]
+        assert client.get(url, {"q": "Sibling"}).context["lines"] == []
+        assert client.get(reverse("billing:overview", kwargs={"account_id": sub.public_id})).status_code == 403
+
     def test_root_owner_sees_the_statement_chart_and_prices(self, client, make_member):
         root = AccountFactory(name="Agency")
         sub = AccountFactory(parent=root, name="Client")
@@ -185,11 +263,12 @@ class TestPages:
         listing = client.get(reverse("billing:invoice-list", kwargs={"account_id": root.public_id}))
         assert invoice in listing.context["object_list"]
 
-    @pytest.mark.parametrize("name", ["overview", "invoice-list", "invoice-detail"])
+    @pytest.mark.parametrize("name", ["overview", "usage", "invoice-list", "invoice-detail"])
     def test_query_counts_do_not_grow_with_subaccounts(self, client, make_member, count_queries, name):
         counts = []
         for n in (5, 500):
-            root = account_tree(breadth=n)
+            root = account_tree(breadth=n, root=AccountFactory(plan_code="pro"))
+            usage(root, 1000)  # over the plan, with lines tied on the leftover cents: the live statement's most queries
             UsageRecord.objects.bulk_create(
                 UsageRecord(account_id=pk, billing_root=root, period=p, occurred_on=p, minutes=3, seconds=170)
                 for pk in root.descendants().values_list("pk", flat=True) for p in (period_start(), LAST))
