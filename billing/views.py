@@ -13,6 +13,7 @@ from django.views.generic import ListView, TemplateView
 from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account, subtree_q
+from accounts.params import search_text
 from accounts.sorting import Column, Sorting
 
 from . import stripe_sync
@@ -65,7 +66,7 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         account = self.account
         period = period_start()
-        search = " ".join((self.request.GET.get("q") or "").split())[:100]
+        search = " ".join(search_text(self.request.GET).split())
         ctx.update(period=period, prices=not self.usage_only and sees_prices(self.access), q=search,
                    usage_only=self.usage_only, stripe_configured=stripe_sync.is_configured())
         if account.is_root():
