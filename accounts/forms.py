@@ -143,3 +143,13 @@ class MoveForm(forms.Form):
     @property
     def target(self):
         return self.candidates[self.cleaned_data["new_parent"]]
+
+
+def form_errors_from(form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form that fed it: field errors at their fields (when the form has
+    them), the rest at the top. Services stay the one place the rules live; forms only show their answers."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)

@@ -150,13 +150,7 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
     if missing:
         for pk, name in Account.objects.filter(pk__in=missing).values_list("pk", "name"):
             labels[pk] = (f"{name} (no longer in this account)", 2)
-    statement = Statement(
-        account=root, period=period, plan_name=plan.name if plan else "No plan",
-        plan_price_cents=fee_plan.monthly_price_cents if fee_plan else 0, adjustments=adjustments,
-        fee_plan_name=fee_plan.name if fee_plan and fee_plan != plan else "",
-        included_minutes=plan.included_minutes if plan else 0,
-        overage_cents_per_minute=plan.overage_cents_per_minute if plan else 0,
-    )
+    statement = _statement(root, period, plan, fee_plan, adjustments)
     ordered = sorted(minutes_by_account.items(), key=lambda item: labels[item[0]][0].lower())
     statement.lines = [Line(pk, labels[pk][0], minutes, depth=labels[pk][1]) for pk, minutes in ordered]
     split = allocate(statement.overage_cents, [ln.minutes for ln in statement.lines],
@@ -164,6 +158,18 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
     for line, cents in zip(statement.lines, split, strict=True):
         line.amount_cents = cents
     return statement
+
+
+def _statement(root: Account, period: datetime.date, plan: Plan | None, fee_plan: Plan | None, adjustments,
+               **totals) -> Statement:
+    """A statement's head: the plan whose rates apply (``plan``), the one whose fee is charged (``fee_plan``,
+    the plan the period started with) and any plan-change lines."""
+    return Statement(
+        account=root, period=period, plan_name=plan.name if plan else "No plan",
+        plan_price_cents=fee_plan.monthly_price_cents if fee_plan else 0, adjustments=adjustments,
+        fee_plan_name=fee_plan.name if fee_plan and fee_plan != plan else "",
+        included_minutes=plan.included_minutes if plan else 0,
+        overage_cents_per_minute=plan.overage_cents_per_minute if plan else 0, **totals)
 
 
 def _payer_rows(root: Account, period: datetime.date) -> QuerySet:
@@ -187,14 +193,8 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
     # lines grouped by their minutes (a few hundred groups for thousands of lines): the totals, and enough to find
     # which lines get a cent more, without reading the lines
     groups = list(rows.order_by().values_list("minutes").annotate(n=Count("*")))
-    statement = Statement(
-        account=root, period=period, plan_name=plan.name if plan else "No plan",
-        plan_price_cents=fee_plan.monthly_price_cents if fee_plan else 0, adjustments=adjustments,
-        fee_plan_name=fee_plan.name if fee_plan and fee_plan != plan else "",
-        included_minutes=plan.included_minutes if plan else 0,
-        overage_cents_per_minute=plan.overage_cents_per_minute if plan else 0,
-        minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups),
-    )
+    statement = _statement(root, period, plan, fee_plan, adjustments,
+                           minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups))
     overage, whole = statement.overage_cents, statement.minutes_total
     last = None
     if overage and whole:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, ListView
 
+from accounts.forms import form_errors_from
 from accounts.mixins import AccountViewMixin
 from accounts.sorting import Column, Sorting
 from members.grants import matrix_ceiling
@@ -21,14 +22,6 @@ from .selectors import key_rows
 
 def list_url(account):
     return reverse("developers:apikey-list", kwargs={"account_id": account.public_id})
-
-
-def form_errors_from(form, exc: ValidationError):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 API_KEY_SORTS = Sorting(

@@ -11,6 +11,7 @@ from django.views import View
 from django.views.generic import FormView, ListView
 
 from accounts.downloads import attachment_disposition
+from accounts.forms import form_errors_from
 from accounts.mixins import AccountViewMixin
 
 from . import requests
@@ -29,14 +30,6 @@ def requests_url(account):
 
 def my_data_url(account):
     return reverse("trust:my-data", kwargs={"account_id": account.public_id})
-
-
-def form_errors_from(form, exc: ValidationError):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 class RowsMixin:

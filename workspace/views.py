@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
+from accounts.forms import form_errors_from
 from accounts.mixins import AccountViewMixin
 from accounts.params import search_text
 from accounts.sorting import Column, Sorting
@@ -81,11 +82,7 @@ class KindMixin(AccountViewMixin):
         return ctx
 
     def form_errors_from(self, form, exc: ValidationError):
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.error_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc)
+        form_errors_from(form, exc)
         return self.form_invalid(form)
 
 
