@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from members.roles import RoleId
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_the_arrow_turns_and_the_nested_rows_fold_away(page, live_server, sign_in):

@@ -4,7 +4,7 @@ from playwright.sync_api import expect
 from members.roles import RoleId
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_sign_in_switch_account_and_see_the_dashboard_change(page, sign_in, screenshot):

@@ -9,7 +9,7 @@ from members.roles import RoleId
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory, usage
 from workspace.models import Agent, Contact
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PHONE = {"width": 390, "height": 844}
 

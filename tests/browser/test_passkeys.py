@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from security.models import SecurityEvent
 from tests.factories import PASSWORD, UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture

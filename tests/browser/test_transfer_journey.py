@@ -14,7 +14,7 @@ from members.roles import RoleId
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory, plan
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
