@@ -14,8 +14,8 @@ Prints the medians and the ratios (ours / raw: how many times slower). Each purg
 rolled back, so every run starts from the same rows. No timed assertion: the figures are for reading.
 
 Run: .venv/bin/python bench/trust.py [--rows 1000000] [--export-rows 10000] [--repeat 3]
-     (SQLite: a throw-away file under /tmp; prefix DATABASE_URL=postgres://… for a throw-away PostgreSQL test
-     database)
+     (SQLite: a throw-away file /tmp/bench-trust-<pid>.sqlite3; prefix DATABASE_URL=postgres://… for a
+     throw-away PostgreSQL test database)
 """
 
 import argparse
@@ -99,7 +99,7 @@ def main():
 
     setup_test_environment()
     if connection.vendor == "sqlite":
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = "/tmp/bench-trust.sqlite3"
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"/tmp/bench-trust-{os.getpid()}.sqlite3"
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from trust import exports, purge
