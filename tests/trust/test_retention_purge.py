@@ -16,7 +16,7 @@ from members.roles import RoleId
 from tests.factories import AccountFactory
 from trust import purge
 from trust.models import DataType, ExpiryAction, Period, PurgeRun, ScheduledRun
-from trust.retention import Choice, policy_update
+from trust.retention import Choice, policy_update, preview
 from trust.tasks import purge_retention
 from workspace.models import Agent, Contact, Conversation
 from workspace.services import conversation_record
@@ -231,3 +231,151 @@ def test_run_daily_waits_for_the_hour():
 def test_the_task_runs_the_purge(tree):
     result = purge_retention.call()
     assert result["totals"] == {T: 10, R: 10, PH: 10}
+
+
+# ---- expiry boundaries ----------------------------------------------------------------------------------------
+
+NOW = datetime.datetime(2026, 5, 31, 12, 0, tzinfo=datetime.UTC)  # month end: 6 months before is 30 November
+SECOND = datetime.timedelta(seconds=1)
+
+
+@pytest.mark.time_machine(NOW, tick=False)
+@pytest.mark.parametrize(("data_type", "period", "cutoff"), [
+    (T, Period.DAYS_30, NOW - datetime.timedelta(days=30)),
+    (INS, Period.DAYS_90, NOW - datetime.timedelta(days=90)),
+    (R, Period.MONTHS_6, datetime.datetime(2025, 11, 30, 12, 0, tzinfo=datetime.UTC)),  # calendar months, clamped
+    (IP, Period.YEAR_1, datetime.datetime(2025, 5, 31, 12, 0, tzinfo=datetime.UTC)),
+])
+def test_a_record_one_second_past_its_expiry_is_removed_one_second_before_it_is_kept(data_type, period, cutoff):
+    """Expired means started strictly before ``now - period`` (the purge's ``period_cutoff``): at the instant
+    itself a record is still kept."""
+    account = AccountFactory()
+    rule(account, data_type, period)
+    agent = Agent.objects.create(account=account, name="A")
+    values = {"summary": "Ada called", "transcript": [{"role": "caller", "text": "hi"}],
+              "recording_url": "https://rec.example/1.mp3", "insights": {"score": 4},
+              "caller_ip": "203.0.113.7", "caller_location": "Berlin, DE"}
+    started = {"after": cutoff - SECOND, "at": cutoff, "before": cutoff + SECOND}
+    rows = {}
+    for label, moment in started.items():
+        contact = Contact.objects.create(account=account, name=f"Caller {label}", created_at=moment)
+        rows[label] = Conversation.objects.create(account=account, agent=agent, contact=contact, started_at=moment,
+                                                  duration_seconds=60, **values)
+    assert purge.dry_run(account=account) == {data_type: 1}
+    run = purge.purge(account=account)
+    assert run.now == NOW and run.totals == {data_type: 1}
+    field = {T: "summary", R: "recording_url", INS: "insights", IP: "caller_ip"}[data_type]
+    now_held = {label: getattr(Conversation.objects.get(pk=c.pk), field) for label, c in rows.items()}
+    assert not now_held["after"]  # one second past its expiry: removed
+    assert now_held["at"] and now_held["before"]  # at and one second before its expiry: kept
+    assert {label: Conversation.objects.get(pk=c.pk).duration_seconds for label, c in rows.items()} == {
+        "after": 60, "at": 60, "before": 60}  # the other fields (and the rows) stay
+
+
+@pytest.mark.time_machine(NOW, tick=False)
+def test_a_phone_number_expires_one_second_after_the_contacts_last_conversation_expires():
+    account = AccountFactory()
+    rule(account, PH, Period.DAYS_90)
+    cutoff = NOW - datetime.timedelta(days=90)
+    agent = Agent.objects.create(account=account, name="A")
+    contacts = {}
+    for label, moment in {"after": cutoff - SECOND, "before": cutoff + SECOND}.items():
+        contact = Contact.objects.create(account=account, name=label, phone=f"+1415555{len(label):04d}",
+                                         created_at=cutoff - datetime.timedelta(days=10))
+        Conversation.objects.create(account=account, agent=agent, contact=contact, duration_seconds=60,
+                                    started_at=cutoff - datetime.timedelta(days=5))  # an older one too
+        Conversation.objects.create(account=account, agent=agent, contact=contact, started_at=moment,
+                                    duration_seconds=60)
+        contacts[label] = contact
+    never_called = {label: Contact.objects.create(account=account, name=f"silent {label}", created_at=moment,
+                                                  phone=f"+1416555{n:04d}")
+                    for n, (label, moment) in enumerate({"after": cutoff - SECOND, "before": cutoff + SECOND}.items())}
+    assert purge.purge().totals == {PH: 2}
+    phone = lambda c: Contact.objects.get(pk=c.pk).phone  # noqa: E731
+    assert phone(contacts["after"]) == "" and phone(never_called["after"]) == ""
+    assert phone(contacts["before"]) and phone(never_called["before"])
+
+
+# ---- the dry run counts what the purge then removes ----------------------------------------------------------
+
+@pytest.fixture
+def mixed_tree(make_member):
+    """Four levels with inherited, own, anonymising and keep-forever rules, and data on both sides of every
+    period."""
+    top = AccountFactory(name="Top")
+    middle = AccountFactory(parent=top, name="Middle")  # follows Top
+    strict = AccountFactory(parent=middle, name="Strict")  # its own, shorter rules and anonymising
+    leaf = AccountFactory(parent=strict, name="Leaf")  # follows Strict
+    keeper = AccountFactory(parent=top, name="Keeper")  # keeps everything
+    owner = make_member(top, RoleId.OWNER)
+    policy_update(account=top, by=owner, choices={T: Choice("1y"), R: Choice("90d"), IP: Choice("1y"),
+                                                  PH: Choice("2y")})
+    for data_type, period, action in ((T, "30d", ExpiryAction.ANONYMISE), (INS, "6m", ExpiryAction.ANONYMISE),
+                                      (IP, "90d", ExpiryAction.ANONYMISE), (R, "30d", ExpiryAction.DELETE),
+                                      (PH, "90d", ExpiryAction.DELETE)):
+        rule(strict, data_type, period, action)
+    for data_type in DataType.values:
+        rule(keeper, data_type, Period.FOREVER)
+    accounts = (top, middle, strict, leaf, keeper)
+    for i, account in enumerate(accounts):
+        for n, days in enumerate((5, 29, 31, 89, 91, 200, 364, 366, 800)[:5 + i]):
+            conversation(account, days, n=n)
+        conversation(account, 1000, n=20, summary="", transcript=[], recording_url="")  # nothing left to clear
+    return accounts
+
+
+@pytest.mark.time_machine(datetime.datetime(2026, 3, 10, 8, 0, tzinfo=datetime.UTC), tick=False)
+def test_the_dry_run_counts_per_account_and_type_equal_what_the_purge_then_removes(mixed_tree):
+    def by_account(run):
+        seen = {}
+        run(on_account=lambda r: seen.__setitem__(r.account.pk, {t: n for t, n in r.counts.items() if n}))
+        return seen
+
+    dry = by_account(purge.dry_run)
+    assert held(mixed_tree[0]) and not PurgeRun.objects.exists()  # the dry run wrote nothing
+    before = {a.pk: held(a) for a in mixed_tree}
+    real = by_account(purge.purge)
+    assert dry == real
+    assert set(dry) == {a.pk for a in mixed_tree[:4]}  # Keeper keeps everything: not visited
+    assert all(dry[a.pk] for a in mixed_tree[:4]) and {t for c in dry.values() for t in c} == set(DataType.values)
+    # ... and what the purge reported is what left the rows (deletions; anonymised rows keep a value)
+    for account in mixed_tree[:4]:
+        after, counts = held(account), real[account.pk]
+        for key, data_type in (("recordings", R), ("phones", PH)):
+            assert before[account.pk][key] - after[key] == counts.get(data_type, 0)
+    assert held(mixed_tree[4]) == before[mixed_tree[4].pk]
+    assert by_account(purge.dry_run) == {a.pk: {} for a in mixed_tree[:4]}  # nothing left to remove
+
+
+@pytest.mark.time_machine(datetime.datetime(2026, 3, 10, 8, 0, tzinfo=datetime.UTC), tick=False)
+def test_the_command_dry_run_prints_the_lines_the_real_run_then_prints(mixed_tree):
+    def lines(*args):
+        out = StringIO()
+        call_command("purge_retention", *args, stdout=out, stderr=StringIO())
+        return out.getvalue().splitlines()
+
+    dry = lines("--dry-run")
+    real = lines()
+    assert dry[:-1] == real[:-1] and len(dry) == 5  # one line per account with something to remove
+    assert dry[-1].removeprefix("Would remove: ").removesuffix(". Dry run: nothing was changed.") == \
+        real[-1].split("removed ", 1)[1].removesuffix(".")
+
+
+@pytest.mark.time_machine(datetime.datetime(2026, 3, 10, 8, 0, tzinfo=datetime.UTC), tick=False)
+def test_the_preview_of_a_shorter_period_counts_what_the_purge_then_removes(mixed_tree, make_member):
+    top, middle, strict, leaf, keeper = mixed_tree
+    owner = make_member(top, RoleId.OWNER)
+    purge.purge()  # what the current policy removes is gone: the preview counts only the change
+    choices = {T: Choice("90d"), R: Choice("30d"), INS: Choice("30d", ExpiryAction.ANONYMISE), PH: Choice("1y")}
+    removals = {r.data_type: r.rows for r in preview(account=top, choices=choices) if r.rows}
+    assert set(removals) == {T, R, INS}  # the 1 year for phone numbers removes nothing more than 2 years did
+    policy_update(account=top, by=owner, choices=choices)
+    seen = {}
+    purge.purge(on_account=lambda r: seen.__setitem__(r.account.pk, r.counts))
+    totals = {}
+    for counts in seen.values():
+        for data_type, n in counts.items():
+            if n:
+                totals[data_type] = totals.get(data_type, 0) + n
+    assert totals == removals
+    assert strict.pk not in {pk for pk, c in seen.items() if any(c.values())}  # its own rules did not change
