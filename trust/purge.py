@@ -261,11 +261,13 @@ def run_purge(run: PurgeRun, *, worker: str, batch_size: int | None = None,
             for rule in todo:
                 anonymise = anonymises(rule.data_type, rule.period, rule.action)
                 counts.setdefault(rule.data_type, 0)
+                after = 0  # keyset: each batch starts past the last one, never re-reading the rows it cleared
                 while True:
                     qs = expired(rule.data_type, rule.period, rule.action, [account], run.now)
-                    pks = list(qs.order_by("pk").values_list("pk", flat=True)[:batch_size])
+                    pks = list(qs.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:batch_size])
                     if not pks:
                         break
+                    after = pks[-1]
                     with transaction.atomic():
                         _apply(rule.data_type, anonymise, pks)
                         counts[rule.data_type] += len(pks)
