@@ -8,11 +8,10 @@ server error or a half-written row.
 """
 
 import datetime
-import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from billing.models import UsageRecord
@@ -20,6 +19,7 @@ from members import invitations as inv
 from members.models import Membership, User
 from members.roles import RoleId
 from members.services import membership_remove
+from tests.concurrency import race
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from workspace.models import Agent, Contact, Conversation
 from workspace.services import conversation_record
@@ -28,28 +28,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),  # keeps the seeded plans for later tests
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks race only on PostgreSQL; CI runs it there"),
 ]
-
-
-def race(n, work):
-    """Run ``work(i)`` in ``n`` threads released together; returns each result or exception."""
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on by the caller
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_twenty_signups_on_one_invitation_link_one_wins_and_no_orphans():

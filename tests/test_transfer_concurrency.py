@@ -25,6 +25,7 @@ from billing.models import BillingTransfer, Subscription, UsageRecord
 from billing.statements import compute_statement
 from members.models import Membership, User, new_nonce
 from members.roles import RoleId
+from tests.concurrency import race
 from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
 from workspace.models import Agent, Contact, Conversation
 from workspace.services import conversation_record
@@ -34,29 +35,6 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql",
                        reason="row locks race only on PostgreSQL (SQLite serializes every write); CI runs it there"),
 ]
-
-
-def race(n, work):
-    """Run ``work(i)`` in ``n`` threads released together; returns each result or exception."""
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted on by the caller
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread is still running: deadlock or lock wait?"
-    return results
 
 
 def _wait_until_a_backend_waits_for_a_lock(timeout=30.0):

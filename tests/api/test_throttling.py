@@ -3,15 +3,15 @@ production default) in ``api.RateCounter`` with one upsert, so two requests arri
 servers cannot both take the last slot."""
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from api import throttling
 from api.models import RateCounter
 from members.roles import RoleId
+from tests.concurrency import race
 from tests.factories import AccountFactory
 
 from .conftest import v1
@@ -74,24 +74,9 @@ def test_concurrent_requests_on_separate_connections_never_exceed_the_limit():
     pass, and the counter saw every one."""
     n, limit = 16, 5
     expires = timezone.now() + datetime.timedelta(minutes=1)
-    barrier = threading.Barrier(n)
-    counts, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            counts.append(throttling.counter_hit("api-rate:burst:60:1", expires))
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors
+    results = race(n, lambda i: throttling.counter_hit("api-rate:burst:60:1", expires))
+    assert not [r for r in results if isinstance(r, Exception)]
+    counts = results
     assert sorted(counts) == list(range(1, n + 1))
     assert sum(1 for c in counts if c <= limit) == limit
     assert RateCounter.objects.get(bucket="api-rate:burst:60:1").hits == n

@@ -3,12 +3,11 @@ ledger says after any sequence of usage, moves within a tree and billing transfe
 
 import datetime
 import random
-import threading
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 
 from accounts.models import Account
 from accounts.services import subaccount_move
@@ -18,6 +17,7 @@ from billing.rollups import _add, expected_rollups, rollups_rebuild, stored_roll
 from billing.selectors import minutes_used_in_subtrees
 from members.models import User
 from members.roles import RoleId
+from tests.concurrency import race
 from tests.factories import AccountFactory, MembershipFactory, UserFactory, account_tree, plan, usage
 
 pytestmark = pytest.mark.django_db
@@ -128,24 +128,9 @@ def test_the_command_rebuilds_what_was_lost(world_with_owner):
 def test_concurrent_create_or_increment_loses_nothing():
     account = AccountFactory()
     n = 8
-    barrier = threading.Barrier(n)
-    errors = []
-
-    def run():
-        try:
-            barrier.wait()
-            _add(UsageRollup, ("account", "period"), ("own_minutes", "subtree_minutes"), [(account.pk, THIS, 1, 2)])
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors
+    results = race(n, lambda i: _add(UsageRollup, ("account", "period"), ("own_minutes", "subtree_minutes"),
+                                     [(account.pk, THIS, 1, 2)]))
+    assert not [r for r in results if isinstance(r, Exception)]
     row = UsageRollup.objects.get(account=account, period=THIS)
     assert (row.own_minutes, row.subtree_minutes) == (n, 2 * n)
 
