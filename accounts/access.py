@@ -21,6 +21,10 @@ from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, Matrix, cap, clean_m
 
 _CACHE_ATTR = "_account_access_cache"
 _BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
+# What every account page reads of each account of the lineage besides the account itself: its security policy
+# (``security.middleware``, ``security.policy.effective_policy``), joined when the lineage is loaded here rather
+# than fetched again per request.
+LINEAGE_RELATED = ("security_policy",)
 
 
 @dataclass(frozen=True)
@@ -239,14 +243,13 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
 
 
 def _resolve(user, account: Account) -> AccountAccess | None:
-    ancestors = tuple(Account.objects.filter(path__in=account.ancestor_paths).order_by("depth")) if (
-        account.depth > 1
-    ) else ()
+    ancestors = tuple(Account.objects.filter(path__in=account.ancestor_paths).select_related(*LINEAGE_RELATED)
+                      .order_by("depth")) if account.depth > 1 else ()
     by_id = {a.pk: a for a in (*ancestors, account)}
     # Effective memberships only: an agency membership counts while its grant is active, and
     # only on the client account itself (agency access is not inherited by subaccounts).
     memberships = tuple(
-        m for m in Membership.objects.effective().filter(user=user, account_id__in=list(by_id))
+        m for m in Membership.objects.filter(user=user, account_id__in=list(by_id)).effective_list()
         if not (m.is_agency and m.account_id != account.pk)
     )
     access = None
@@ -280,7 +283,7 @@ def access_or_404(user, public_id) -> AccountAccess:
     found = user.__dict__.setdefault(_BY_PUBLIC_ID_ATTR, {})
     key = str(public_id)
     if key not in found:
-        found[key] = Account.objects.filter(public_id=public_id).first()
+        found[key] = Account.objects.filter(public_id=public_id).select_related(*LINEAGE_RELATED).first()
     account = found[key]
     access = resolve_access(user, account) if account else None
     if access is None:

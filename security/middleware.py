@@ -80,7 +80,7 @@ class AccountPolicyMiddleware:
             return None  # the view answers (404, or home when it was the last account)
         if access.is_locked_out:
             return None
-        policy = request.security_policy = effective_policy(access.account)
+        policy = request.security_policy = effective_policy(access.account, access.ancestors)
         if access.is_support:
             self._support_request(request, access)
         if not policy.policies:

@@ -133,25 +133,37 @@ def _earlier(a: datetime | None, b: datetime | None) -> bool:
     return b is not None and a < b
 
 
-def effective_policy(account: Account) -> EffectivePolicy:
-    """The policy that applies in ``account``, and the platform support access active there: one query over the
-    lineage's accounts, whatever the depth (each with its policy joined, and its active support access that
-    covers ``account``: its own, or an ancestor's that includes subaccounts)."""
-    support = (SupportAccess.objects.active().filter(account=OuterRef("pk"))
-               .filter(Q(account_id=account.pk) | Q(include_subaccounts=True)).order_by("-expires_at"))
-    rows = (Account.objects.filter(path__in=account.lineage_paths).select_related("security_policy")
+def effective_policy(account: Account, ancestors: tuple[Account, ...] | None = None) -> EffectivePolicy:
+    """The policy that applies in ``account``, and the platform support access active there (its own, or an
+    ancestor's that includes subaccounts). One query whatever the depth: with the lineage as access resolution
+    loads it (``ancestors`` given, policies joined: ``accounts.access.LINEAGE_RELATED``), only the support access;
+    otherwise the lineage's accounts with their policies and support access in one go."""
+    lineage = (*ancestors, account) if ancestors is not None else ()
+    if lineage and all(Account.security_policy.is_cached(a) for a in lineage):
+        found = {}
+        for account_id, level, until in (
+                SupportAccess.objects.active().filter(account_id__in=[a.pk for a in lineage])
+                .filter(Q(account_id=account.pk) | Q(include_subaccounts=True))
+                .order_by("-expires_at").values_list("account_id", "level", "expires_at")):
+            found.setdefault(account_id, (level, until))
+        rows = [(a, *found.get(a.pk, (None, None))) for a in lineage]
+    else:
+        support = (SupportAccess.objects.active().filter(account=OuterRef("pk"))
+                   .filter(Q(account_id=account.pk) | Q(include_subaccounts=True)).order_by("-expires_at"))
+        rows = [(row, row.support_level, row.support_until) for row in (
+            Account.objects.filter(path__in=account.lineage_paths).select_related("security_policy")
             .annotate(support_level=Subquery(support.values("level")[:1]),
                       support_until=Subquery(support.values("expires_at")[:1]))
-            .order_by("depth"))
+            .order_by("depth"))]
     policies, windows = [], []
-    for row in rows:
+    for row, support_level, support_until in rows:
         lineage_account = account if row.pk == account.pk else row
         policy = row.security_policy if _has_policy(row) else None
         if policy is not None:
             policy.account = lineage_account
             policies.append(policy)
-        if row.support_level:
-            windows.append(SupportWindow(SupportAccess.Level(row.support_level), row.support_until, lineage_account))
+        if support_level:
+            windows.append(SupportWindow(SupportAccess.Level(support_level), support_until, lineage_account))
     return EffectivePolicy(account, tuple(policies), tuple(windows))
 
 
