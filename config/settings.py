@@ -117,6 +117,8 @@ TEMPLATES = [
                 "accounts.context_processors.current_account",
                 "security.context_processors.policy_notice",
             ],
+            # ``{% url %}`` reversing each pattern once for UUID arguments (accounts/templatetags/fast_url.py)
+            "builtins": ["accounts.templatetags.fast_url"],
         },
     },
 ]

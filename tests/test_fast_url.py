@@ -1,0 +1,62 @@
+"""``{% url %}`` with UUID arguments reverses each pattern once (accounts/templatetags/fast_url.py, issue 14): it
+must give exactly what Django's ``reverse`` gives, for every named URL of the project, and fall back to Django's
+own tag for everything else."""
+
+import uuid
+
+import pytest
+from django.template import engines
+from django.test import override_settings
+from django.urls import NoReverseMatch, clear_url_caches, reverse, set_script_prefix
+from django.urls.converters import UUIDConverter
+
+from accounts.templatetags.fast_url import reverse_uuids
+from tests.test_url_isolation import walk_url_patterns
+
+
+def render(source: str, **context) -> str:
+    return engines["django"].from_string(source).render(context)
+
+
+def uuid_routes():
+    """Named routes whose every argument is a UUID."""
+    return [r for r in walk_url_patterns() if ":" in r.name and r.args and not r.regex
+            and all(isinstance(r.converters.get(a), UUIDConverter) for a in r.args)]
+
+
+def test_every_named_url_with_uuid_arguments_reverses_as_django_does():
+    routes = uuid_routes()
+    assert len(routes) > 50  # the walk found the console's pages, not an empty list
+    for route in routes:
+        args = [uuid.uuid4() for _ in route.args]
+        expected = reverse(route.name, args=args)
+        assert reverse_uuids(route.name, args) == expected, route.name
+        tag = "{% url name " + " ".join(f"a{i}" for i in range(len(args))) + " %}"
+        assert render(tag, name=route.name, **{f"a{i}": a for i, a in enumerate(args)}) == expected
+
+
+def test_other_arguments_go_through_djangos_tag():
+    account = uuid.uuid4()
+    assert reverse_uuids("accounts:dashboard", [str(account)]) is None  # a string: Django's tag decides
+    assert render("{% url 'accounts:dashboard' a %}", a=str(account)) == f"/a/{account}/"
+    assert render("{% url 'accounts:dashboard' account_id=a %}", a=account) == f"/a/{account}/"
+    assert render("{% url 'accounts:switcher' %}") == reverse("accounts:switcher")
+    with pytest.raises(NoReverseMatch):
+        render("{% url 'accounts:dashboard' a %}", a=12)
+    assert render("{% url 'no-such-view' a as found %}[{{ found }}]", a=account) == "[]"
+    assert render("{% url 'accounts:dashboard' a as found %}[{{ found }}]", a=account) == f"[/a/{account}/]"
+
+
+def test_a_script_prefix_and_another_urlconf_are_honoured():
+    account = uuid.uuid4()
+    set_script_prefix("/console/")
+    try:
+        assert render("{% url 'accounts:dashboard' a %}", a=account) == f"/console/a/{account}/"
+    finally:
+        set_script_prefix("/")
+    assert render("{% url 'accounts:dashboard' a %}", a=account) == f"/a/{account}/"
+    with override_settings(ROOT_URLCONF="bench.floor_urls"):
+        clear_url_caches()
+        assert render("{% url 'bench-bare' %}") == "/bench/bare/"
+        assert render("{% url 'accounts:dashboard' a %}", a=account) == f"/a/{account}/"
+    clear_url_caches()
