@@ -48,9 +48,44 @@ def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
     return Paginator(qs, per_page).get_page(page)
 
 
-def search_page(user, query: str, *, page: int = 1, per_page: int = 50):
+@dataclass
+class PeekPage:
+    """A page that knows whether another follows without counting every match (it reads one row more): the
+    switcher offers "Show more", never a total, so deciding reach for every match would be wasted."""
+
+    object_list: list
+    number: int
+    has_next: bool
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def peek_page(qs, page, per_page: int) -> PeekPage:
+    try:
+        number = min(max(1, int(page)), 100_000)  # any page past the last is empty; the offset stays sane
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * per_page
+    rows = list(qs[start:start + per_page + 1])
+    return PeekPage(rows[:per_page], number, len(rows) > per_page)
+
+
+def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekPage:
     """Reachable accounts whose name contains ``query``, with their parent for context; ``parent_reached``
-    says whether the person reaches the parent too (R6: only then is it named). One query per page."""
+    says whether the person reaches the parent too (R6: only then is it named). One query per page, no count."""
     reached_parent = Membership.objects.effective().filter(
         user=user, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))
     qs = (
@@ -60,7 +95,7 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50):
         .annotate(parent_reached=Exists(reached_parent))
         .order_by("name", "pk")
     )
-    return Paginator(qs, per_page).get_page(page)
+    return peek_page(qs, page, per_page)
 
 
 def dashboard_counts(account: Account) -> dict[str, int]:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 # subaccount; each includes the account's security-policy lineage (issue 13, one query).
 DASHBOARD_BUDGET = 17
 DASHBOARD_SUB_BUDGET = 13
-SWITCHER_BUDGET = {"entry_points": 3, "children": 7, "search": 4}
+SWITCHER_BUDGET = {"entry_points": 3, "children": 7, "search": 3}
 
 
 def dashboard(account):
@@ -200,6 +200,24 @@ class TestSwitcher:
         page2 = client.get(reverse("accounts:switcher"), {"parent": str(root.public_id), "page": 2})
         assert len(page2.context["entries"]) == 2
 
+
+    def test_search_pages_without_counting_and_shows_every_match_once(self, client, make_member, settings):
+        settings.SWITCHER_PAGE_SIZE = 3
+        root = AccountFactory(name="Zeta")
+        for i in range(7):
+            AccountFactory(parent=root, name=f"Zeta {i}")
+        root.refresh_from_db()
+        client.force_login(make_member(root, RoleId.OWNER))
+        url, seen = reverse("accounts:switcher"), []
+        for number, more in ((1, True), (2, True), (3, False)):  # 8 matches, 3 a page
+            response = client.get(url, {"q": root.name, "page": number}, HTTP_HX_REQUEST="true")
+            seen += [e["account"].pk for e in response.context["entries"]]
+            assert ("Show more" in response.content.decode()) is more
+        assert sorted(seen) == sorted(Account.objects.filter(name__startswith="Zeta").values_list("pk", flat=True))
+        full = client.get(url, {"q": root.name, "page": 2}).content.decode()
+        assert "Previous page" in full and "Next page" in full
+        for junk in ("0", "-3", "x", "999"):
+            assert client.get(url, {"q": root.name, "page": junk}).status_code == 200
     def test_switching_remembers_audits_and_opens_the_same_page(self, client, make_member):
         x, y = AccountFactory(name="X"), AccountFactory(name="Y")
         user = make_member(x, RoleId.OWNER)
