@@ -19,8 +19,8 @@ def render(source: str, **context) -> str:
 
 
 def uuid_routes():
-    """Named routes whose every argument is a UUID."""
-    return [r for r in walk_url_patterns() if ":" in r.name and r.args and not r.regex
+    """Named routes whose every argument is a UUID, or that take none."""
+    return [r for r in walk_url_patterns() if ":" in r.name and not r.regex
             and all(isinstance(r.converters.get(a), UUIDConverter) for a in r.args)]
 
 

@@ -2,10 +2,10 @@
 
 Django's ``reverse`` costs ~20 µs a call; a list of 25 subaccounts has ~150 links, a few milliseconds a page.
 Every URL of the console takes public ids (UUIDs), so the tag reverses a view once with placeholder UUIDs and
-fills in the real ones: the same string ``reverse`` gives, since the uuid path converter writes ``str(uuid)`` and
-any UUID matches its pattern. Anything else (no UUID, keyword arguments, other types, a pattern that refuses
-the placeholders) goes through Django's own tag unchanged. Installed as a template builtin
-(``config.settings``), so it replaces ``url`` in every template without a ``{% load %}``."""
+fills in the real ones (a URL without arguments is simply kept): the same string ``reverse`` gives, since the
+uuid path converter writes ``str(uuid)`` and any UUID matches its pattern. Anything else (other types, keyword
+arguments, a pattern that refuses the placeholders) goes through Django's own tag unchanged. Installed as a
+template builtin (``config.settings``), so it replaces ``url`` in every template without a ``{% load %}``."""
 
 import uuid
 from functools import lru_cache
@@ -32,8 +32,9 @@ def _shape(view_name: str, count: int, resolver, script_prefix: str, current_app
 
 
 def reverse_uuids(view_name: str, args: list, current_app: str | None = None) -> str | None:
-    """``reverse(view_name, args=args)`` from the cached shape when every argument is a UUID, else None."""
-    if not args or len(args) > len(PLACEHOLDERS) or not all(type(a) is uuid.UUID for a in args):
+    """``reverse(view_name, args=args)`` from the cached shape when every argument is a UUID (or there is
+    none), else None."""
+    if len(args) > len(PLACEHOLDERS) or not all(type(a) is uuid.UUID for a in args):
         return None
     url = _shape(view_name, len(args), get_resolver(get_urlconf()), get_script_prefix(), current_app)
     if url is None:
