@@ -62,10 +62,11 @@ def worker():
 
 
 def page_work(client, url) -> list[tuple[str, int]]:
-    """(sql, work) of each SELECT the page runs, run again on its own: work is the 8 kB buffers it touches
-    (PostgreSQL, ``EXPLAIN (ANALYZE, BUFFERS)``: shared hits + reads) or thousands of virtual machine
-    instructions (SQLite, counted by a progress handler while the rows are fetched). Unlike times, these do
-    not depend on the machine's load: a query that reads the big tenant's rows shows it here."""
+    """(sql, work) of each SELECT the page runs, run again on its own: work is the rows its scans read
+    (PostgreSQL, ``EXPLAIN ANALYZE``: rows each scan returned or removed by a filter, times its loops) or
+    hundreds of virtual machine instructions (SQLite, counted by a progress handler while the rows are
+    fetched). Unlike times, these do not depend on the machine's load: a query that reads the big tenant's
+    rows shows it here."""
     from django.db import connection
 
     captured = []
@@ -87,21 +88,29 @@ def page_work(client, url) -> list[tuple[str, int]]:
             if not sql.lstrip().upper().startswith("SELECT"):
                 continue
             if connection.vendor == "postgresql":
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
                 plan = cursor.fetchone()[0]
-                plan = json.loads(plan) if isinstance(plan, str) else plan
-                work = plan[0]["Plan"].get("Shared Hit Blocks", 0) + plan[0]["Plan"].get("Shared Read Blocks", 0)
+                work = rows_read((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
             else:
                 steps[0] = 0
-                connection.connection.set_progress_handler(count, 1000)
+                connection.connection.set_progress_handler(count, 100)
                 try:
                     cursor.execute(sql, params)
                     cursor.fetchall()
                 finally:
-                    connection.connection.set_progress_handler(None, 1000)
+                    connection.connection.set_progress_handler(None, 100)
                 work = steps[0]
             out.append((sql, work))
     return out
+
+
+def rows_read(node: dict) -> int:
+    """Rows the scans of a PostgreSQL plan read: returned or removed by a filter or recheck, times loops."""
+    own = 0
+    if "Scan" in node["Node Type"]:
+        own = round((node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+                     + node.get("Rows Removed by Index Recheck", 0)) * node.get("Actual Loops", 1))
+    return own + sum(rows_read(child) for child in node.get("Plans", ()))
 
 
 class Database:
@@ -162,7 +171,7 @@ def paired(a: list[float], b: list[float]) -> float:
 
 
 def compare_work(databases: list[Database], labels: list[str], only: str):
-    unit = "buffers" if databases[0].hello["vendor"] == "postgresql" else "k VM steps"
+    unit = "rows read" if databases[0].hello["vendor"] == "postgresql" else "hundreds of VM steps"
     print(f"{databases[0].hello['vendor']}: work of each page's SELECTs ({unit}), with the big tenant / without it")
     worst = (0.0, "")
     for index, label in enumerate(labels):
@@ -189,7 +198,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=7, help="rounds of each (at least 5)")
     parser.add_argument("--only", default="", help="only pages whose label contains this")
     parser.add_argument("--work", action="store_true",
-                        help="instead of times, the work of each page's queries (buffers or VM steps), with and "
+                        help="instead of times, the work of each page's queries (rows read or VM steps), with and "
                              "without, and the query that grows most")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
