@@ -9,7 +9,8 @@ median and ratio, and the worst. Target: every page at most 5x the bare page.
     DATABASE_URL=… .venv/bin/python bench/pages.py [--repeat 7] [--only subaccounts]
 
 Without DATABASE_URL it uses the SQLite file of the settings (db.sqlite3): point it at a copy built for
-benchmarks, never at data you care about.
+benchmarks, never at data you care about. ``bench/small_tenant.py`` imports the pieces (``tenant_pages``,
+``prepare``, ``timed``) to compare the small tenant's pages with and without the big tenant.
 """
 
 import argparse
@@ -32,45 +33,57 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 
+def a(account, suffix=""):
+    return f"/a/{account.public_id}/{suffix}"
+
+
+def tenant_pages(root) -> list[tuple[str, str]]:
+    """(label, url) of the pages measured for the Owner of ``root``."""
+    from accounts.models import Account
+
+    sub = Account.objects.filter(parent=root).order_by("path").first()
+    return [
+        ("dashboard", a(root)),
+        ("subaccounts, page 1", a(root, "subaccounts/")),
+        ("subaccounts, page 40", a(root, "subaccounts/?page=40")),
+        ("subaccounts, sorted by minutes", a(root, "subaccounts/?sort=minutes")),
+        ("subaccounts, search", a(root, "subaccounts/?q=L5+0001")),
+        ("clients", a(root, "clients/")),
+        ("billing overview", a(root, "billing/")),
+        ("usage tab", a(root, "billing/usage/")),
+        ("invoices", a(root, "billing/invoices/")),
+        ("subaccount overview tab", a(root, f"subaccounts/{sub.public_id}/")),
+        ("subaccount limits tab", a(root, f"subaccounts/{sub.public_id}/limits/")),
+        ("subaccount billing tab", a(root, f"subaccounts/{sub.public_id}/billing/")),
+        ("transfer wizard, first step", a(root, f"subaccounts/{sub.public_id}/transfer/")),
+        ("members", a(root, "members/")),
+        ("audit", a(root, "audit/")),
+        ("switcher", "/switcher/"),
+        ("switcher search", "/switcher/?q=L5+0001"),
+    ]
+
+
+def small_tenant():
+    """The small tenant's Owner and (label, url) of their pages; needs only the small agency."""
+    from accounts.models import Account
+    from members.models import User
+
+    return (User.objects.get(email="small@scale.example"),
+            tenant_pages(Account.objects.get(name="Small Agency", depth=1)))
+
+
 def pages():
-    """(who, label, url) for every page measured."""
+    """(who, user, label, url) for every page measured."""
     from accounts.models import Account
     from members.models import User
 
     big = Account.objects.get(name="Scale Agency", depth=1)
-    small = Account.objects.get(name="Small Agency", depth=1)
-    big_sub = Account.objects.filter(parent=big).order_by("path").first()
-    small_sub = Account.objects.filter(parent=small).order_by("path").first()
     deep = Account.objects.filter(path__startswith=big.path, depth=5).order_by("path").first()
-
-    def a(account, suffix=""):
-        return f"/a/{account.public_id}/{suffix}"
-
-    owner, deep_user, small_owner = (User.objects.get(email=e) for e in
-                                     ("owner@scale.example", "deep@scale.example", "small@scale.example"))
+    owner, deep_user = (User.objects.get(email=e) for e in ("owner@scale.example", "deep@scale.example"))
     many = User.objects.filter(email="many@scale.example").first()
-    out = []
-    for who, user, root, sub in (("owner of the big root", owner, big, big_sub),
-                                 ("owner of the small tenant", small_owner, small, small_sub)):
-        out += [(who, user, label, url) for label, url in (
-            ("dashboard", a(root)),
-            ("subaccounts, page 1", a(root, "subaccounts/")),
-            ("subaccounts, page 40", a(root, "subaccounts/?page=40")),
-            ("subaccounts, sorted by minutes", a(root, "subaccounts/?sort=minutes")),
-            ("subaccounts, search", a(root, "subaccounts/?q=L5+0001")),
-            ("clients", a(root, "clients/")),
-            ("billing overview", a(root, "billing/")),
-            ("usage tab", a(root, "billing/usage/")),
-            ("invoices", a(root, "billing/invoices/")),
-            ("subaccount overview tab", a(root, f"subaccounts/{sub.public_id}/")),
-            ("subaccount limits tab", a(root, f"subaccounts/{sub.public_id}/limits/")),
-            ("subaccount billing tab", a(root, f"subaccounts/{sub.public_id}/billing/")),
-            ("transfer wizard, first step", a(root, f"subaccounts/{sub.public_id}/transfer/")),
-            ("members", a(root, "members/")),
-            ("audit", a(root, "audit/")),
-            ("switcher", "/switcher/"),
-            ("switcher search", "/switcher/?q=L5+0001"),
-        )]
+    small_owner, small_pages = small_tenant()
+    out = [("owner of the big root", owner, label, url) for label, url in tenant_pages(big)]
+    out += [("owner of the small tenant", small_owner, label, url) for label, url in small_pages]
     out += [("member of a level-5 account", deep_user, label, url) for label, url in (
         ("dashboard", a(deep)), ("usage tab", a(deep, "billing/usage/")), ("members", a(deep, "members/")),
         ("switcher", "/switcher/"), ("switcher search", "/switcher/?q=L5"),
@@ -89,16 +102,21 @@ def timed(client, url) -> tuple[float, int]:
     return time.perf_counter() - started, response.status_code
 
 
+def prepare():
+    """Requests through the test client with the benchmarks' URLs (the bare page); statistics fresh."""
+    setup_test_environment()
+    settings.ROOT_URLCONF = "bench.floor_urls"
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="requests of each (at least 5)")
     parser.add_argument("--only", default="", help="only pages whose label contains this")
     parser.add_argument("--slow", type=float, default=2.0, help="seconds above which a page is measured 3 times")
     args = parser.parse_args()
-    setup_test_environment()
-    settings.ROOT_URLCONF = "bench.floor_urls"
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    prepare()
     print(f"{connection.vendor}, {args.repeat} alternating requests each, medians")
     clients, worst = {}, (0.0, "")
     for who, user, label, url in pages():

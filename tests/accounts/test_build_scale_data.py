@@ -97,3 +97,58 @@ def test_the_command_writes_what_the_services_write():
     assert bulk["usage"] and bulk["permissions"] and len(bulk["accounts"]) == 2 + 12 + 4
     for key in services:
         assert bulk[key] == services[key], key
+
+
+def small_tenant() -> dict:
+    """The small agency's rows, its paths relative to its root (the root's own path differs between builds)."""
+    root = Account.objects.get(name="Small Agency", depth=1)
+    accounts = Account.objects.filter(path__startswith=root.path)
+    rel = {a.pk: "~" + a.path[len(root.path):] for a in accounts}
+    public = {str(a.public_id): rel[a.pk] for a in accounts}
+    public |= {str(k): f"agent@{rel[v]}" for k, v in Agent.objects.filter(account__in=accounts)
+               .values_list("public_id", "account_id")}
+
+    def rows(qs, *fields, paths=1):
+        """``fields`` of ``qs``'s rows of the small agency, the first ``paths`` (account ids) as relative paths."""
+        return sorted(tuple(rel[v] if i < paths else v for i, v in enumerate(row)) for row in qs.values_list(*fields))
+
+    return {
+        "accounts": sorted((rel[a.pk], a.name, a.name_key, a.depth, a.numchild, rel.get(a.parent_id), a.status,
+                            a.access_categories, tuple(a.limits().values())) for a in accounts),
+        "subscriptions": rows(Subscription.objects.filter(account__in=accounts), "account", "plan__code"),
+        "memberships": rows(Membership.objects.filter(account__in=accounts), "account", "user__email", "role",
+                            "is_agency", "via_agency", "created_by__email"),
+        "permissions": rows(AccountUserObjectPermission.objects.filter(content_object__in=accounts),
+                            "content_object", "user__email", "permission__codename"),
+        "agents": rows(Agent.objects.filter(account__in=accounts), "account", "name", "language", "status"),
+        "audit": sorted((rel[e.account_id], e.action, e.summary, e.actor_email,
+                         sorted((k, public.get(v, v)) for k, v in e.data.items()))
+                        for e in AuditEvent.objects.filter(account__in=accounts)),
+        "usage": rows(UsageRecord.objects.filter(account__in=accounts), "account", "billing_root", "period",
+                      "occurred_on", "minutes", "seconds", paths=2),
+        "rollups": rows(UsageRollup.objects.filter(account__in=accounts), "account", "period", "own_minutes",
+                        "subtree_minutes"),
+        "days": rows(UsageDayRollup.objects.filter(account__in=accounts), "account", "day", "own_minutes",
+                     "subtree_minutes"),
+        "payers": rows(UsagePayerRollup.objects.filter(account__in=accounts), "account", "billing_root", "period",
+                       "minutes", paths=2),
+    }
+
+
+def test_without_big_builds_the_small_agency_as_beside_the_big_one():
+    """``--without-big`` (the platform ``bench/small_tenant.py`` compares with) gives the small agency exactly
+    the rows it has in the full build: same names, agents, audit rows, usage records and rollups."""
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()]
+    with transaction.atomic():
+        call_command("build_scale_data", "--many", *options, stdout=io.StringIO())
+        beside = small_tenant()
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        call_command("build_scale_data", "--without-big", *options, stdout=io.StringIO())
+        alone = small_tenant()
+        assert not Account.objects.filter(name="Scale Agency").exists()
+        assert not Membership.objects.filter(user__email__in=("owner@scale.example", "deep@scale.example")).exists()
+        transaction.set_rollback(True)
+    assert len(alone["accounts"]) == 1 + 4 and alone["usage"] and alone["rollups"] and alone["permissions"]
+    for key in beside:
+        assert alone[key] == beside[key], key

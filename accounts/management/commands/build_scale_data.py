@@ -6,6 +6,11 @@ subaccount, a Member of one level-5 account (deep@scale.example), optionally a p
 root and every one of its subaccounts (many@scale.example, ``--many``), and usage records last month and
 this month, with their rollups. Every login's password is ``demo-pass-2026``.
 
+``--without-big`` builds the same platform without the big agency (no Scale Agency, no deep or ``--many``
+person): the small agency alone, with exactly the rows it has beside the big one (its usage is still its
+share of ``--usage-last``/``--usage-this`` out of ``--subaccounts`` + ``--small``). ``bench/small_tenant.py``
+compares the small agency's pages on the two platforms.
+
 Roots, owners and the deep member go through the services; the rest is written in bulk with the same
 values (the services' audit rows, permission rows written by ``members.rows``, rollups rebuilt by
 ``billing.rollups``). ``tests/accounts/test_build_scale_data.py`` checks that equivalence on a small size.
@@ -78,14 +83,20 @@ class Command(BaseCommand):
         parser.add_argument("--many", action="store_true",
                             help="many@scale.example belongs to the big root and every subaccount")
         parser.add_argument("--seed", type=int, default=14)
+        parser.add_argument("--without-big", action="store_true",
+                            help="only the small agency, with the rows it has beside the big one")
 
     def handle(self, *args, **o):
-        if Account.objects.filter(name="Scale Agency", depth=1).exists():
-            raise CommandError("Scale data is already here (Scale Agency exists): use a fresh database.")
+        if Account.objects.filter(name__in=("Scale Agency", "Small Agency"), depth=1).exists():
+            raise CommandError("Scale data is already here (Scale or Small Agency exists): use a fresh database.")
+        if o["many"] and o["without_big"]:
+            raise CommandError("--many needs the big agency: drop --without-big.")
         with transaction.atomic():
-            big = build_tree("Scale Agency", "owner@scale.example", tree_plan("Scale", o["subaccounts"]))
+            big = None
+            if not o["without_big"]:
+                big = build_tree("Scale Agency", "owner@scale.example", tree_plan("Scale", o["subaccounts"]))
             small = build_tree("Small Agency", "small@scale.example", tree_plan("Small", o["small"]))
-            deep = Account.objects.filter(path__startswith=big.path, depth=5).order_by("path").first()
+            deep = big and Account.objects.filter(path__startswith=big.path, depth=5).order_by("path").first()
             if deep is not None:
                 membership_add(account=deep, user=make_user("deep@scale.example"), role=RoleId.MEMBER, by=None)
             if o["many"]:
@@ -93,16 +104,21 @@ class Command(BaseCommand):
             this = period_start()
             last = period_start(this - datetime.timedelta(days=1))
             for index, root in enumerate((big, small)):  # seeded by position: ids differ between databases
+                if root is None:  # --without-big: the small agency keeps its seed and its share
+                    continue
                 ids = list(Account.objects.filter(path__startswith=root.path, depth__gt=1).order_by("path")
                            .values_list("pk", flat=True))
                 share = len(ids) / max(o["subaccounts"] + o["small"], 1)
                 for period, count, seed in ((last, o["usage_last"], o["seed"]), (this, o["usage_this"], o["seed"] + 1)):
                     bulk_usage(root, ids, usage_plan(int(count * share), len(ids), period, seed + index))
             counts = rollups_rebuild()
+        logins = ", ".join(["small@scale.example"] if big is None else
+                           ["owner@scale.example", "small@scale.example", "deep@scale.example"]
+                           + (["many@scale.example"] if o["many"] else []))
         self.stdout.write(self.style.SUCCESS(
-            f"Built {o['subaccounts']} + {o['small']} subaccounts, {UsageRecord.objects.count()} usage records, "
-            f"{counts['period']} period rollups. Logins: owner@scale.example, small@scale.example, "
-            f"deep@scale.example{', many@scale.example' if o['many'] else ''} (password {PASSWORD})."))
+            f"Built {0 if big is None else o['subaccounts']} + {o['small']} subaccounts, "
+            f"{UsageRecord.objects.count()} usage records, {counts['period']} period rollups. "
+            f"Logins: {logins} (password {PASSWORD})."))
 
 
 def make_user(email: str) -> User:
