@@ -62,7 +62,7 @@ class MemberListView(AccountViewMixin, ListView):
             assignable=(assignable := assignable_roles(self.access) if can_manage else []),
             assignable_ids=[r.id for r in assignable],
             my_role=role,
-            invite_form=InviteForm(roles=self._invite_roles()) if can_manage else None,
+            invite_form=InviteForm(roles=invite_roles(self.access, self.account, assignable)) if can_manage else None,
             # R6: an ancestor the reader does not reach themselves is not named
             reach_depth=min(m.account.depth for m in self.access.memberships),
         )
@@ -74,9 +74,6 @@ class MemberListView(AccountViewMixin, ListView):
                 .select_related("user", "account").order_by("account__depth", "user__email")[:100]
             )
         return ctx
-
-    def _invite_roles(self):
-        return invite_roles(self.access, self.account)
 
 
 class AccessListView(AccountViewMixin, ListView):
@@ -132,10 +129,10 @@ class AccessListView(AccountViewMixin, ListView):
         return csv_download(f"access-{self.account.name}.csv", rows)
 
 
-def invite_roles(access, account):
+def invite_roles(access, account, assignable=None):
     """Roles the person may invite with (R1); Agency Admin (it brings an agency in) only for those who govern
-    agency access in an independent account."""
-    roles = assignable_roles(access)
+    agency access in an independent account. ``assignable``: ``assignable_roles(access)`` when already known."""
+    roles = list(assignable if assignable is not None else assignable_roles(access))
     if account.is_root() and access.may_govern_agency:
         roles.append(ROLES[RoleId.AGENCY_ADMIN])
     return roles
