@@ -148,16 +148,13 @@ def percentiles(seconds: list[float]) -> tuple[float, float, float]:
     return cuts[49], cuts[94], cuts[98]
 
 
-def cpu_seconds(pids) -> float:
-    """User + system CPU of these processes so far (0 for one that is gone)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU of a process so far, in clock ticks (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def processes() -> list[tuple[int, int, str]]:
@@ -174,31 +171,53 @@ def processes() -> list[tuple[int, int, str]]:
     return found
 
 
-def machine_busy() -> tuple[float, float]:
+def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of all cores since boot, from /proc/stat (idle and iowait count as not busy)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return sum(values) - values[3] - values[4], sum(values)
 
 
 class CpuMeter:
-    """CPU used during a phase by gunicorn's workers, PostgreSQL's processes (every backend of the server, other
-    people's included), this client, and the machine as a whole (in cores)."""
+    """CPU used during a phase, in cores: gunicorn's workers, PostgreSQL's processes (every backend of the server,
+    other people's included), this client, and the machine as a whole. Processes are sampled every half second:
+    a backend that ends mid-phase (``CONN_MAX_AGE``) keeps what it had used by its last sample."""
 
     def __init__(self, master_pid: int):
         self.master = master_pid
 
-    def sample(self) -> dict:
-        procs = processes()
-        return {"workers": cpu_seconds(pid for pid, parent, _ in procs if parent == self.master),
-                "postgres": cpu_seconds(pid for pid, _, name in procs if name == "postgres"),
-                "client": time.process_time(), "machine": machine_busy(), "wall": time.monotonic()}
+    def __enter__(self):
+        self.first: dict[int, tuple[str, int]] = {}
+        self.last: dict[int, int] = {}
+        self.stop = threading.Event()
+        self.start = (time.monotonic(), time.process_time(), machine_busy())
+        self.sample(first=True)
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+        return self
 
-    @staticmethod
-    def cores(before: dict, after: dict) -> dict[str, float]:
-        wall = after["wall"] - before["wall"]
-        busy = (after["machine"][0] - before["machine"][0]) / max(after["machine"][1] - before["machine"][1], 1)
-        return {**{k: (after[k] - before[k]) / wall for k in ("workers", "postgres", "client")},
-                "machine": busy * (os.cpu_count() or 1)}
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.sample()
+        wall = time.monotonic() - self.start[0]
+        busy, total = (now - then for now, then in zip(machine_busy(), self.start[2], strict=True))
+        self.cores = {kind: sum(self.last[pid] - ticks for pid, (k, ticks) in self.first.items() if k == kind)
+                      / os.sysconf("SC_CLK_TCK") / wall for kind in ("workers", "postgres")}
+        self.cores["client"] = (time.process_time() - self.start[1]) / wall
+        self.cores["machine"] = busy / max(total, 1) * (os.cpu_count() or 1)
+
+    def run(self):
+        while not self.stop.wait(0.5):
+            self.sample()
+
+    def sample(self, first=False):
+        for pid, parent, name in processes():
+            kind = "workers" if parent == self.master else "postgres" if name == "postgres" else None
+            if kind:
+                ticks = cpu_ticks(pid)
+                # a process first seen mid-phase started during it (a new connection's backend): from zero
+                self.first.setdefault(pid, (kind, ticks if first else 0))
+                self.last[pid] = max(ticks, self.last.get(pid, 0))
 
 
 def server_times(log: Path, offset: int) -> tuple[dict[str, list[float]], int]:
@@ -278,7 +297,6 @@ def setup_environment() -> None:
     os.environ.setdefault("DEBUG", "false")
     for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
         os.environ[name] = "false"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")  # not the 404 of a page the small tenant lacks
 
 
 def sign_in(users) -> dict[int, str]:
@@ -335,21 +353,22 @@ def main():
         tmp = Path(tmp)
         os.environ["BENCH_STATIC_ROOT"] = str(tmp / "static")
         subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
-        log = tmp / "access.log"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(args.workers),
-             "--bind", f"{HOST}:{port}", "--no-control-socket", "--timeout", str(int(args.timeout) + 30),
-             "--access-logfile", str(log), "--access-logformat", "%({x-bench-page}i)s %(D)s",
-             "--error-logfile", str(tmp / "error.log")], cwd=ROOT)
-        try:
-            wait_ready(port, clients[0][1], server)
-            results = measure(args, port, clients, people, server.pid, log)
-        finally:
-            server.terminate()
-            server.wait(30)
-            errors = (tmp / "error.log").read_text(errors="replace")
-            if "Traceback" in errors:
-                print("gunicorn's error log has tracebacks:\n" + errors[-4000:])
+        log, output = tmp / "access.log", tmp / "server.log"
+        with output.open("w") as server_output:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(args.workers),
+                 "--bind", f"{HOST}:{port}", "--no-control-socket", "--timeout", str(int(args.timeout) + 30),
+                 "--access-logfile", str(log), "--access-logformat", "%({x-bench-page}i)s %(D)s"],
+                cwd=ROOT, stdout=server_output, stderr=subprocess.STDOUT)
+            try:
+                wait_ready(port, clients[0][1], server)
+                results = measure(args, port, clients, people, server.pid, log)
+            finally:
+                server.terminate()
+                server.wait(30)
+                logged = output.read_text(errors="replace")
+                if "Traceback" in logged:
+                    print("gunicorn's output has tracebacks (its last 4,000 characters):\n" + logged[-4000:])
     keys = [cookie.partition("=")[2] for cookie in cookies.values()]
     UserSession.objects.filter(session_key__in=keys).delete()
     Session.objects.filter(session_key__in=keys).delete()
@@ -373,24 +392,25 @@ def measure(args, port, clients, people, master_pid, log):
             if status == 404 and "page=" in url:
                 person.pages.remove((label, url))
                 print(f"  ({person.who}: {label} answers 404, fewer pages here: left out)")
-    meter = CpuMeter(master_pid)
     offset = log.stat().st_size
     print(f"  {'phase':5} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
           f" {'cross-tenant':>13} {'checked':>8}")
     rows, cpu, server = [], [], []
     for name, bare in (("bare", True), ("mix", False)):
-        before = meter.sample()
-        outcomes, start, deadline = run_phase(port, clients, args.duration, args.timeout, args.seed, bare=bare)
-        cpu.append(CpuMeter.cores(before, meter.sample()))
+        with CpuMeter(master_pid) as meter:
+            outcomes, start, deadline = run_phase(port, clients, args.duration, args.timeout, args.seed, bare=bare)
+        cpu.append(meter.cores)
         times, offset = server_times(log, offset)
         server.append(times)
         rows.append((summary(name, outcomes, start, deadline), outcomes))
     print("  (checked: responses naming at least one of their tenant's accounts or people)")
     for (row, _), used, times in zip(rows, cpu, server, strict=True):
-        busy = sum(sum(s) for s in times.values()) / (args.workers * args.duration)
-        print(f"  CPU during {row['name']}: gunicorn workers {used['workers']:.2f} cores, PostgreSQL "
+        spent = [t for seconds in times.values() for t in seconds]
+        busy = sum(spent) / (args.workers * args.duration)
+        print(f"  {row['name']}: gunicorn took {statistics.mean(spent) * 1000:.1f} ms a request on average, its "
+              f"workers busy {busy:.0%} of the time; CPU in cores: workers {used['workers']:.2f}, PostgreSQL "
               f"{used['postgres']:.2f}, this client {used['client']:.2f}, whole machine {used['machine']:.2f} of "
-              f"{os.cpu_count()}; workers busy {busy:.0%} of the time")
+              f"{os.cpu_count()}")
     order = [(p.who, label) for p in people.values() for label, _ in p.pages]
     print("mix, per page:")
     details(rows[1][1], server[1], order)
