@@ -35,14 +35,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 BARE = "/bench/bare/"
-# Clients per person, in this order, round: the two tenants' owners most, the person in 10,001 accounts least.
+# Who each client is, in turn: of 20, 8 own the big root, 6 the small tenant, 4 are the level-5 account's member
+# and 2 the person in its 10,001 accounts.
 ROTATION = ("owner of the big root", "owner of the small tenant", "member of a level-5 account",
             "owner of the big root", "owner of the small tenant", "person with a membership in every account",
             "owner of the big root", "owner of the small tenant", "member of a level-5 account",
@@ -97,6 +98,7 @@ class Outcome:
 
 
 def get(port: int, url: str, cookie: str, label: str, timeout: float) -> tuple[int, bytes]:
+    """One GET on a new connection; the page's label goes to gunicorn's access log (``X-Bench-Page``)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         connection.request("GET", url, headers={"Cookie": cookie, "X-Bench-Page": label.replace(" ", "_")})
@@ -115,7 +117,7 @@ def client_loop(port, person: Person, cookie, pages, deadline, rng, timeout, out
             status, body = get(port, url, cookie, label, timeout)
         except TimeoutError:
             outcome.error = "timeout"
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             outcome.error = type(exc).__name__
         else:
             if status != 200:
@@ -142,8 +144,10 @@ def run_phase(port, clients, duration, timeout, seed, bare=False) -> tuple[list[
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float, float]:
+    """p50, p95, p99 (all 0 when nothing was measured)."""
     if len(seconds) < 2:
-        return (seconds * 3 or [0.0] * 3)[:3]
+        only = seconds[0] if seconds else 0.0
+        return only, only, only
     cuts = statistics.quantiles(seconds, n=100, method="inclusive")
     return cuts[49], cuts[94], cuts[98]
 
@@ -382,7 +386,7 @@ def measure(args, port, clients, people, master_pid, log):
     from django.db import connection
 
     print(f"{connection.vendor}, gunicorn {args.workers} sync workers (DEBUG off), {args.clients} clients "
-          f"({', '.join(f'{n} {w}' for w, n in sorted_counts(p.who for p, _ in clients))}), "
+          f"({', '.join(f'{n} {w}' for w, n in Counter(p.who for p, _ in clients).most_common())}), "
           f"{args.duration:.0f} s per phase")
     print(f"this client, gunicorn and the database share {os.cpu_count()} cores; load average before: "
           f"{os.getloadavg()[0]:.1f}")
@@ -415,13 +419,6 @@ def measure(args, port, clients, people, master_pid, log):
     print("mix, per page:")
     details(rows[1][1], server[1], order)
     return rows[0][0], rows[1][0]
-
-
-def sorted_counts(items) -> list[tuple[str, int]]:
-    counts: dict[str, int] = defaultdict(int)
-    for item in items:
-        counts[item] += 1
-    return sorted(counts.items(), key=lambda kv: -kv[1])
 
 
 def verdict(bare: dict, mix: dict) -> bool:
