@@ -249,7 +249,7 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["account", "-created_at"]),
+            models.Index(fields=["account", "-created_at", "-id"]),  # the log's order, ties included
             models.Index(fields=["account", "action"]),
         ]
 
