@@ -1,6 +1,7 @@
 """Writes about subscriptions, usage and invoices."""
 
 import datetime
+import itertools
 import logging
 
 from django.core.exceptions import ValidationError
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.audit import audit
+from accounts.bulk import insert_rows
 from accounts.models import Account
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -95,16 +97,18 @@ def invoice_close(*, root: Account, period: datetime.date, by=None, request=None
         total_minutes=statement.total_minutes, overage_minutes=statement.overage_minutes,
         total_cents=statement.total_cents,
     )
-    lines = [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.PLAN, account=root, position=0,
-                         description=f"{statement.fee_plan_name or statement.plan_name} plan, {period:%B %Y}",
-                         amount_cents=statement.plan_price_cents)]
-    lines += [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.USAGE, account_id=line.account_id,
-                          description=line.description, minutes=line.minutes, amount_cents=line.amount_cents,
-                          position=i) for i, line in enumerate(statement.lines, start=1)]
-    lines += [InvoiceLine(invoice=invoice, kind=InvoiceLine.Kind.PLAN, account=root, description=line.description,
-                          amount_cents=line.amount_cents, position=len(lines) + i)
-              for i, line in enumerate(statement.adjustments)]
-    InvoiceLine.objects.bulk_create(lines, batch_size=2000)
+    # One row a line, written by the driver's bulk path (``accounts.bulk``: an invoice of 10,000 lines took
+    # ~300 ms in bulk_create's per-row Python, more than the statement itself).
+    usage, plan_kind, n = InvoiceLine.Kind.USAGE.value, InvoiceLine.Kind.PLAN.value, len(statement.lines)
+    plan_name = f"{statement.fee_plan_name or statement.plan_name} plan, {period:%B %Y}"
+    rows = itertools.chain(
+        [(invoice.pk, plan_kind, root.pk, plan_name, 0, statement.plan_price_cents, 0, "")],
+        ((invoice.pk, usage, line.account_id, line.description, line.minutes, line.amount_cents, i, "")
+         for i, line in enumerate(statement.lines, start=1)),
+        ((invoice.pk, plan_kind, root.pk, line.description, 0, line.amount_cents, n + 1 + i, "")
+         for i, line in enumerate(statement.adjustments)))
+    insert_rows(InvoiceLine, ("invoice", "kind", "account", "description", "minutes", "amount_cents", "position",
+                              "stripe_invoice_item_id"), rows)
     audit(account=root, actor=by, request=request, action="billing.period_closed",
           summary=f"Invoice for {period:%B %Y} closed: {statement.total_minutes} min, "
                   f"{statement.total_cents / 100:.2f}", invoice=str(invoice.public_id))

@@ -50,7 +50,11 @@ def test_upgrade_applies_now_with_a_prorated_line_and_the_invoice_keeps_it(owner
     with at(2026, 7, 1, 1):
         invoice, _ = invoice_close(root=root, period=datetime.date(2026, 6, 1))
         assert invoice.total_cents == 9900 + change.prorated_cents
-        assert invoice.lines.filter(kind="plan").count() == 2
+        lines = list(invoice.lines.values_list("position", "kind", "account_id", "minutes", "amount_cents"))
+        assert lines == [(0, "plan", root.pk, 0, 9900), (1, "usage", root.pk, 7, 0),
+                         (2, "plan", root.pk, 0, change.prorated_cents)]  # the plan, usage, then the proration
+        assert sum(amount for *_, amount in lines) == invoice.total_cents
+        assert invoice.lines.order_by("position").last().description == statement.adjustments[0].description
         july = compute_statement(root, datetime.date(2026, 7, 1))
         assert july.plan_price_cents == 29900 and not july.adjustments
 

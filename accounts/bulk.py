@@ -1,0 +1,28 @@
+"""Writing many rows of one model at once through the database driver (issue 14: closing an invoice of 10,000
+lines). Django's ``bulk_create`` builds a model instance and prepares every value of every row in Python: about
+30 µs a row, 300 ms for an invoice of 10,000 lines, several times the GROUP BY that computes them. For plain rows
+whose values are already in database form, the driver's own bulk path is a fraction of that: PostgreSQL's
+``COPY … FROM STDIN``, SQLite's ``executemany``."""
+
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+
+
+def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Insert ``rows`` into ``model``'s table: tuples of the values of ``fields`` (field names; foreign keys as ids),
+    in the current transaction. No model instances, signals or Python-side defaults: every column that has no
+    database default and is not nullable must be among ``fields``, and values must be what the column stores
+    (ints and strings here). Primary keys come from the database."""
+    opts = model._meta
+    quote = connection.ops.quote_name
+    table = quote(opts.db_table)
+    columns = ", ".join(quote(opts.get_field(name).column) for name in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(rows))

@@ -1,0 +1,41 @@
+"""``accounts.bulk.insert_rows`` writes what ``bulk_create`` would (issue 14: invoice lines through COPY on
+PostgreSQL, executemany on SQLite)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.bulk import insert_rows
+from billing.models import Invoice, InvoiceLine
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+FIELDS = ("invoice", "kind", "account", "description", "minutes", "amount_cents", "position", "stripe_invoice_item_id")
+
+
+def rows_of(invoice):
+    return list(invoice.lines.order_by("position").values_list(*[f if f not in ("invoice", "account") else f + "_id"
+                                                                for f in FIELDS]))
+
+
+def test_insert_rows_writes_what_bulk_create_writes():
+    root = AccountFactory(name="Root")
+    subs = [AccountFactory(parent=root, name=f"Ünïcode “quoted” \\ tab\there {i}") for i in range(3)]
+    first, second = (Invoice.objects.create(account=root, period=f"2026-0{m}-01", plan_name="Pro", plan_price_cents=1,
+                                            included_minutes=0, overage_cents_per_minute=0, total_minutes=0,
+                                            overage_minutes=0, total_cents=0) for m in (5, 6))
+    values = [("usage", sub.pk, sub.name + "\nnext line", 10 * i, 7 * i, i, "") for i, sub in enumerate(subs)]
+    values.append(("plan", None, "No account (a null)", 0, 0, 3, ""))
+    InvoiceLine.objects.bulk_create([InvoiceLine(invoice=first, kind=k, account_id=a, description=d, minutes=m,
+                                                 amount_cents=c, position=p, stripe_invoice_item_id=s)
+                                     for k, a, d, m, c, p, s in values])
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(InvoiceLine, FIELDS, ((second.pk, *v) for v in values))
+    assert len(queries) <= 1  # one statement (COPY is not logged by Django's cursor wrapper)
+    assert [r[1:] for r in rows_of(second)] == [r[1:] for r in rows_of(first)]
+    assert len({line.pk for line in InvoiceLine.objects.all()}) == 8  # primary keys from the database
+
+
+def test_insert_rows_of_nothing_writes_nothing():
+    insert_rows(InvoiceLine, FIELDS, iter(()))
+    assert not InvoiceLine.objects.exists()
