@@ -114,13 +114,15 @@ class OverageSplit:
 
 def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
     """{account id: (path label from the root, depth)} for the whole tree, in one query."""
-    rows = list(Account.objects.filter(subtree_q(root.path)).values_list("pk", "path", "name", "depth"))
-    name_by_path = {path: name for _, path, name, _ in rows}
+    rows = Account.objects.filter(subtree_q(root.path)).order_by("path").values_list("pk", "path", "name", "depth")
     step = Account.steplen
-    labels = {}
-    for pk, path, _name, depth in rows:
-        parts = [name_by_path.get(path[:i], "…") for i in range(step, len(path) + 1, step)]
-        labels[pk] = (SEP.join(parts), depth)
+    label_by_path, labels = {}, {}
+    for pk, path, name, depth in rows:  # by path: a parent's label is known before its children's
+        above = label_by_path.get(path[:-step]) if len(path) > step else None
+        label = name if len(path) == step else (
+            f"{above}{SEP}{name}" if above is not None else SEP.join(["…"] * (len(path) // step - 1) + [name]))
+        label_by_path[path] = label
+        labels[pk] = (label, depth)
     return labels
 
 
@@ -142,9 +144,8 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
         minutes_by_account = dict(UsagePayerRollup.objects.filter(period=period, billing_root=root)
                                   .exclude(minutes=0).values_list("account_id", "minutes"))
     else:
-        usage = (UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
-                 .annotate(minutes=Sum("minutes")).order_by())
-        minutes_by_account = {row["account_id"]: row["minutes"] for row in usage}
+        minutes_by_account = dict(UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
+                                  .annotate(minutes=Sum("minutes")).order_by().values_list("account_id", "minutes"))
     labels = tree_labels(root)
     missing = [pk for pk in minutes_by_account if pk not in labels]  # moved away since (billing transfer)
     if missing:
