@@ -15,6 +15,7 @@ from django.db import connection
 from accounts.models import Account
 from bench.load import Person, allowed_names, names_in, run_phase
 from members.models import User
+from tests.factories import PLANS, plan
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TINY = {"subaccounts": 12, "small": 4, "usage_last": 40, "usage_this": 20, "many": True}
@@ -85,6 +86,8 @@ def test_a_person_may_see_their_memberships_lineage_and_its_members_only():
 def test_a_short_run_against_gunicorn_has_no_error_and_no_cross_tenant_response():
     """2 clients for 2 s a phase on a tiny tree: every person's pages answer 200 through gunicorn with sessions
     made by the script (throughput targets are not asserted: this machine's load decides them)."""
+    for code in PLANS:  # the seeded plans, gone when an earlier transactional test flushed the tables
+        plan(code)
     call_command("build_scale_data", **TINY, stdout=None)
     db = connection.settings_dict
     url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
