@@ -18,7 +18,8 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
     quote = connection.ops.quote_name
     table = quote(opts.db_table)
     columns = ", ".join(quote(opts.get_field(name).column) for name in fields)
-    with connection.cursor() as cursor:
+    # COPY goes past Django's cursor wrapper: its errors are translated here (IntegrityError, DataError, …)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:

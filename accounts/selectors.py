@@ -30,7 +30,7 @@ def entry_point_memberships(user):
     mine = Membership.objects.filter(user=user, is_agency=False).values("account__path")
     below_another = Q()
     qs = Membership.objects.effective().filter(user=user)
-    for level in range(1, settings.ACCOUNT_MAX_DEPTH):
+    for level in range(1, settings.ACCOUNT_MAX_DEPTH + 1):  # every level, as ``ancestor_or_self_paths``
         qs = qs.annotate(**{f"_cut{level}": Substr("account__path", 1, STEPLEN * level)})
         below_another |= Q(account__depth__gt=level, **{f"_cut{level}__in": mine})
     return (qs.filter(Q(is_agency=True) | ~below_another).select_related("account")

@@ -116,11 +116,13 @@ def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
     """{account id: (path label from the root, depth)} for the whole tree, in one query."""
     rows = Account.objects.filter(subtree_q(root.path)).order_by("path").values_list("pk", "path", "name", "depth")
     step = Account.steplen
-    label_by_path, labels = {}, {}
+    name_by_path, label_by_path, labels = {}, {}, {}
     for pk, path, name, depth in rows:  # by path: a parent's label is known before its children's
+        name_by_path[path] = name
         above = label_by_path.get(path[:-step]) if len(path) > step else None
-        label = name if len(path) == step else (
-            f"{above}{SEP}{name}" if above is not None else SEP.join(["…"] * (len(path) // step - 1) + [name]))
+        # a level that is missing (or above the root) reads "…"; every level that exists is named
+        label = f"{above}{SEP}{name}" if above is not None else SEP.join(
+            name_by_path.get(path[:i], "…") for i in range(step, len(path) + 1, step))
         label_by_path[path] = label
         labels[pk] = (label, depth)
     return labels

@@ -39,3 +39,16 @@ def test_insert_rows_writes_what_bulk_create_writes():
 def test_insert_rows_of_nothing_writes_nothing():
     insert_rows(InvoiceLine, FIELDS, iter(()))
     assert not InvoiceLine.objects.exists()
+
+
+def test_a_refused_row_raises_djangos_error_and_writes_nothing():
+    from django.db import IntegrityError, transaction
+
+    root = AccountFactory(name="Root")
+    invoice = Invoice.objects.create(account=root, period="2026-05-01", plan_name="Pro", plan_price_cents=1,
+                                     included_minutes=0, overage_cents_per_minute=0, total_minutes=0,
+                                     overage_minutes=0, total_cents=0)
+    with pytest.raises(IntegrityError), transaction.atomic():  # minutes is a positive integer column
+        insert_rows(InvoiceLine, FIELDS, [(invoice.pk, "usage", root.pk, "ok", 1, 0, 1, ""),
+                                          (invoice.pk, "usage", root.pk, "negative", -1, 0, 2, "")])
+    assert not InvoiceLine.objects.exists()

@@ -10,7 +10,7 @@ from accounts.selectors import entry_points, search_page
 from agency.models import AgencyGrant
 from members.models import Membership
 from members.roles import RoleId
-from tests.factories import AccountFactory, UserFactory
+from tests.factories import AccountFactory, UserFactory, account_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +50,11 @@ def test_reach_and_entry_points_follow_the_rule(seed, make_member):
     assert {a.pk for a in found} == {pk for pk in expected_reach if "Node" in Account.objects.get(pk=pk).name}
     for a in found:  # R6: the parent is named only when the person reaches it too (not through agency access)
         assert a.parent_reached == (a.parent_id is not None and any(a.parent.path.startswith(p) for p in own_paths))
+
+
+def test_a_membership_below_another_is_no_entry_point_even_past_a_lowered_depth_limit(make_member, settings):
+    chain = account_chain(5, prefix="Deep")  # levels 1-5
+    person = make_member(chain[2], RoleId.ADMIN)  # level 3
+    make_member(chain[4], RoleId.MEMBER, user=person)  # level 5, below it
+    settings.ACCOUNT_MAX_DEPTH = 3  # lowered after the tree was built deeper
+    assert [e.account.pk for e in entry_points(person)] == [chain[2].pk]

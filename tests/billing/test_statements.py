@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Account
 from accounts.services import subaccount_create
 from billing.models import Invoice, InvoiceLine, UsageRecord, period_start
 from billing.rollups import rollups_rebuild
@@ -283,3 +284,18 @@ class TestPages:
             counts.append(count_queries(lambda u=url: client.get(u)))
             assert count_queries.last_result.status_code == 200
         assert counts == [BILLING_BUDGET[name]] * 2
+
+
+def test_labels_name_every_level_that_exists_and_mark_a_missing_one():
+    from billing.statements import SEP, tree_labels
+
+    root = AccountFactory(name="Root")
+    middle = AccountFactory(parent=root, name="Middle")
+    leaf = AccountFactory(parent=middle, name="Leaf")
+    below = AccountFactory(parent=leaf, name="Below")
+    labels = tree_labels(root)
+    assert labels[below.pk] == (SEP.join(["Root", "Middle", "Leaf", "Below"]), 4)
+    Account.objects.filter(pk=middle.pk).update(path="ZZZZ9999")  # the middle level gone from the tree's paths
+    labels = tree_labels(root)
+    assert labels[leaf.pk][0] == SEP.join(["Root", "…", "Leaf"])
+    assert labels[below.pk][0] == SEP.join(["Root", "…", "Leaf", "Below"])
