@@ -218,8 +218,9 @@ def _limited(access: AccountAccess | None, home: AccountAccess | None, ceiling: 
 def resolve_access(user, account: Account) -> AccountAccess | None:
     """The person's access in ``account``, or None when they cannot reach it.
 
-    Three queries (ancestors, effective memberships, permission rows), whatever the depth;
-    cached on ``user`` so a request pays them once per account. Under an ``access_ceiling`` (an
+    Three queries (ancestors, memberships, permission rows), whatever the depth, and a fourth for agency users
+    (whether their agency memberships are in force: ``effective_list``); cached on ``user`` so a request pays
+    them once per account. Under an ``access_ceiling`` (an
     API key) the answer is limited by it (``AccessCeiling``).
     """
     if not user.is_authenticated or not user.is_active:
