@@ -6,6 +6,7 @@ constant number of queries whatever the depth, and cached on the user object for
 request, as Django's ModelBackend caches its permission set.
 """
 
+import uuid
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -16,6 +17,7 @@ from django.http import Http404
 from members.models import Membership
 from members.roles import get_role
 
+from .baked import Baked
 from .models import Account, AccountUserObjectPermission, subtree_q
 from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, Matrix, cap, clean_matrix, compose, matrix_of
 
@@ -25,6 +27,16 @@ _BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
 # (``security.middleware``, ``security.policy.effective_policy``), joined when the lineage is loaded here rather
 # than fetched again per request.
 LINEAGE_RELATED = ("security_policy",)
+
+# The hot path's queries, compiled once (``accounts.baked``): every account page makes them.
+_account_by_public_id = Baked(lambda public_id: Account.objects.filter(public_id=public_id)
+                              .select_related(*LINEAGE_RELATED).order_by("pk")[:1])
+_accounts_by_path = Baked(lambda paths: Account.objects.filter(path__in=paths).select_related(*LINEAGE_RELATED)
+                          .order_by("depth"))
+_memberships_in = Baked(lambda user_id, account_ids: Membership.objects.filter(user_id=user_id,
+                                                                              account_id__in=account_ids))
+_permission_rows = Baked(lambda user_id, account_ids: AccountUserObjectPermission.objects.filter(
+    user_id=user_id, content_object_id__in=account_ids).values_list("content_object_id", "permission__codename"))
 
 
 @dataclass(frozen=True)
@@ -244,13 +256,12 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
 
 
 def _resolve(user, account: Account) -> AccountAccess | None:
-    ancestors = tuple(Account.objects.filter(path__in=account.ancestor_paths).select_related(*LINEAGE_RELATED)
-                      .order_by("depth")) if account.depth > 1 else ()
+    ancestors = tuple(_accounts_by_path(account.ancestor_paths)) if account.depth > 1 else ()
     by_id = {a.pk: a for a in (*ancestors, account)}
     # Effective memberships only: an agency membership counts while its grant is active, and
     # only on the client account itself (agency access is not inherited by subaccounts).
     memberships = tuple(
-        m for m in Membership.objects.filter(user=user, account_id__in=list(by_id)).effective_list()
+        m for m in Membership.objects.effective_among(_memberships_in(user.pk, list(by_id)))
         if not (m.is_agency and m.account_id != account.pk)
     )
     access = None
@@ -258,8 +269,7 @@ def _resolve(user, account: Account) -> AccountAccess | None:
         for m in memberships:
             m.account = by_id[m.account_id]  # no query per membership
         held_on = {m.account_id for m in memberships}
-        rows = (AccountUserObjectPermission.objects.filter(user=user, content_object_id__in=held_on)
-                .values_list("content_object_id", "permission__codename"))
+        rows = _permission_rows(user.pk, sorted(held_on))
         # Rows are written capped (members.rows); the composed categories of each account they are held on
         # apply again here (no query), so a row written before a cap above it changed can never exceed it.
         caps, composed = {}, {}
@@ -284,7 +294,11 @@ def access_or_404(user, public_id) -> AccountAccess:
     found = user.__dict__.setdefault(_BY_PUBLIC_ID_ATTR, {})
     key = str(public_id)
     if key not in found:
-        found[key] = Account.objects.filter(public_id=public_id).select_related(*LINEAGE_RELATED).first()
+        try:
+            found[key] = next(iter(_account_by_public_id(
+                public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(key))), None)
+        except ValueError:  # not an account ID at all
+            found[key] = None
     account = found[key]
     access = resolve_access(user, account) if account else None
     if access is None:

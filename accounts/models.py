@@ -47,10 +47,14 @@ class AccountQuerySet(MP_NodeQuerySet):
         """
         if not user.is_authenticated:
             return self.none()
+        return self.reachable_by_id(user.pk)
+
+    def reachable_by_id(self, user_id: int):
+        """``reachable_by`` for a signed-in person's id."""
         from members.models import Membership
 
         on_prefix = (
-            Membership.objects.effective().filter(user=user)
+            Membership.objects.effective().filter(user_id=user_id)
             .filter(models.Q(is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("path")))
                     | models.Q(is_agency=True, account__path=OuterRef("path")))  # agency access is not inherited
         )
@@ -76,6 +80,9 @@ class AccountManager(MP_NodeManager):
 
     def reachable_by(self, user):
         return self.get_queryset().reachable_by(user)
+
+    def reachable_by_id(self, user_id: int):
+        return self.get_queryset().reachable_by_id(user_id)
 
 
 class Account(MP_Node):

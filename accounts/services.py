@@ -11,6 +11,7 @@ from billing.selectors import plan_for
 from billing.services import subscription_start
 from developers import webhooks
 from developers.models import WebhookEvent
+from members import entry_points
 from members.grants import check_grant
 from members.roles import RoleId
 from members.rows import composed_categories
@@ -372,6 +373,7 @@ def subtree_move(account: Account, new_parent: Account | None) -> Account:
     account.refresh_from_db()
     rollups_follow_move(account_id=account.pk, old_ancestor_ids=old_ancestor_ids,
                         new_ancestor_ids=_ids_by_path(account.ancestor_paths))
+    entry_points.refresh_subtree(account.path)  # memberships there may now lie below another, or no longer
     return account
 
 

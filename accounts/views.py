@@ -182,7 +182,7 @@ class SwitcherView(TemplateView):
         else:
             # one query: the tops are few (the memberships below them are not loaded), so the page is cut here
             # rather than counted and sliced by two queries that each decide which memberships are tops
-            page_obj = Paginator(list(entry_point_memberships(user)), per_page).get_page(page)
+            page_obj = Paginator(entry_point_memberships(user), per_page).get_page(page)
             entries = [{"account": e.account, "role": e.role, "group": "Clients (agency access)" if e.is_client
                         else "Your accounts"} for e in map(switcher_entry, page_obj)]
         current_id, next_path = str(uuid_or_none(request.GET.get("current")) or ""), request.GET.get("next", "")

@@ -7,6 +7,7 @@ class MembersConfig(AppConfig):
     verbose_name = "Members and roles"
 
     def ready(self):
+        from . import entry_points  # noqa: F401  (its signal receivers keep Membership.below_own)
         from .staff import sync_staff_groups
 
         # Every app's post_migrate (no sender): each app's permissions exist by the time its signal arrives

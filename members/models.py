@@ -100,7 +100,11 @@ class MembershipQuerySet(models.QuerySet):
         """The same memberships as ``effective()``, for the hot path (every account page): ordinary memberships
         need no check, so one plain query; agency ones among them are checked by ``effective()`` in a second
         query, paid only by agency users. (``effective()``'s subqueries cost more to compile than to run.)"""
-        found = list(self)
+        return self.effective_among(list(self))
+
+    def effective_among(self, found: list["Membership"]) -> list["Membership"]:
+        """Those of ``found`` (memberships already loaded) that ``effective()`` keeps: agency ones are checked
+        in one query, paid only when there are some."""
         agency = [m.pk for m in found if m.is_agency]
         if not agency:
             return found
@@ -135,6 +139,13 @@ class Membership(models.Model):
     via_grant = models.ForeignKey("agency.AgencyGrant", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="memberships_created",
                                   help_text="The agency grant this membership was created through.")
+    # Kept by ``members.entry_points`` whenever the person's memberships or the accounts' paths change: the
+    # switcher lists the memberships where this is False (a top of the person's reachable forest) without
+    # deciding it for every membership on every request.
+    below_own = models.BooleanField(
+        default=False, editable=False,
+        help_text="Lies below another of the person's own (non-agency) memberships: reached from there, so "
+                  "the switcher does not list it at the top.")
 
     objects = MembershipQuerySet.as_manager()
 
@@ -146,7 +157,8 @@ class Membership(models.Model):
                                    name="membership_agency_consistent"),
             models.CheckConstraint(condition=models.Q(role__in=list(ROLES)), name="membership_role_valid"),
         ]
-        indexes = [models.Index(fields=["account", "role"])]
+        indexes = [models.Index(fields=["account", "role"]),
+                   models.Index(fields=["user", "below_own"], name="membership_entry_points")]
 
     def __str__(self):
         return f"{self.user} · {self.account} · {self.get_role_display()}"

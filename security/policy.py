@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from accounts.baked import Baked
 from accounts.models import Account
 
 from .models import SecurityPolicy, SupportAccess
@@ -23,6 +24,11 @@ MfaScope = SecurityPolicy.MfaScope
 # Admins and meet its policy like everyone else.
 PRIVILEGED_ROLES = frozenset({"owner", "admin", "agency_admin"})
 _SCOPE_RANK = {MfaScope.NOBODY: 0, MfaScope.ADMINS: 1, MfaScope.EVERYONE: 2}
+# Every account page asks this (``security.middleware``): compiled once (``accounts.baked``).
+_lineage_support = Baked(lambda lineage_ids, account_id: (
+    SupportAccess.objects.active().filter(account_id__in=lineage_ids)
+    .filter(Q(account_id=account_id) | Q(include_subaccounts=True))
+    .order_by("-expires_at").values_list("account_id", "level", "expires_at")))
 
 
 @dataclass(frozen=True)
@@ -141,10 +147,7 @@ def effective_policy(account: Account, ancestors: tuple[Account, ...] | None = N
     lineage = (*ancestors, account) if ancestors is not None else ()
     if lineage and all(Account.security_policy.is_cached(a) for a in lineage):
         found = {}
-        for account_id, level, until in (
-                SupportAccess.objects.active().filter(account_id__in=[a.pk for a in lineage])
-                .filter(Q(account_id=account.pk) | Q(include_subaccounts=True))
-                .order_by("-expires_at").values_list("account_id", "level", "expires_at")):
+        for account_id, level, until in _lineage_support([a.pk for a in lineage], account.pk):
             found.setdefault(account_id, (level, until))
         rows = [(a, *found.get(a.pk, (None, None))) for a in lineage]
     else:

@@ -56,6 +56,9 @@ def pytest_configure(config):
             patcher.start()
             config.add_cleanup(patcher.stop)
     config.stash[_fake_now_key] = moment
+    import accounts.baked
+
+    accounts.baked.ENABLED = False  # a query compiled once would keep the first Now() it was given
 
 
 def pytest_report_header(config):

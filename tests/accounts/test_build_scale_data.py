@@ -70,7 +70,7 @@ def snapshot() -> dict:
                             a.access_categories, tuple(a.limits().values())) for a in Account.objects.all()),
         "subscriptions": rows(Subscription.objects, "account__path", "plan__code"),
         "memberships": rows(Membership.objects, "user__email", "account__path", "role", "is_agency", "via_agency",
-                            "created_by"),
+                            "below_own", "created_by"),
         "permissions": rows(AccountUserObjectPermission.objects, "user__email", "content_object__path",
                             "permission__codename"),
         "agents": rows(Agent.objects, "account__path", "name", "language", "status"),

@@ -31,6 +31,7 @@ from accounts.services import account_create
 from billing.models import Plan, UsageRecord, period_start
 from billing.rollups import rollups_rebuild
 from billing.services import subscription_start
+from members import entry_points
 from members.models import Membership, User
 from members.roles import RoleId
 from members.rows import account_sync_permissions
@@ -170,6 +171,7 @@ def add_everywhere(root: Account, user: User) -> None:
     accounts = list(Account.objects.filter(path__startswith=root.path))
     Membership.objects.bulk_create([Membership(user=user, account=a, role=RoleId.MEMBER) for a in accounts],
                                    batch_size=2000)
+    entry_points.refresh([user.pk])  # bulk_create sends no signal: the switcher's flags, as the services keep them
     AuditEvent.objects.bulk_create([
         AuditEvent(account=a, action="member.added", summary=f"{user.email} added as Member",
                    data={"user": user.email, "role": RoleId.MEMBER}) for a in accounts], batch_size=2000)

@@ -1,0 +1,209 @@
+"""Querysets compiled once per process, then run with new parameters: for the queries every page makes.
+
+Django builds and compiles a queryset on every call: for the short indexed queries of the hot path (the URL's
+account, the person's memberships and permission rows, the switcher's page) that costs two to three times the
+query itself. ``Baked(build)`` calls ``build`` with stand-in values (twice, with two different sets), keeps the
+SQL the ORM wrote and where each argument went in its parameters, and from then on runs that SQL with the
+caller's values through Django's own result machinery (model instances, ``select_related``, values, converters),
+so the rows are exactly those of ``list(build(*args))``.
+
+Rules for ``build``: positional arguments are the query's values (int, str, UUID, datetime, date, or a list or
+tuple of one of them: its length becomes part of the shape); keyword arguments are the shape (slices, flags,
+anything that changes the SQL) and are passed as they are. ``build`` must not read anything else that varies
+(``timezone.now()``, settings): a value that differs between the two compilations and is not an argument is
+refused (``ImproperlyConfigured``), so a frozen clock can never be baked in. A value that only derives from an
+argument (an upper bound computed from a path) must be an argument of its own. ``None`` or ``bool`` arguments,
+and shapes the ORM compiles to nothing (an empty ``IN``), run the plain queryset.
+"""
+
+import copy
+import datetime
+import threading
+import uuid
+
+from django.core.exceptions import EmptyResultSet, FullResultSet, ImproperlyConfigured, ValidationError
+from django.db import connections
+from django.db.models.query import QuerySet
+
+# Off: every call runs the plain queryset (tests/conftest.py turns it off under TEST_FAKE_NOW, whose ``Now()`` is
+# a parameter read from the Python clock).
+ENABLED = True
+_INT_BASE = 1_987_654_321
+# % and _ show whether the ORM escaped it for LIKE; the two sets differ in length, so that a parameter derived
+# from an argument's length (a path padded to a width) is refused rather than replayed wrongly.
+_STR_MARKS = ("\x1fbk:{i}%_\x1f", "\x1fbaked-stand-in:{i}%_\x1f")
+
+
+def _stand_in(value, i: int, stand_set: int):
+    if isinstance(value, bool):
+        raise TypeError("bool")
+    if isinstance(value, int):
+        return _INT_BASE + 1_000 * i + stand_set
+    if isinstance(value, str):
+        return _STR_MARKS[stand_set].format(i=i)
+    if isinstance(value, uuid.UUID):
+        return uuid.UUID(int=(0xBA4ED << 96) + 1_000 * i + stand_set)
+    if isinstance(value, datetime.datetime):
+        return datetime.datetime(2001, 2, 3, 4, 5, 6, 1_000 * i + stand_set + 1, tzinfo=datetime.UTC)
+    if isinstance(value, datetime.date):
+        return datetime.date(1901, 1, 1) + datetime.timedelta(days=1_000 * i + stand_set)
+    raise TypeError(type(value).__name__)
+
+
+class _Param:
+    """How one parameter of the SQL is made from the arguments: a constant, or a function of one argument."""
+
+    __slots__ = ("arg", "index", "make", "value")
+
+    def __init__(self, value=None, arg=None, index=None, make=None):
+        self.value, self.arg, self.index, self.make = value, arg, index, make
+
+    def __call__(self, args):
+        if self.arg is None:
+            return self.value
+        value = args[self.arg]
+        if self.index is not None:
+            value = value[self.index]
+        return self.make(value)
+
+
+def _candidates(connection, stand):
+    """(function, the parameter it makes of ``stand``) for each way the ORM may pass an argument to the database."""
+    ops = connection.ops
+    yield (lambda v: v), stand
+    if isinstance(stand, uuid.UUID):
+        yield (lambda v: v.hex), stand.hex
+    elif isinstance(stand, datetime.datetime):
+        yield ops.adapt_datetimefield_value, ops.adapt_datetimefield_value(stand)
+    elif isinstance(stand, datetime.date):
+        yield ops.adapt_datefield_value, ops.adapt_datefield_value(stand)
+
+
+def _match(connection, param, stand):
+    """A function of the argument that gives ``param`` when given ``stand``, or None."""
+    if isinstance(stand, str) and isinstance(param, str):
+        escaped = connection.ops.prep_for_like_query(stand)
+        for found, prep in ((escaped, connection.ops.prep_for_like_query), (stand, lambda v: v)):
+            at = param.find(found)
+            if at >= 0:
+                before, after = param[:at], param[at + len(found):]
+                return lambda v, prep=prep, before=before, after=after: f"{before}{prep(v)}{after}"
+        return None
+    for make, made in _candidates(connection, stand):
+        if type(made) is type(param) and made == param:
+            return make
+    return None
+
+
+class _Entry:
+    __slots__ = ("compiler", "params", "queryset", "sql")
+
+    def __init__(self, queryset, compiler, sql, params):
+        self.queryset, self.compiler, self.sql, self.params = queryset, compiler, sql, params
+
+
+class _Query:
+    """The baked queryset's query, answering ``get_compiler`` with the compiled one (everything else: the query)."""
+
+    __slots__ = ("_compiler", "_query")
+
+    def __init__(self, query, compiler):
+        self._query, self._compiler = query, compiler
+
+    def get_compiler(self, using=None, connection=None, elide_empty=True):
+        return self._compiler
+
+    def __getattr__(self, name):
+        return getattr(self._query, name)
+
+
+class _QuerySet:
+    """What Django's iterables read of a queryset, with the baked query."""
+
+    __slots__ = ("_queryset", "query")
+
+    def __init__(self, queryset, query):
+        self._queryset, self.query = queryset, query
+
+    def __getattr__(self, name):
+        return getattr(self._queryset, name)
+
+
+class Baked:
+    """``Baked(build)(*values, **shape)`` is ``list(build(*values, **shape))``, compiled once per shape."""
+
+    def __init__(self, build):
+        self.build = build
+        self._entries: dict = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **shape):
+        if not ENABLED or any(a is None or isinstance(a, bool) for a in args):
+            return list(self.build(*args, **shape))
+        connection = connections[self._alias(args, shape)]
+        key = (connection.alias, connection.vendor, tuple(sorted(shape.items())),
+               tuple((type(a), len(a)) if isinstance(a, (list, tuple)) else type(a) for a in args))
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._entries.get(key) or self._bake(connection, args, shape)
+                self._entries[key] = entry
+        if entry is False:  # the ORM writes no SQL for this shape (an empty IN): let it answer
+            return list(self.build(*args, **shape))
+        compiler = copy.copy(entry.compiler)
+        compiler.connection = connection  # connections are per thread
+        sql, params = entry.sql, tuple(p(args) for p in entry.params)
+        compiler.as_sql = lambda *a, **k: (sql, params)
+        queryset = entry.queryset
+        return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+
+    def _alias(self, args, shape) -> str:
+        return "default"
+
+    def _compile(self, connection, args, shape, stand_set):
+        stands = tuple([_stand_in(v, i * 100 + j, stand_set) for j, v in enumerate(a)]
+                       if isinstance(a, (list, tuple)) else _stand_in(a, i * 100, stand_set)
+                       for i, a in enumerate(args))
+        queryset = self.build(*stands, **shape)
+        if not isinstance(queryset, QuerySet) or queryset._prefetch_related_lookups:
+            raise ImproperlyConfigured("Baked: build must return a QuerySet without prefetch_related.")
+        compiler = queryset.query.get_compiler(connection=connection)
+        try:
+            sql, params = compiler.as_sql()
+        except (EmptyResultSet, FullResultSet):
+            return None
+        return queryset, compiler, sql, params, stands
+
+    def _bake(self, connection, args, shape):
+        try:
+            first = self._compile(connection, args, shape, 0)
+            second = self._compile(connection, args, shape, 1)
+        except (TypeError, ValueError, ValidationError):  # no stand-in for an argument (or the field refuses it)
+            return False
+        if first is None or second is None:
+            return False
+        queryset, compiler, sql, params, stands = first
+        _, _, sql2, params2, stands2 = second
+        if sql != sql2 or len(params) != len(params2):
+            raise ImproperlyConfigured(f"Baked: {self.build.__qualname__} writes different SQL for different values; "
+                                       "pass what changes the SQL as a keyword argument.")
+        made = []
+        for param, param2 in zip(params, params2, strict=True):
+            made.append(self._place(connection, param, param2, stands, stands2))
+        return _Entry(queryset, compiler, sql, made)
+
+    def _place(self, connection, param, param2, stands, stands2) -> _Param:
+        for i, (stand, stand2) in enumerate(zip(stands, stands2, strict=True)):
+            pairs = (list(enumerate(zip(stand, stand2, strict=True))) if isinstance(stand, list)
+                     else [(None, (stand, stand2))])
+            for index, (one, two) in pairs:
+                make = _match(connection, param, one)
+                if make is not None:
+                    if make(two) != param2:
+                        break
+                    return _Param(arg=i, index=index, make=make)
+        if param != param2:
+            raise ImproperlyConfigured(
+                f"Baked: {self.build.__qualname__} reads a value that is not one of its arguments ({param!r} then "
+                f"{param2!r}): pass it as an argument.")
+        return _Param(value=param)

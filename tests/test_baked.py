@@ -1,0 +1,147 @@
+"""``accounts.baked``: a query compiled once gives, for any values, the rows the plain queryset gives, in one query
+with the same SQL; what it cannot run safely (a value that is not an argument, a clock) it refuses or runs plain."""
+
+import datetime
+import uuid
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts import baked
+from accounts.access import _account_by_public_id, _accounts_by_path, _memberships_in, _permission_rows
+from accounts.baked import Baked
+from accounts.models import Account, AuditEvent, subtree_q
+from accounts.selectors import _entry_points, _search
+from members.models import Membership
+from members.roles import RoleId
+from security.policy import _lineage_support
+from tests.factories import AccountFactory, UserFactory, account_chain
+
+pytestmark = pytest.mark.django_db
+
+
+def same_as_plain(query: Baked, *args, **shape):
+    """The baked rows equal the plain queryset's (model instances by pk and every field), one query each, same SQL."""
+    plain_qs = query.build(*args, **shape)
+    with CaptureQueriesContext(connection) as plain_sql:
+        plain = list(plain_qs)
+    with CaptureQueriesContext(connection) as baked_sql:
+        got = query(*args, **shape)
+    assert len(baked_sql.captured_queries) == len(plain_sql.captured_queries) == 1
+    assert baked_sql.captured_queries[0]["sql"] == plain_sql.captured_queries[0]["sql"]
+
+    def fields(row):
+        if hasattr(row, "_meta"):
+            return (row.pk, {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields},
+                    {k: v for k, v in row.__dict__.items() if not k.startswith("_")})
+        return row
+
+    assert [fields(r) for r in got] == [fields(r) for r in plain]
+    return got
+
+
+@pytest.fixture
+def tree(db):
+    chain = account_chain(4, prefix="Bake")
+    other = AccountFactory(name="Other 100%_\\ tenant")
+    return chain, other
+
+
+def test_values_of_every_kind_give_the_plain_rows(tree):
+    chain, other = tree
+    by_name = Baked(lambda text: Account.objects.filter(name__icontains=text).order_by("path"))
+    for text in ("bake", "Level", "100%", "%", "_", "\\", "0%_\\ t", "nothing like it"):
+        same_as_plain(by_name, text)
+    assert [a.pk for a in by_name("100%_")] == [other.pk]  # the LIKE wildcards are escaped as the ORM does
+    assert by_name("%") == [other]
+
+    by_id = Baked(lambda public_id: Account.objects.filter(public_id=public_id))
+    for account in (*chain, other):
+        assert same_as_plain(by_id, account.public_id) == [account]
+    assert same_as_plain(by_id, uuid.uuid4()) == []
+
+    by_paths = Baked(lambda paths: Account.objects.filter(path__in=paths).order_by("depth"))
+    for n in range(1, 5):
+        assert same_as_plain(by_paths, chain[n - 1].lineage_paths) == chain[:n]
+
+    subtree = Baked(lambda low, high: Account.objects.filter(path__gte=low, path__lte=high)
+                    .values_list("pk", flat=True))
+    low, high = (value for _, value in subtree_q(chain[1].path).children)
+    assert sorted(same_as_plain(subtree, low, high)) == [a.pk for a in chain[1:]]
+
+    created = Baked(lambda since, day: AuditEvent.objects.filter(created_at__gte=since, created_at__date__lte=day)
+                    .values_list("action", flat=True).order_by("pk"))
+    now = timezone.now()
+    for since in (now - datetime.timedelta(days=1), now + datetime.timedelta(days=1)):
+        same_as_plain(created, since, now.date())
+
+
+def test_shape_arguments_change_the_sql_and_are_kept_apart(tree):
+    chain, _ = tree
+    page = Baked(lambda prefix, *, start, stop: Account.objects.filter(name__startswith=prefix)
+                 .order_by("path")[start:stop])
+    assert same_as_plain(page, "Bake", start=0, stop=2) == chain[:2]
+    assert same_as_plain(page, "Bake", start=2, stop=4) == chain[2:]
+    assert same_as_plain(page, "Bake", start=0, stop=2) == chain[:2]
+
+
+def test_none_bool_and_empty_lists_run_the_plain_queryset(tree):
+    chain, _ = tree
+    by_parent = Baked(lambda parent_id: Account.objects.filter(parent_id=parent_id).order_by("path"))
+    assert by_parent(None) == list(Account.objects.filter(parent=None).order_by("path"))
+    by_ids = Baked(lambda ids: Account.objects.filter(pk__in=ids))
+    with CaptureQueriesContext(connection) as queries:
+        assert by_ids([]) == []
+    assert not queries.captured_queries  # the ORM answers an empty IN without asking, and so does this
+    flagged = Baked(lambda flag: Account.objects.filter(parent__isnull=flag).order_by("path"))
+    assert flagged(True) == [a for a in Account.objects.order_by("path") if a.parent_id is None]
+
+
+def test_a_value_that_is_not_an_argument_is_refused():
+    frozen_clock = Baked(lambda user_id: Membership.objects.filter(user_id=user_id, created_at__lte=timezone.now()))
+    with pytest.raises(ImproperlyConfigured, match="not one of its arguments"):
+        frozen_clock(1)
+    padded = Baked(lambda path: Account.objects.filter(path__gte=path, path__lte=path + "Z" * (40 - len(path))))
+    with pytest.raises(ImproperlyConfigured, match="not one of its arguments"):
+        padded("0001")
+
+
+def test_a_fixed_text_around_an_argument_is_kept(tree):
+    chain, _ = tree
+    below = Baked(lambda path: Account.objects.filter(path__gt=path, path__lte=path + "ZZZZ").order_by("path"))
+    assert same_as_plain(below, chain[1].path) == chain[2:]
+
+
+def test_switched_off_it_runs_the_plain_queryset(tree, monkeypatch):
+    chain, _ = tree
+    by_id = Baked(lambda pk: Account.objects.filter(pk=pk))
+    monkeypatch.setattr(baked, "ENABLED", False)
+    assert by_id(chain[0].pk) == [chain[0]]
+    assert not by_id._entries
+
+
+def test_the_hot_path_queries_are_baked_and_answer_as_the_orm_does(tree, make_member):
+    """Each baked query of the account pages gives the plain rows, for a member deep down and for an agency user."""
+    chain, other = tree
+    person = make_member(chain[1], RoleId.ADMIN)
+    make_member(chain[3], RoleId.MEMBER, user=person)
+    ids = [a.pk for a in chain]
+    for account in chain:
+        same_as_plain(_account_by_public_id, account.public_id)
+        if account.depth > 1:
+            same_as_plain(_accounts_by_path, account.ancestor_paths)
+        same_as_plain(_lineage_support, ids[:account.depth], account.pk)
+    same_as_plain(_memberships_in, person.pk, ids)
+    same_as_plain(_permission_rows, person.pk, ids)
+    same_as_plain(_entry_points, person.pk, limit=1)
+    same_as_plain(_entry_points, UserFactory().pk, limit=1)
+    same_as_plain(_search, person.pk, "Level", start=0, stop=51)
+    same_as_plain(_search, person.pk, "100%", start=0, stop=51)
+    if not baked.ENABLED:
+        pytest.skip("baking is off in this run (TEST_FAKE_NOW)")
+    for query in (_account_by_public_id, _accounts_by_path, _lineage_support, _memberships_in, _permission_rows,
+                  _entry_points, _search):
+        assert query._entries and all(query._entries.values()), query.build
