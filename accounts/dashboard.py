@@ -1,7 +1,8 @@
 """What the dashboard shows (issue 16 items 2 and 3), each panel only to those who may see what it links to.
 
-A fixed number of queries whatever the tree's size: minutes come from the usage rollup (one row), subaccounts
-near a limit from direct children joined to their rollup row (limited to 5), counts are single aggregates.
+A fixed number of queries whatever the tree's size: every figure (counts, minutes from the usage rollup's one
+row) in one query of subqueries, subaccounts near a limit from direct children joined to their rollup row
+(limited to 5), agency requests and recent activity one query each; all compiled once (``accounts.baked``).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import F, Q
+from django.db.models import Exists, F, Func, IntegerField, Q, Subquery
 from django.utils import timezone
 
 from members.grants import limit_ceiling
 
+from .baked import Baked
 from .models import Account, AuditEvent, subtree_q
 
 WARN_AT = 0.8  # a bar turns amber at 80 % of the limit
@@ -79,65 +81,114 @@ class Panels:
         return bool(self.checklist) and not all(s.done for s in self.checklist)
 
 
-def dashboard_panels(access, *, members: int, period: datetime.date | None = None) -> Panels:
-    """``members``: the account's member count, which the dashboard has already counted."""
+def _count(qs):
+    """``SELECT COUNT(*)`` of ``qs`` as a column of another query (no GROUP BY: one row whatever matches)."""
+    return Subquery(qs.order_by().values(n=Func(F("pk"), function="COUNT", output_field=IntegerField())))
+
+
+def _figures_query(account_id, low, high, period, begin, now, *, parts):
+    """One row: each figure of ``parts`` the dashboard shows, as a subquery on its own index."""
+    from agency.models import AgencyGrant
+    from billing.models import UsageRollup
+    from members.models import Invitation, Membership
+    from workspace.models import Agent, Conversation
+
+    figures = {
+        "members": lambda: _count(Membership.objects.filter(account_id=account_id)),
+        "subaccounts": lambda: _count(Account.objects.filter(parent_id=account_id)),
+        "all_subaccounts": lambda: _count(Account.objects.filter(path__gt=low, path__lte=high)),
+        "used": lambda: Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
+                                 .values("subtree_minutes")[:1]),
+        "blocked": lambda: _count(Conversation.objects.filter(
+            account__path__gte=low, account__path__lte=high, status=Conversation.Status.BLOCKED,
+            started_at__gte=begin)),
+        "invitations": lambda: _count(Invitation.objects.filter(
+            account_id=account_id, status=Invitation.Status.PENDING, expires_at__gt=now)),
+        "has_agent": lambda: Exists(Agent.objects.filter(account_id=account_id)),
+        "is_agency": lambda: Exists(AgencyGrant.objects.filter(agency_id=account_id)),
+    }
+    # (named apart from the model's fields and relations: ``members``, ``invitations``…)
+    return Account.objects.filter(pk=account_id).order_by().values(**{f"fig_{name}": figures[name]() for name in parts})
+
+
+def _grants_query(client_id, now, soon):
+    from agency.models import AgencyGrant
+
+    return (AgencyGrant.objects.filter(Q(status="requested") | Q(status="active", expires_at__gt=now,
+                                                                   expires_at__lte=soon), client_id=client_id)
+            .select_related("agency").order_by("created_at")[:10])
+
+
+def _near_limit_query(parent_id, period):
+    return (Account.objects.filter(parent_id=parent_id, limit_minutes__gt=0, usage_rollups__period=period,
+                                   usage_rollups__subtree_minutes__gte=F("limit_minutes") * WARN_AT)
+            .annotate(used=F("usage_rollups__subtree_minutes")).order_by("-used")[:5])
+
+
+# Every dashboard asks these: compiled once (``accounts.baked``).
+_figures = Baked(_figures_query)
+_grants = Baked(_grants_query)
+_near_limit = Baked(_near_limit_query)
+_recent = Baked(lambda account_id: AuditEvent.objects.filter(account_id=account_id)
+                .exclude(action__startswith="conversation.").order_by("-created_at", "-id")[:10])
+
+
+def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[dict, Panels]:
+    """The dashboard's counts (members, direct and all subaccounts) and its panels, each panel only for those who
+    may see what it links to: the figures in one query, then the lists shown (near-limit subaccounts, agency
+    requests, recent activity), each one query."""
     from django.urls import reverse
 
-    from agency.models import AgencyGrant
-    from billing.models import UsageRollup, period_start
+    from billing.models import period_start
     from billing.selectors import plan_for
-    from members.models import Invitation
-    from workspace.models import Agent, Conversation
 
     account = access.account
     period = period or period_start()
     can = access.can
     panels = Panels()
     kwargs = {"account_id": account.public_id}
+    shows_minutes = bool(can.get("view_usage") or can.get("view_billing"))
+    checklist = account.is_root() and can.get("manage_settings") and account.onboarding_dismissed_at is None
+    parts = ["members", "subaccounts", "all_subaccounts"]
+    parts += ["used"] if shows_minutes else []
+    parts += ["blocked"] if can.get("view_conversations") else []
+    parts += ["invitations"] if can.get("manage_members") else []
+    parts += ["has_agent", "is_agency"] if checklist else []
+    now = timezone.now()
+    low, high = (value for _, value in subtree_q(account.path).children)
+    begin = datetime.datetime.combine(period, datetime.time(), tzinfo=datetime.UTC)
+    row = {name[4:]: value for name, value in
+           _figures(account.pk, low, high, period, begin, now, parts=tuple(parts))[0].items()}
+    counts = {"members": row["members"], "subaccounts": row["subaccounts"], "all_subaccounts": row["all_subaccounts"]}
     plan = None
-    if can.get("view_usage") or can.get("view_billing"):
-        used = (UsageRollup.objects.filter(account=account, period=period)
-                .values_list("subtree_minutes", flat=True).first()) or 0
+    if shows_minutes:
+        used = row["used"] or 0
         pool = limit_ceiling([*access.ancestors, account])["minutes"]
         panels.minutes = Meter(used, pool, "minutes pool" if pool else "")
         if account.is_root():
             plan = plan_for(account)
             if plan is not None and plan.included_minutes:
                 panels.plan_meter = Meter(used, plan.included_minutes, f"included in {plan.name}")
-    if can.get("view_conversations"):
-        begin = datetime.datetime.combine(period, datetime.time(), tzinfo=datetime.UTC)
-        panels.blocked = Conversation.objects.filter(
-            subtree_q(account.path, "account__path"), status=Conversation.Status.BLOCKED,
-            started_at__gte=begin).count()
+    panels.blocked = row.get("blocked")
     if can.get("view_subaccounts") and account.numchild:
-        panels.near_limit = list(
-            Account.objects.filter(parent=account, limit_minutes__gt=0, usage_rollups__period=period,
-                                   usage_rollups__subtree_minutes__gte=F("limit_minutes") * WARN_AT)
-            .annotate(used=F("usage_rollups__subtree_minutes")).order_by("-used")[:5])
-    if can.get("manage_members"):
-        panels.pending_invitations = Invitation.objects.filter(
-            account=account, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()).count()
+        panels.near_limit = _near_limit(account.pk, period)
+    panels.pending_invitations = row.get("invitations")
     if account.is_root() and access.may_govern_agency:
-        soon = timezone.now() + datetime.timedelta(days=14)
-        grants = list(AgencyGrant.objects.filter(
-            Q(status="requested") | Q(status="active", expires_at__gt=timezone.now(), expires_at__lte=soon),
-            client=account).select_related("agency").order_by("created_at")[:10])
+        grants = _grants(account.pk, now, now + datetime.timedelta(days=14))
         panels.agency_requests = [g for g in grants if g.status == "requested"]
         panels.expiring_grants = [g for g in grants if g.status == "active"]
     if access.may_read_audit:
-        panels.recent = list(AuditEvent.objects.filter(account=account)
-                             .exclude(action__startswith="conversation.").order_by("-created_at", "-id")[:10])
-    if account.is_root() and can.get("manage_settings") and account.onboarding_dismissed_at is None:
+        panels.recent = _recent(account.pk)
+    if checklist:
         plan = plan if plan is not None else plan_for(account)
-        has_agent = Agent.objects.filter(account=account).exists()
-        invited = panels.pending_invitations or members > 1
-        reaches_others = account.numchild > 0 or AgencyGrant.objects.filter(agency=account).exists()
+        invited = panels.pending_invitations or counts["members"] > 1
+        reaches_others = account.numchild > 0 or row["is_agency"]
         panels.checklist = [
             Step("plan", "Choose a plan", plan is not None and not plan.is_default,
                  reverse("billing:plans", kwargs=kwargs)),
             Step("customers", "Create a first subaccount, or ask a client for agency access", reaches_others,
                  reverse("accounts:subaccount-list", kwargs=kwargs)),
             Step("team", "Invite a teammate", bool(invited), reverse("members:list", kwargs=kwargs)),
-            Step("agent", "Create an agent", has_agent, reverse("workspace:agent-list", kwargs=kwargs)),
+            Step("agent", "Create an agent", row["has_agent"], reverse("workspace:agent-list", kwargs=kwargs)),
         ]
-    return panels
+    return counts, panels

@@ -3,13 +3,13 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q
 from django.db.models.functions import Lower
 
 from members.models import Membership
 
 from .baked import Baked
-from .models import Account, ancestor_or_self_paths
+from .models import Account, ancestor_or_self_paths, subtree_q
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,6 @@ def _search_query(user_id, text, *, start, stop):
 _search = Baked(_search_query)
 
 
-def dashboard_counts(account: Account) -> dict[str, int]:
-    """Members here, direct subaccounts and all subaccounts below: two queries."""
-    members = Membership.objects.filter(account=account).aggregate(n=Count("pk"))["n"]
-    below = account.descendants().aggregate(
-        all=Count("pk"), direct=Count("pk", filter=Q(depth=account.depth + 1))
-    )
-    return {"members": members, "subaccounts": below["direct"], "all_subaccounts": below["all"]}
-
-
 def subaccount_rows(qs, period=None):
     """Annotate subaccounts with members, agents (correlated counts on indexed columns) and minutes used
     this period by their whole subtree (a join on the usage rollup, one row per account and period, so
@@ -167,6 +158,57 @@ def with_figures(qs, page_rows, order: tuple[str, ...], period=None) -> list[Acc
     """The rows of one page (``page_rows``, a slice of ``sortable_subaccounts(qs, …)``) with every figure, in
     one query that computes figures for those rows only."""
     return list(subaccount_rows(qs.filter(pk__in=page_rows.values("pk")), period).order_by(*order))
+
+
+def _subaccount_base(parent_id, low, high, text, *, subtree, search):
+    if subtree:  # every account below (``Account.descendants``), with its parent named
+        qs = Account.objects.filter(path__gt=low, path__lte=high).select_related("parent")
+    else:
+        qs = Account.objects.filter(parent_id=parent_id)
+    return qs.filter(name__icontains=text) if search else qs
+
+
+def _subaccount_count_query(parent_id, low, high, text, *, subtree, search):
+    return (_subaccount_base(parent_id, low, high, text, subtree=subtree, search=search).order_by()
+            .values(n=Func(F("pk"), function="COUNT", output_field=IntegerField())))
+
+
+def _subaccount_page_query(parent_id, low, high, text, period, *, subtree, search, order, start, stop):
+    base = _subaccount_base(parent_id, low, high, text, subtree=subtree, search=search)
+    shown = sortable_subaccounts(base, order, period)[start:stop].values("pk")
+    return subaccount_rows(base.filter(pk__in=shown), period).order_by(*order)
+
+
+_subaccount_count = Baked(_subaccount_count_query)
+_subaccount_page = Baked(_subaccount_page_query)
+
+
+class SubaccountRows:
+    """The rows of a subaccounts table for a ``Paginator``: the direct children of ``parent``, or with
+    ``subtree=True`` every account below it; those whose name contains ``text`` when given; ordered by
+    ``order``. ``count()`` is one query, and a slice one query that computes the figures (members, agents,
+    minutes, transfer) for the slice's rows only; both compiled once (``accounts.baked``)."""
+
+    def __init__(self, parent: Account, *, order: tuple[str, ...], text: str = "", subtree: bool = False,
+                 period=None):
+        from billing.models import period_start
+
+        low, high = (value for _, value in subtree_q(parent.path).children)
+        self._args = (parent.pk, low, high, text or "")
+        self._shape = {"subtree": subtree, "search": bool(text)}
+        self.order, self.period = tuple(order), period or period_start()
+
+    def count(self) -> int:
+        return _subaccount_count(*self._args, **self._shape)[0]["n"]
+
+    def __getitem__(self, key: slice) -> list[Account]:
+        if not isinstance(key, slice) or key.step is not None:
+            raise TypeError("SubaccountRows takes a slice.")
+        return _subaccount_page(*self._args, self.period, **self._shape, order=self.order, start=key.start or 0,
+                                stop=key.stop)
+
+    def __iter__(self):
+        return iter(self[0:None])
 
 
 def descendant_or_404(account: Account, public_id) -> Account:

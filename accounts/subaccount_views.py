@@ -23,7 +23,7 @@ from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
 from .params import search_text, uuid_or_404
 from .permissions import CATEGORIES, Level
-from .selectors import descendant_or_404, sortable_subaccounts, subaccount_rows, with_figures
+from .selectors import SubaccountRows, descendant_or_404, subaccount_rows
 from .services import (
     account_switched,
     subaccount_create,
@@ -63,25 +63,17 @@ class SubaccountListView(AccountViewMixin, ListView):
         self.sort = SUBACCOUNT_SORTS.parse(self.request.GET)
         under = self.request.GET.get("under")
         self.under = descendant_or_404(self.account, uuid_or_404(under)) if under else None
+        # figures (members, agents, minutes) are computed for the page's rows only
         if self.q:
-            self.rows = self.account.descendants().filter(name__icontains=self.q).select_related("parent")
-        else:
-            self.rows = Account.objects.filter(parent=self.under or self.account)
-        self.order = self.sort.order_by
-        return sortable_subaccounts(self.rows, self.order)
+            return SubaccountRows(self.account, order=self.sort.order_by, text=self.q, subtree=True)
+        return SubaccountRows(self.under or self.account, order=self.sort.order_by)
 
     def get_paginate_by(self, queryset):
         return None if self.request.htmx and self.under else self.paginate_by
 
-    def paginate_queryset(self, queryset, page_size):
-        """Figures (members, agents, minutes) are computed for the page's rows only."""
-        paginator, page, rows, is_paginated = super().paginate_queryset(queryset, page_size)
-        page.object_list = with_figures(self.rows, rows, self.order)
-        return paginator, page, page.object_list, is_paginated
-
     def get_context_data(self, **kwargs):
         if self.get_paginate_by(self.object_list) is None:  # nested rows expanding in place: one account's children
-            self.object_list = with_figures(self.rows, self.object_list, self.order)
+            self.object_list = list(self.object_list)
         ctx = super().get_context_data(**kwargs)
         refusal = subaccount_refusal(self.account, self.request.user)
         ctx.update(q=self.q, sort=self.sort, under=self.under, refusal=refusal, depth_offset=-self.account.depth,

@@ -18,7 +18,6 @@ from .models import Account
 from .params import search_text, uuid_or_404, uuid_or_none
 from .selectors import (
     children_page,
-    dashboard_counts,
     entry_point_memberships,
     entry_points,
     search_page,
@@ -61,14 +60,13 @@ class DashboardView(AccountViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["counts"] = dashboard_counts(self.account)
         ctx["max_depth"] = settings.ACCOUNT_MAX_DEPTH
         # Ancestors above the person's highest membership stay unnamed (no upward access).
         top_depth = min(m.account.depth for m in self.access.memberships)
         ctx["visible_path"] = [a if a.depth >= top_depth else None for a in self.access.ancestors]
-        from .dashboard import dashboard_panels
+        from .dashboard import dashboard_figures
 
-        ctx["panels"] = dashboard_panels(self.access, members=ctx["counts"]["members"])
+        ctx["counts"], ctx["panels"] = dashboard_figures(self.access)
         return ctx
 
 

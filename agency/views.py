@@ -12,10 +12,9 @@ from django.views.generic import FormView, TemplateView
 
 from accounts.forms import AccessMatrixForm
 from accounts.mixins import AccountViewMixin
-from accounts.models import Account
 from accounts.params import search_text, uuid_or_404
 from accounts.permissions import matrix_of
-from accounts.selectors import sortable_subaccounts, with_figures
+from accounts.selectors import SubaccountRows
 from members.models import Membership
 from members.roles import ROLES, RoleId
 
@@ -231,18 +230,17 @@ class ClientsView(AgencySideMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         params = self.request.GET
         q = search_text(params)
-        subs = Account.objects.filter(parent=self.account)
         people = Membership.objects.filter(is_agency=True, agency_account=self.account).select_related("user")
         grants = (AgencyGrant.objects.filter(agency=self.account)
                   .exclude(status__in=[AgencyGrant.Status.DECLINED, AgencyGrant.Status.REVOKED])
                   .select_related("client").order_by("client__name", "pk")
                   .prefetch_related(Prefetch("client__memberships", queryset=people, to_attr="agency_people")))
         if q:  # R11: searchable like the Subaccounts page
-            subs, grants = subs.filter(name__icontains=q), grants.filter(client__name__icontains=q)
+            grants = grants.filter(client__name__icontains=q)
         clients = Paginator(grants, CLIENTS_PER_PAGE).get_page(params.get("page", 1))
-        order = ("name", "pk")
-        subaccounts = Paginator(sortable_subaccounts(subs, order), CLIENTS_PER_PAGE).get_page(params.get("spage", 1))
-        subaccounts.object_list = with_figures(subs, subaccounts.object_list, order)  # the page's rows only
+        # direct subaccounts, figures for the page's rows only
+        subs = SubaccountRows(self.account, order=("name", "pk"), text=q)
+        subaccounts = Paginator(subs, CLIENTS_PER_PAGE).get_page(params.get("spage", 1))
         ctx.update(
             q=q, subaccounts=subaccounts, clients=clients,
             # each list's links keep the other list's page

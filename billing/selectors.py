@@ -1,14 +1,19 @@
 """Reads about plans and usage that other apps ask for."""
 
+from accounts.baked import Baked
 from accounts.models import Account
 
 from .models import Plan, Subscription, UsageRollup, period_start
 
+# Nearly every account page asks it: compiled once (``accounts.baked``); ``first()``'s order.
+_subscription = Baked(lambda root_path: Subscription.objects.select_related("plan").filter(account__path=root_path)
+                      .order_by("pk")[:1])
+
 
 def plan_for(account: Account) -> Plan | None:
     """The plan that governs ``account``: its billing root's (the tree's root). One query."""
-    sub = Subscription.objects.select_related("plan").filter(account__path=account.root_path).first()
-    return sub.plan if sub else None
+    found = _subscription(account.root_path)
+    return found[0].plan if found else None
 
 
 def minutes_used_in_subtrees(accounts: list[Account], period=None) -> dict[int, int]:

@@ -15,9 +15,10 @@ has too.
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Func, IntegerField, QuerySet, Sum
 from django.utils import timezone
 
+from accounts.baked import Baked
 from accounts.models import Account, subtree_q
 
 from .models import Invoice, Plan, UsageDayRollup, UsagePayerRollup, UsageRecord, period_start
@@ -175,8 +176,13 @@ def _statement(root: Account, period: datetime.date, plan: Plan | None, fee_plan
         overage_cents_per_minute=plan.overage_cents_per_minute if plan else 0, **totals)
 
 
-def _payer_rows(root: Account, period: datetime.date) -> QuerySet:
+def _payer_rows(root, period: datetime.date) -> QuerySet:
+    """``root``: the account or its id."""
     return UsagePayerRollup.objects.filter(period=period, billing_root=root).exclude(minutes=0)
+
+
+_minute_groups = Baked(lambda root_id, period: _payer_rows(root_id, period).order_by().values_list("minutes")
+                       .annotate(n=Count("*")))
 
 
 def live_statement(root: Account, period: datetime.date, plan: Plan | None = None) -> Statement:
@@ -195,7 +201,7 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
     rows = _payer_rows(root, period)
     # lines grouped by their minutes (a few hundred groups for thousands of lines): the totals, and enough to find
     # which lines get a cent more, without reading the lines
-    groups = list(rows.order_by().values_list("minutes").annotate(n=Count("*")))
+    groups = _minute_groups(root.pk, period)
     statement = _statement(root, period, plan, fee_plan, adjustments,
                            minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups))
     overage, whole = statement.overage_cents, statement.minutes_total
@@ -223,16 +229,55 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
     return statement
 
 
-def statement_rows(statement: Statement, *, within: Q | None = None, search: str = "") -> QuerySet:
-    """The live statement's lines as a queryset of (account id, path, name, minutes), largest first (then by
-    account id), for a paginator: ``within`` narrows it to some accounts, ``search`` to names containing it."""
-    rows = _payer_rows(statement.account, statement.period)
-    if within is not None:
-        rows = rows.filter(within)
-    if search:
-        rows = rows.filter(account__name__icontains=search)
-    return rows.order_by("-minutes", "account_id").values_list("account_id", "account__path", "account__name",
-                                                               "minutes")
+def _statement_base(root_id, period, low, high, text, *, within, search):
+    rows = _payer_rows(root_id, period)
+    if within:
+        rows = rows.filter(account__path__gte=low, account__path__lte=high)
+    return rows.filter(account__name__icontains=text) if search else rows
+
+
+def _statement_rows_query(root_id, period, low, high, text, *, within, search, start, stop):
+    return (_statement_base(root_id, period, low, high, text, within=within, search=search)
+            .order_by("-minutes", "account_id")
+            .values_list("account_id", "account__path", "account__name", "minutes")[start:stop])
+
+
+def _statement_count_query(root_id, period, low, high, text, *, within, search):
+    return (_statement_base(root_id, period, low, high, text, within=within, search=search).order_by()
+            .values_list(Func(F("pk"), function="COUNT", output_field=IntegerField())))
+
+
+# Every billing page reads a page of them: compiled once (``accounts.baked``).
+_statement_rows = Baked(_statement_rows_query)
+_statement_count = Baked(_statement_count_query)
+_names_by_path = Baked(lambda paths: Account.objects.filter(path__in=paths).values_list("path", "name"))
+
+
+class StatementRows:
+    """The live statement's lines as (account id, path, name, minutes), largest first (then by account id), for a
+    paginator: ``within`` (a path) narrows it to that account and those below, ``search`` to names containing it.
+    ``count()`` and each slice are one query each."""
+
+    def __init__(self, statement: Statement, *, within: str = "", search: str = ""):
+        low, high = (value for _, value in subtree_q(within or statement.account.path).children)
+        self._args = (statement.account.pk, statement.period, low, high, search or "")
+        self._shape = {"within": bool(within), "search": bool(search)}
+
+    def count(self) -> int:
+        return _statement_count(*self._args, **self._shape)[0][0]
+
+    def __getitem__(self, key: slice) -> list[tuple]:
+        if not isinstance(key, slice) or key.step is not None:
+            raise TypeError("StatementRows takes a slice.")
+        return _statement_rows(*self._args, **self._shape, start=key.start or 0, stop=key.stop)
+
+    def __iter__(self):
+        return iter(self[0:None])
+
+
+def statement_rows(statement: Statement, *, within: str = "", search: str = "") -> StatementRows:
+    """The live statement's lines for a paginator (``StatementRows``)."""
+    return StatementRows(statement, within=within, search=search)
 
 
 def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:
@@ -244,7 +289,7 @@ def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:
     rows = [row for rows in row_lists for row in rows]
     inside = [path for _, path, _, _ in rows if path.startswith(root.path)]
     wanted = {path[:i] for path in inside for i in range(step, len(path), step)}
-    names = dict(Account.objects.filter(path__in=wanted).values_list("path", "name")) if wanted else {}
+    names = dict(_names_by_path(sorted(wanted))) if wanted else {}
     names.update((path, name) for _, path, name, _ in rows)
     split = statement.split or OverageSplit(0, 0)
 
@@ -274,12 +319,15 @@ def statement_from_invoice(invoice: Invoice) -> Statement:
     return statement
 
 
+_days = Baked(lambda account_id, start, end: UsageDayRollup.objects.filter(
+    account_id=account_id, day__gte=start, day__lt=end).values_list("day", "subtree_minutes"))
+
+
 def daily_minutes(*, period: datetime.date, account: Account):
     """[(day, minutes)] of ``account``'s whole subtree for every day of the period so far (zero days
     included), from the daily rollup: one indexed query of at most 31 rows."""
     end = period_start(period + datetime.timedelta(days=32))
-    by_day = dict(UsageDayRollup.objects.filter(account=account, day__gte=period, day__lt=end)
-                  .values_list("day", "subtree_minutes"))
+    by_day = dict(_days(account.pk, period, end))
     last = min(end - datetime.timedelta(days=1), max(by_day, default=period))
     today = timezone.now().astimezone(datetime.UTC).date()  # periods are UTC months, like period_start()
     if period_start(today) == period:

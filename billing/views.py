@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from accounts.baked import Baked
 from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
 from accounts.models import Account, subtree_q
@@ -17,7 +18,7 @@ from accounts.params import search_text
 from accounts.sorting import Column, Sorting
 
 from . import stripe_sync
-from .charts import account_bars, daily_bars
+from .charts import account_bars, account_marks, daily_bars, daily_marks
 from .models import BillingTransfer, Invoice, Plan, UsageRollup, period_start
 from .selectors import plan_for
 from .statements import (
@@ -46,6 +47,9 @@ def sees_prices(access) -> bool:
     return account.access_categories.get("billing") in ("read", "full")
 
 
+_failed_invoice = Baked(lambda account_id: Invoice.objects.filter(
+    account_id=account_id, payment_status=Invoice.PaymentStatus.FAILED).order_by("-period")[:1])
+
 LINES_PER_PAGE = 25
 TOP_ACCOUNTS = 10
 
@@ -71,14 +75,13 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
                    usage_only=self.usage_only, stripe_configured=stripe_sync.is_configured())
         if account.is_root():
             if not self.usage_only:  # the Usage tab does not show payments
-                failed = Invoice.objects.filter(account=account, payment_status=Invoice.PaymentStatus.FAILED)
-                ctx["failed_invoice"] = failed.order_by("-period").first()
+                ctx["failed_invoice"] = next(iter(_failed_invoice(account.pk)), None)
             plan = plan_for(account)
             statement = live_statement(account, period, plan=plan)
             ctx.update(statement=statement, plan=plan, minutes_used=statement.total_minutes,
                        line_count=statement.line_count)
             rows, to_lines = statement_rows(statement, search=search), partial(statement_lines, statement)
-            top = statement_rows(statement)[:TOP_ACCOUNTS]
+            all_rows = statement_rows(statement)
         else:
             ctx["open_transfer"] = (BillingTransfer.objects.filter(account=account, status__in=BillingTransfer.OPEN)
                                     .select_related("plan").first())
@@ -86,12 +89,11 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
             ctx.update(payer=payer, payer_visible=self.access.reaches(payer),  # R6
                        minutes_used=UsageRollup.objects.filter(account=account, period=period)
                        .values_list("subtree_minutes", flat=True).first() or 0)
-            within = subtree_q(account.path, "account__path")
             if ctx["prices"]:
                 # the payer's statement lines of this subtree, with their amounts
                 payer_statement = live_statement(payer, period)
-                rows = statement_rows(payer_statement, within=within, search=search)
-                top = statement_rows(payer_statement, within=within)[:TOP_ACCOUNTS]
+                rows = statement_rows(payer_statement, within=account.path, search=search)
+                all_rows = statement_rows(payer_statement, within=account.path)
                 # R6: the root's labels run from the root; start them at the first account the reader reaches
                 hidden = [a.name for a in self.access.ancestors if not self.access.reaches(a)]
                 prefix = SEP.join(hidden) + SEP if hidden else ""
@@ -103,9 +105,9 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
                             ln.description = ln.description[len(prefix):]
                     return line_lists
             else:
-                usage = (UsageRollup.objects.filter(within, period=period).exclude(own_minutes=0)
-                         .order_by("-own_minutes", "account_id"))
-                top = usage.values_list("account_id", "account__name", "own_minutes")[:TOP_ACCOUNTS]
+                usage = (UsageRollup.objects.filter(subtree_q(account.path, "account__path"), period=period)
+                         .exclude(own_minutes=0).order_by("-own_minutes", "account_id"))
+                all_rows = usage.values_list("account_id", "account__name", "own_minutes")
                 if search:
                     usage = usage.filter(account__name__icontains=search)
                 rows = usage.values_list("account_id", "account__name", "own_minutes")
@@ -122,9 +124,12 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         shown = list(ctx["page_obj"].object_list)
         if not search and ctx["page_obj"].number == 1:
             top = shown[:TOP_ACCOUNTS]  # the first page starts with the largest lines
+        else:
+            top = all_rows[:TOP_ACCOUNTS]
         ctx["lines"], top_lines = to_lines(shown, top)
         ctx.setdefault("line_count", paginator.count)
         ctx["by_account"] = account_bars(top_lines, count=ctx["line_count"])
+        ctx["daily_marks"], ctx["account_marks"] = daily_marks(ctx["daily"]), account_marks(ctx["by_account"])
         return ctx
 
 
