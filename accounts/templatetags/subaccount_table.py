@@ -1,0 +1,73 @@
+"""The Subaccounts table's rows, written in Python (issue 14).
+
+25 rows of ~30 template nodes each (links, badges, the row's switch form) cost the page ~7 ms as template nodes,
+more than everything else on it; here they are one pass of ``format_html`` (every value escaped), with the links
+from ``fast_url``'s cached URL shapes. The markup is what ``accounts/_subaccount_rows.html`` drew before."""
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from .fast_url import reverse_uuids
+
+register = template.Library()
+
+
+def _url(view_name: str, *args) -> str:
+    return reverse_uuids(view_name, list(args)) or reverse(view_name, args=args)
+
+
+def _csrf_input(context) -> str:
+    token = context.get("csrf_token")
+    if not token or token == "NOTPROVIDED":
+        return ""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+@register.simple_tag(takes_context=True)
+def subaccount_rows(context):
+    """The ``<tr>``s of ``object_list`` (accounts with their figures), as the template drew them."""
+    here = context["current_account"].public_id
+    q, under, sort, can = context.get("q"), context.get("under"), context.get("sort"), context.get("can") or {}
+    offset = context.get("depth_offset") or 0
+    may_transfer = can.get("manage_billing") and can.get("manage_subaccounts")
+    list_url, switch_url, csrf = _url("accounts:subaccount-list", here), _url("accounts:switch"), _csrf_input(context)
+    top = "" if under or q else " top"
+    rows = []
+    for sub in context["object_list"]:
+        if sub.numchild and not q:
+            expander = format_html(
+                '<button type="button" class="expander" aria-expanded="false" aria-label="Show subaccounts of {}" '
+                'hx-get="{}?under={}&amp;sort={}" hx-target="closest tr" hx-swap="afterend" '
+                'hx-trigger="click once">▸</button><noscript><a href="?under={}">▸</a></noscript>',
+                sub.name, list_url, sub.public_id, sort.value if sort else "", sub.public_id)
+        elif not q:
+            expander = mark_safe('<span class="expander-spacer"></span>')
+        else:
+            expander = ""
+        context_note = ""
+        if q and sub.parent_id and sub.parent_id != context["current_account"].pk:
+            context_note = format_html(' <span class="muted small">in {}</span>', sub.parent.name)
+        status = (mark_safe('<span class="badge badge-warn">Suspended</span>') if sub.is_suspended
+                  else mark_safe('<span class="badge">Active</span>'))
+        if sub.transfer_status:
+            status += format_html(' <a class="badge badge-warn" href="{}#billing-transfer">{}</a>',
+                                  _url("accounts:subaccount-billing", here, sub.public_id),
+                                  "Transfer pending" if sub.transfer_status == "pending" else "Transfer scheduled")
+        transfer = ""
+        if may_transfer and not sub.transfer_status:
+            transfer = format_html('<a href="{}">Transfer billing…</a>', _url("billing:transfer-start", here,
+                                                                              sub.public_id))
+        rows.append((
+            sub.depth + offset, top, sub.depth, expander, _url("accounts:subaccount-overview", here, sub.public_id),
+            sub.name, context_note, sub.billing_mode_label, sub.members_count, sub.agents_count, sub.minutes_used,
+            status, transfer, switch_url, csrf, sub.public_id, _url("accounts:dashboard", sub.public_id)))
+    return format_html_join(
+        "\n",
+        '<tr class="indent-{}{}" data-depth="{}">\n  <td>{} <a href="{}">{}</a>{}</td>\n  <td>{}</td>\n'
+        '  <td class="num">{}</td>\n  <td class="num">{}</td>\n  <td class="num">{}</td>\n  <td>{}</td>\n'
+        '  <td class="actions">{}\n    <form method="post" action="{}">{}\n'
+        '      <input type="hidden" name="account" value="{}"><input type="hidden" name="next" value="{}">\n'
+        '      <button type="submit" class="linkbutton">Switch to</button>\n    </form>\n  </td>\n</tr>',
+        rows)
