@@ -23,6 +23,7 @@ import uuid
 
 from django.core.exceptions import EmptyResultSet, FullResultSet, ImproperlyConfigured, ValidationError
 from django.db import connections
+from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
 
 # Off: every call runs the plain queryset (tests/conftest.py turns it off under TEST_FAKE_NOW, whose ``Now()`` is
@@ -136,6 +137,28 @@ class Baked:
         self.build = build
         self._entries: dict = {}
         self._lock = threading.Lock()
+        self._sliced = self._counted = None
+
+    def pages(self, *args, **shape) -> "Pages":
+        """The rows for a ``Paginator``: its ``count()`` and each slice one baked query."""
+        return Pages(self, args, shape)
+
+    def sliced(self) -> "Baked":
+        if self._sliced is None:
+            self._sliced = Baked(lambda *args, _start, _stop, **shape: self.build(*args, **shape)[_start:_stop])
+        return self._sliced
+
+    def counted(self) -> "Baked":
+        """``SELECT COUNT(*)`` of the rows (one row, one column)."""
+        if self._counted is None:
+            def count(*args, **shape):
+                qs = self.build(*args, **shape)
+                if qs.query.distinct or qs.query.combinator or qs.query.group_by is not None or any(
+                        getattr(a, "contains_aggregate", False) for a in qs.query.annotations.values()):
+                    raise ImproperlyConfigured("Baked.pages: count a plain filtered queryset only.")
+                return qs.order_by().values_list(Func(F("pk"), function="COUNT", output_field=IntegerField()))
+            self._counted = Baked(count)
+        return self._counted
 
     def __call__(self, *args, **shape):
         if not ENABLED or any(a is None or isinstance(a, bool) for a in args):
@@ -207,3 +230,22 @@ class Baked:
                 f"Baked: {self.build.__qualname__} reads a value that is not one of its arguments ({param!r} then "
                 f"{param2!r}): pass it as an argument.")
         return _Param(value=param)
+
+
+class Pages:
+    """What a ``Paginator`` needs of a queryset (``count()`` and slices), each a baked query; iterating reads every
+    row."""
+
+    def __init__(self, baked: Baked, args: tuple, shape: dict):
+        self.baked, self.args, self.shape = baked, args, shape
+
+    def count(self) -> int:
+        return self.baked.counted()(*self.args, **self.shape)[0][0]
+
+    def __getitem__(self, key: slice) -> list:
+        if not isinstance(key, slice) or key.step is not None:
+            raise TypeError("Pages take a slice.")
+        return self.baked.sliced()(*self.args, **self.shape, _start=key.start or 0, _stop=key.stop)
+
+    def __iter__(self):
+        return iter(self[0:None])

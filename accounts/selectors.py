@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Window
 from django.db.models.functions import Lower
 
 from members.models import Membership
@@ -49,10 +49,12 @@ def switcher_entry(membership) -> SwitcherEntry:
     return SwitcherEntry(membership.account, membership.get_role_display(), membership.is_agency)
 
 
+_children = Baked(lambda parent_id: Account.objects.filter(parent_id=parent_id).order_by("name", "pk"))
+
+
 def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
-    """One page of an account's direct children, by name."""
-    qs = Account.objects.filter(parent=parent).order_by("name", "pk")
-    return Paginator(qs, per_page).get_page(page)
+    """One page of an account's direct children, by name (its count and rows compiled once: ``accounts.baked``)."""
+    return Paginator(_children.pages(parent.pk), per_page).get_page(page)
 
 
 @dataclass
@@ -179,15 +181,31 @@ def _subaccount_page_query(parent_id, low, high, text, period, *, subtree, searc
     return subaccount_rows(base.filter(pk__in=shown), period).order_by(*order)
 
 
+def _subaccount_window_query(parent_id, low, high, text, period, *, subtree, search, order, start, stop):
+    """The slice's ids in order, each with the number of rows in all: the count and the page in one pass."""
+    base = _subaccount_base(parent_id, low, high, text, subtree=subtree, search=search)
+    return (sortable_subaccounts(base, order, period).annotate(total=Window(Count("pk")))
+            .values_list("pk", "total")[start:stop])
+
+
+def _subaccount_figures_query(ids, period, *, subtree, order):
+    qs = Account.objects.filter(pk__in=ids)
+    return subaccount_rows(qs.select_related("parent") if subtree else qs, period).order_by(*order)
+
+
 _subaccount_count = Baked(_subaccount_count_query)
 _subaccount_page = Baked(_subaccount_page_query)
+_subaccount_window = Baked(_subaccount_window_query)
+_subaccount_figures = Baked(_subaccount_figures_query)
 
 
 class SubaccountRows:
     """The rows of a subaccounts table for a ``Paginator``: the direct children of ``parent``, or with
     ``subtree=True`` every account below it; those whose name contains ``text`` when given; ordered by
     ``order``. ``count()`` is one query, and a slice one query that computes the figures (members, agents,
-    minutes, transfer) for the slice's rows only; both compiled once (``accounts.baked``)."""
+    minutes, transfer) for the slice's rows only; both compiled once (``accounts.baked``). Told the page to come
+    (``expect``), ``count()`` reads that page's ids with the total in one pass over the matching rows (a search
+    scans them once, not twice) and the slice then reads the figures of those ids alone."""
 
     def __init__(self, parent: Account, *, order: tuple[str, ...], text: str = "", subtree: bool = False,
                  period=None):
@@ -197,13 +215,34 @@ class SubaccountRows:
         self._args = (parent.pk, low, high, text or "")
         self._shape = {"subtree": subtree, "search": bool(text)}
         self.order, self.period = tuple(order), period or period_start()
+        self._expected, self._ids, self._total = None, None, None
+
+    def expect(self, page, per_page: int) -> "SubaccountRows":
+        """The paginator will ask for page ``page`` (as the request gave it) of ``per_page`` rows."""
+        try:
+            number = int(page)
+        except (TypeError, ValueError):
+            return self
+        if number >= 1:
+            self._expected = ((number - 1) * per_page, number * per_page)
+        return self
 
     def count(self) -> int:
-        return _subaccount_count(*self._args, **self._shape)[0]["n"]
+        if self._total is None and self._expected is not None:
+            start, stop = self._expected
+            found = _subaccount_window(*self._args, self.period, **self._shape, order=self.order, start=start,
+                                       stop=stop)
+            if found:  # (a page past the last has no row to carry the total)
+                self._ids, self._total = [pk for pk, _ in found], found[0][1]
+        if self._total is None:
+            self._total = _subaccount_count(*self._args, **self._shape)[0]["n"]
+        return self._total
 
     def __getitem__(self, key: slice) -> list[Account]:
         if not isinstance(key, slice) or key.step is not None:
             raise TypeError("SubaccountRows takes a slice.")
+        if self._ids is not None and (key.start or 0, key.stop) == self._expected:
+            return _subaccount_figures(self._ids, self.period, subtree=self._shape["subtree"], order=self.order)
         return _subaccount_page(*self._args, self.period, **self._shape, order=self.order, start=key.start or 0,
                                 stop=key.stop)
 

@@ -17,6 +17,7 @@ from members.models import Membership
 from members.rows import composed_categories, own_categories
 
 from .access import resolve_access
+from .baked import Baked
 from .dashboard import LimitMeter
 from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, MoveForm, SubaccountCreateForm, SuspendForm
 from .mixins import AccountViewMixin
@@ -65,8 +66,10 @@ class SubaccountListView(AccountViewMixin, ListView):
         self.under = descendant_or_404(self.account, uuid_or_404(under)) if under else None
         # figures (members, agents, minutes) are computed for the page's rows only
         if self.q:
-            return SubaccountRows(self.account, order=self.sort.order_by, text=self.q, subtree=True)
-        return SubaccountRows(self.under or self.account, order=self.sort.order_by)
+            rows = SubaccountRows(self.account, order=self.sort.order_by, text=self.q, subtree=True)
+        else:
+            rows = SubaccountRows(self.under or self.account, order=self.sort.order_by)
+        return rows.expect(self.request.GET.get(self.page_kwarg, 1), self.paginate_by)
 
     def get_paginate_by(self, queryset):
         return None if self.request.htmx and self.under else self.paginate_by
@@ -357,6 +360,29 @@ class SubaccountDefaultsView(AccountViewMixin, TemplateView):
         return self.render_to_response(self.get_context_data(matrix_form=matrix_form, limits_form=limits_form))
 
 
+def _audit_query(account_id, path, actor, action, since, until, *, subtree, by_actor, by_action, conversations,
+                 by_since, by_until):
+    qs = AuditEvent.objects.select_related("account")
+    qs = qs.filter(account__path__startswith=path) if subtree else qs.filter(account_id=account_id)
+    if by_actor:
+        qs = qs.filter(actor_email__icontains=actor)
+    if by_action:
+        qs = qs.filter(action=action)
+    elif not conversations:  # every call writes one: hidden unless asked for (or filtered on)
+        qs = qs.exclude(action__startswith="conversation.")
+    if by_since:
+        qs = qs.filter(created_at__gte=since)
+    if by_until:
+        qs = qs.filter(created_at__lt=until)
+    return qs.order_by(F("created_at").desc(), "-pk")
+
+
+# The Audit page's queries: compiled once per combination of filters (``accounts.baked``).
+_audit_events = Baked(_audit_query)
+_audit_actions = Baked(lambda account_id: AuditEvent.objects.filter(account_id=account_id).order_by("action")
+                       .values_list("action", flat=True).distinct())
+
+
 class AuditLogView(AccountViewMixin, ListView):
     """Who did what here (and, on request, in the subaccounts below)."""
 
@@ -369,28 +395,20 @@ class AuditLogView(AccountViewMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        actions = (AuditEvent.objects.filter(account=self.account).order_by("action")
-                   .values_list("action", flat=True).distinct())
-        self.filter_form = AuditFilterForm(self.request.GET or None, actions=list(actions))
-        qs = AuditEvent.objects.select_related("account")
+        self.filter_form = AuditFilterForm(self.request.GET or None, actions=_audit_actions(self.account.pk))
         data = self.filter_form.cleaned_data if self.filter_form.is_valid() else {}
-        if data.get("include_subaccounts"):
-            qs = qs.filter(account__path__startswith=self.account.path)
-        else:
-            qs = qs.filter(account=self.account)
-        if data.get("actor"):
-            qs = qs.filter(actor_email__icontains=data["actor"][:254])
-        if data.get("action"):
-            qs = qs.filter(action=data["action"])
-        elif not data.get("conversations"):  # every call writes one: hidden unless asked for (or filtered on)
-            qs = qs.exclude(action__startswith="conversation.")
         tz = timezone.get_current_timezone()  # the reader's (profile), so "from the 3rd" means their 3rd
+        since = until = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)  # (unused unless asked for)
         if data.get("since"):
-            qs = qs.filter(created_at__gte=datetime.datetime.combine(data["since"], datetime.time(), tzinfo=tz))
+            since = datetime.datetime.combine(data["since"], datetime.time(), tzinfo=tz)
         if data.get("until"):
-            qs = qs.filter(created_at__lt=datetime.datetime.combine(
-                data["until"] + datetime.timedelta(days=1), datetime.time(), tzinfo=tz))
-        return qs.order_by(F("created_at").desc(), "-pk")
+            until = datetime.datetime.combine(data["until"] + datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
+        actor, action = (data.get("actor") or "")[:254], data.get("action") or ""
+        return _audit_events.pages(
+            self.account.pk, self.account.path, actor, action, since, until,
+            subtree=bool(data.get("include_subaccounts")), by_actor=bool(actor), by_action=bool(action),
+            conversations=bool(data.get("conversations")), by_since=bool(data.get("since")),
+            by_until=bool(data.get("until")))
 
     def render_to_response(self, context, **kwargs):
         if self.request.GET.get("format") == "csv":

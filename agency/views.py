@@ -239,7 +239,8 @@ class ClientsView(AgencySideMixin, TemplateView):
             grants = grants.filter(client__name__icontains=q)
         clients = Paginator(grants, CLIENTS_PER_PAGE).get_page(params.get("page", 1))
         # direct subaccounts, figures for the page's rows only
-        subs = SubaccountRows(self.account, order=("name", "pk"), text=q)
+        subs = SubaccountRows(self.account, order=("name", "pk"), text=q).expect(params.get("spage", 1),
+                                                                                   CLIENTS_PER_PAGE)
         subaccounts = Paginator(subs, CLIENTS_PER_PAGE).get_page(params.get("spage", 1))
         ctx.update(
             q=q, subaccounts=subaccounts, clients=clients,

@@ -1,5 +1,7 @@
 """Billing transfer pages: the parent's wizard and cancel button, and the customer's acceptance link."""
 
+import copy
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -46,7 +48,21 @@ class TransferWizardView(TransferMixin, SessionWizardView):
         if self.refusal:
             messages.error(request, self.refusal)
             return redirect(self.billing_tab())
-        return super().get(request, *args, **kwargs)
+        # Opening the first step resets the wizard (formtools marks the session changed whenever it reads the
+        # wizard's state): when the session already held exactly that fresh state (a reload), nothing is written.
+        before, was_modified = copy.deepcopy(request.session.get(self.storage.prefix)), request.session.modified
+        response = super().get(request, *args, **kwargs)
+
+        def unchanged(_response):  # after the page is drawn (drawing reads the state too)
+            if request.session.get(self.storage.prefix) == before:
+                request.session.modified = False
+
+        if not was_modified and before is not None:
+            if hasattr(response, "add_post_render_callback"):
+                response.add_post_render_callback(unchanged)
+            else:
+                unchanged(response)
+        return response
 
     def post(self, request, *args, **kwargs):
         if self.refusal:

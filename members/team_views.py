@@ -9,6 +9,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView, View
 
+from accounts.baked import Baked
 from accounts.mixins import AccountViewMixin
 from accounts.params import search_text
 from accounts.sorting import Column, Sorting
@@ -38,6 +39,16 @@ MEMBER_SORTS = Sorting(
 )
 
 
+def _members_query(account_id, text, *, search, sort):
+    qs = Membership.objects.filter(account_id=account_id).select_related("user", "via_grant__agency", "agency_account")
+    if search:
+        qs = qs.filter(Q(user__email__icontains=text) | Q(user__name__icontains=text))
+    return qs.order_by(*MEMBER_SORTS.parse({MEMBER_SORTS.param: sort}).order_by)
+
+
+_members = Baked(_members_query)  # the Members page's count and page: compiled once (``accounts.baked``)
+
+
 class MemberListView(AccountViewMixin, ListView):
     permission_required = "view_members"
     template_name = "members/member_list.html"
@@ -45,12 +56,8 @@ class MemberListView(AccountViewMixin, ListView):
 
     def get_queryset(self):
         self.q = search_text(self.request.GET)
-        qs = Membership.objects.filter(account=self.account).select_related("user", "via_grant__agency",
-                                                                              "agency_account")
-        if self.q:
-            qs = qs.filter(Q(user__email__icontains=self.q) | Q(user__name__icontains=self.q))
         self.sort = MEMBER_SORTS.parse(self.request.GET)
-        return qs.order_by(*self.sort.order_by)
+        return _members.pages(self.account.pk, self.q, search=bool(self.q), sort=self.sort.value)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

@@ -145,3 +145,32 @@ def test_the_hot_path_queries_are_baked_and_answer_as_the_orm_does(tree, make_me
     for query in (_account_by_public_id, _accounts_by_path, _lineage_support, _memberships_in, _permission_rows,
                   _entry_points, _search):
         assert query._entries and all(query._entries.values()), query.build
+
+
+@pytest.mark.parametrize("order", [("name", "pk"), ("-minutes_used", "name"), ("-members_count", "name")])
+def test_subaccount_rows_told_the_page_give_what_they_give_untold(order, make_member):
+    """``SubaccountRows.expect``: the page's ids and the total in one query give the same count and rows (with
+    every figure) as a count and a page, for every page, a page past the last, and a search."""
+    from accounts.selectors import SubaccountRows
+    from tests.factories import usage
+
+    root = AccountFactory(name="Root")
+    subs = [AccountFactory(parent=root, name=f"Sub {i % 4} {i}") for i in range(11)]
+    for i, sub in enumerate(subs):
+        usage(sub, i * 7 % 5)
+        if i % 3 == 0:
+            make_member(sub, RoleId.MEMBER)
+
+    def rows(told, page, **kwargs):
+        found = SubaccountRows(root, order=order, **kwargs)
+        if told:
+            found.expect(page, 4)
+        count = found.count()
+        start = (page - 1) * 4
+        return count, [(a.pk, a.members_count, a.agents_count, a.minutes_used, a.transfer_status)
+                       for a in found[start:start + 4]]
+
+    for kwargs in ({}, {"text": "sub 1", "subtree": True}):
+        for page in (1, 2, 3, 4):
+            assert rows(True, page, **kwargs) == rows(False, page, **kwargs)
+    assert rows(True, 1)[0] == 11 and len(rows(True, 3)[1]) == 3 and rows(True, 4) == (11, [])

@@ -285,6 +285,26 @@ class TestMoveWithinTheTree:
 
 
 class TestPages:
+    def test_reopening_the_first_step_writes_no_session_but_still_starts_over(self, world, client):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        client.force_login(world["owner"])
+        url = reverse("billing:transfer-start", kwargs={"account_id": world["northwind"].public_id,
+                                                        "sub_id": world["acme"].public_id})
+        step = f"transfer_{world['acme'].public_id}-current_step"
+        assert client.get(url).status_code == 200
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200  # a reload: the wizard's state is already fresh
+        assert not [q for q in queries.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+        client.post(url, {step: "owner", "owner-owner": str(world["carla"].pk)})  # on to the plan step
+        with CaptureQueriesContext(connection) as queries:
+            r = client.get(url)  # opening it again starts over, and that is saved
+        assert "owner-owner" in r.content.decode()
+        assert [q for q in queries.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+        r = client.post(url, {step: "owner", "owner-owner": str(world["carla"].pk)})
+        assert r.status_code == 200 and "plan" in r.content.decode()
+
     def test_the_wizard_walks_four_steps_and_starts_the_transfer(self, world, client):
         client.force_login(world["owner"])
         url = reverse("billing:transfer-start", kwargs={"account_id": world["northwind"].public_id,
