@@ -29,6 +29,8 @@ from django.db.models.query import QuerySet
 # Off: every call runs the plain queryset (tests/conftest.py turns it off under TEST_FAKE_NOW, whose ``Now()`` is
 # a parameter read from the Python clock).
 ENABLED = True
+# Shapes kept per query, oldest dropped first: a shape includes a page's offset, and pages are the visitor's choice.
+MAX_SHAPES = 128
 _INT_BASE = 1_987_654_321
 # % and _ show whether the ORM escaped it for LIKE; the two sets differ in length, so that a parameter derived
 # from an argument's length (a path padded to a width) is refused rather than replayed wrongly.
@@ -169,8 +171,12 @@ class Baked:
         entry = self._entries.get(key)
         if entry is None:
             with self._lock:
-                entry = self._entries.get(key) or self._bake(connection, args, shape)
-                self._entries[key] = entry
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._bake(connection, args, shape)
+                    while len(self._entries) >= MAX_SHAPES:
+                        self._entries.pop(next(iter(self._entries)))
+                    self._entries[key] = entry
         if entry is False:  # the ORM writes no SQL for this shape (an empty IN): let it answer
             return list(self.build(*args, **shape))
         compiler = copy.copy(entry.compiler)

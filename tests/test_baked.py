@@ -174,3 +174,13 @@ def test_subaccount_rows_told_the_page_give_what_they_give_untold(order, make_me
         for page in (1, 2, 3, 4):
             assert rows(True, page, **kwargs) == rows(False, page, **kwargs)
     assert rows(True, 1)[0] == 11 and len(rows(True, 3)[1]) == 3 and rows(True, 4) == (11, [])
+
+
+def test_shapes_are_kept_up_to_a_bound(tree, monkeypatch):
+    """A shape includes a page's offset, which visitors choose: the oldest shapes go once the bound is reached."""
+    chain, _ = tree
+    monkeypatch.setattr(baked, "MAX_SHAPES", 5)
+    page = Baked(lambda prefix, *, start: Account.objects.filter(name__startswith=prefix).order_by("path")[start:])
+    for start in range(12):
+        assert page("Bake", start=start) == chain[start:]
+    assert len(page._entries) == 5

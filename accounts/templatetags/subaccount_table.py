@@ -71,3 +71,24 @@ def subaccount_rows(context):
         '      <input type="hidden" name="account" value="{}"><input type="hidden" name="next" value="{}">\n'
         '      <button type="submit" class="linkbutton">Switch to</button>\n    </form>\n  </td>\n</tr>',
         rows)
+
+
+@register.simple_tag(takes_context=True)
+def parent_billed_rows(context):
+    """The Clients page's parent-billed subaccounts (``subaccounts``, a page of them with their figures)."""
+    here = context["current_account"]
+    switch_url, csrf = _url("accounts:switch"), _csrf_input(context)
+    rows = []
+    for s in context["subaccounts"]:
+        own = format_html(" + {} of its own", s.members_count) if s.members_count else ""
+        status = (mark_safe('<span class="badge badge-warn">Suspended</span>') if s.is_suspended
+                  else mark_safe('<span class="badge">Active</span>'))
+        rows.append((_url("accounts:subaccount-overview", here.public_id, s.public_id), s.name, here.name, own,
+                     s.minutes_used, status, switch_url, csrf, s.public_id))
+    return format_html_join(
+        "\n",
+        '<tr>\n    <td><a href="{}">{}</a></td>\n    <td>Parent billing</td>\n'
+        '    <td>Everyone in {} (inherited){}</td>\n    <td class="num">{}</td>\n    <td>{}</td>\n'
+        '    <td><form method="post" action="{}">{}<input type="hidden" name="account" value="{}">'
+        '<button type="submit" class="linkbutton">Switch to</button></form></td>\n  </tr>',
+        rows)

@@ -89,3 +89,16 @@ def test_audit_rows_show_who_and_how_with_every_value_escaped(client, make_membe
     assert '<span class="badge">via Big &lt;Agency&gt;</span>' in body
     assert 'staff@example.test <span class="badge">platform support</span>' in body and "<td>10.0.0.1</td>" in body
     assert "<code>plan.changed</code>" in body and "<td>Audited</td>" in body
+
+
+def test_the_clients_page_lists_parent_billed_subaccounts_with_names_escaped(client, tree):
+    root, evil, moving, owner = tree
+    client.force_login(owner)
+    response = client.get(reverse("agency:clients", args=[root.public_id]))
+    assert response.status_code == 200
+    table = response.content.decode().split('id="parent-billed"')[1].split("</table>")[0]
+    overview = reverse("accounts:subaccount-overview", args=[root.public_id, evil.public_id])
+    assert f'<a href="{overview}">&lt;b onclick=&quot;x()&quot;&gt;Evil &amp; Co&lt;/b&gt;</a>' in table
+    assert EVIL not in table and "Everyone in Root Agency (inherited)" in table
+    assert f'<input type="hidden" name="account" value="{moving.public_id}">' in table
+    assert table.count('name="csrfmiddlewaretoken"') == 2
