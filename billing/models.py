@@ -300,3 +300,22 @@ class UsagePayerRollup(models.Model):
 
     def __str__(self):
         return f"{self.billing_root_id} {self.period:%Y-%m} {self.account_id} {self.minutes} min"
+
+
+class UsagePayerGroup(models.Model):
+    """How many of a billing root's statement lines of a period have exactly ``minutes`` minutes: the live
+    statement's totals and overage split (``billing.statements.live_statement``) in a few hundred rows rather than
+    one per line. Kept with ``UsagePayerRollup`` (a line moving from one minutes value to another leaves one
+    group for the other, in the same statement); rows whose ``lines`` fell to 0 are ignored."""
+
+    billing_root = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    period = models.DateField()
+    minutes = models.BigIntegerField()
+    lines = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["billing_root", "period", "minutes"],
+                                               name="usage_payer_group_one_per_value")]
+
+    def __str__(self):
+        return f"{self.billing_root_id} {self.period:%Y-%m} {self.lines} × {self.minutes} min"

@@ -1,20 +1,24 @@
 """Usage rollups: the ledger's figures kept in step on write, so pages never scan raw usage.
 
-Three caches of ``UsageRecord`` (the source of truth, and the only source of invoices):
+Four caches of ``UsageRecord`` (the source of truth, and the only source of invoices):
 
 - ``UsageRollup`` (account, period): own minutes, and subtree minutes of the tree *as it is now*;
 - ``UsageDayRollup`` (account, day): the same per day, for the charts;
-- ``UsagePayerRollup`` (billing root, period, account): who paid, for the live statement.
+- ``UsagePayerRollup`` (billing root, period, account): who paid, for the live statement;
+- ``UsagePayerGroup`` (billing root, period, minutes): how many of those lines have that many minutes, for the
+  live statement's totals and overage split.
 
 Recording usage adds to at most five ``UsageRollup`` and five ``UsageDayRollup`` rows (the account and
-its ancestors: depth is capped) and one ``UsagePayerRollup`` row, each with one
+its ancestors: depth is capped), one ``UsagePayerRollup`` row and two ``UsagePayerGroup`` rows (the line leaves
+the group of its old minutes for the group of its new ones: the upsert returns the line's new minutes), each with
+one
 ``INSERT … ON CONFLICT DO UPDATE SET x = x + excluded.x`` (PostgreSQL and SQLite alike): a
 create-or-increment that two transactions can run at once without losing either addition.
 
 Moving a subtree (billing transfer, move within a tree) moves its subtree minutes, for every period and
 day, from the accounts that are no longer above it to those that now are: the figures follow the tree,
 so the rollups always equal what ``rollups_rebuild`` computes from the ledger and the current paths.
-Who paid never changes (``UsagePayerRollup`` is not touched by a move).
+Who paid never changes (``UsagePayerRollup`` and ``UsagePayerGroup`` are not touched by a move).
 """
 
 import datetime
@@ -25,17 +29,19 @@ from django.db.models import Sum
 
 from accounts.models import Account
 
-from .models import UsageDayRollup, UsagePayerRollup, UsageRecord, UsageRollup
+from .models import UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, UsageRollup
 
 BATCH = 500
 
 
-def _add(model, key: tuple[str, ...], columns: tuple[str, ...], rows) -> None:
+def _add(model, key: tuple[str, ...], columns: tuple[str, ...], rows, returning: str = "") -> list:
     """Create-or-increment: for each row (key values…, deltas…) add the deltas to the row with that key,
-    creating it when missing. One statement per ``BATCH`` rows, safe under concurrent writers."""
+    creating it when missing. One statement per ``BATCH`` rows, safe under concurrent writers. With
+    ``returning`` (a column), the values that column holds afterwards, row by row (PostgreSQL and SQLite 3.35+
+    both return them from the upsert, so the value read is the one this statement wrote)."""
     rows = list(rows)
     if not rows:
-        return
+        return []
     table = connection.ops.quote_name(model._meta.db_table)
     fields = [*key, *columns]
     names = ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in fields)
@@ -45,14 +51,19 @@ def _add(model, key: tuple[str, ...], columns: tuple[str, ...], rows) -> None:
         for c in (connection.ops.quote_name(model._meta.get_field(f).column) for f in columns)
     )
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    back = f" RETURNING {connection.ops.quote_name(model._meta.get_field(returning).column)}" if returning else ""
+    found = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH):
             chunk = rows[start:start + BATCH]
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))} "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}{back}",
                 [value for row in chunk for value in row],
             )
+            if returning:
+                found += [value for (value,) in cursor.fetchall()]
+    return found
 
 
 def rollups_add(*, lineage_ids: list[int], billing_root_id: int, period: datetime.date, day: datetime.date,
@@ -64,8 +75,12 @@ def rollups_add(*, lineage_ids: list[int], billing_root_id: int, period: datetim
          [(pk, period, minutes if pk == account_id else 0, minutes) for pk in lineage_ids])
     _add(UsageDayRollup, ("account", "day"), ("own_minutes", "subtree_minutes"),
          [(pk, day, minutes if pk == account_id else 0, minutes) for pk in lineage_ids])
-    _add(UsagePayerRollup, ("billing_root", "period", "account"), ("minutes",),
-         [(billing_root_id, period, account_id, minutes)])
+    line = _add(UsagePayerRollup, ("billing_root", "period", "account"), ("minutes",),
+                [(billing_root_id, period, account_id, minutes)], returning="minutes")[0]
+    if minutes:  # the line leaves the group of its old minutes for the group of its new ones
+        _add(UsagePayerGroup, ("billing_root", "period", "minutes"), ("lines",),
+             [(billing_root_id, period, line - minutes, -1)] * bool(line - minutes)
+             + [(billing_root_id, period, line, 1)])
 
 
 def rollups_follow_move(*, account_id: int, old_ancestor_ids: list[int], new_ancestor_ids: list[int]) -> None:
@@ -109,7 +124,17 @@ def expected_rollups() -> dict[str, dict[tuple, tuple]]:
             UsageRecord.objects.values("billing_root_id", "period", "account_id").annotate(m=Sum("minutes")).order_by()
             .values_list("billing_root_id", "period", "account_id", "m"))
     }
+    result["groups"] = _groups(result["payer"])
     return result
+
+
+def _groups(payer: dict[tuple, int]) -> dict[tuple, int]:
+    """(root, period, minutes) → how many lines of ``payer`` (as ``expected_rollups`` has it) have those minutes."""
+    groups = defaultdict(int)
+    for (root, period, _), minutes in payer.items():
+        if minutes:
+            groups[(root, period, minutes)] += 1
+    return dict(groups)
 
 
 def stored_rollups() -> dict[str, dict[tuple, tuple]]:
@@ -121,6 +146,8 @@ def stored_rollups() -> dict[str, dict[tuple, tuple]]:
             "account_id", "day", "own_minutes", "subtree_minutes") if own or sub},
         "payer": {(root, period, pk): m for root, period, pk, m in UsagePayerRollup.objects.values_list(
             "billing_root_id", "period", "account_id", "minutes") if m},
+        "groups": {(root, period, m): n for root, period, m, n in UsagePayerGroup.objects.values_list(
+            "billing_root_id", "period", "minutes", "lines") if n},
     }
 
 
@@ -131,6 +158,7 @@ def rollups_rebuild() -> dict[str, int]:
     UsageRollup.objects.all().delete()
     UsageDayRollup.objects.all().delete()
     UsagePayerRollup.objects.all().delete()
+    UsagePayerGroup.objects.all().delete()
     UsageRollup.objects.bulk_create(
         (UsageRollup(account_id=pk, period=at, own_minutes=own, subtree_minutes=sub)
          for (pk, at), (own, sub) in expected["period"].items()), batch_size=2000)
@@ -140,4 +168,7 @@ def rollups_rebuild() -> dict[str, int]:
     UsagePayerRollup.objects.bulk_create(
         (UsagePayerRollup(billing_root_id=root, period=period, account_id=pk, minutes=m)
          for (root, period, pk), m in expected["payer"].items()), batch_size=2000)
+    UsagePayerGroup.objects.bulk_create(
+        (UsagePayerGroup(billing_root_id=root, period=period, minutes=m, lines=n)
+         for (root, period, m), n in expected["groups"].items()), batch_size=2000)
     return {name: len(rows) for name, rows in expected.items()}

@@ -15,13 +15,13 @@ has too.
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Func, IntegerField, QuerySet, Sum
+from django.db.models import F, Func, IntegerField, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.baked import Baked
 from accounts.models import Account, subtree_q
 
-from .models import Invoice, Plan, UsageDayRollup, UsagePayerRollup, UsageRecord, period_start
+from .models import Invoice, Plan, UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, period_start
 
 SEP = " › "
 
@@ -181,8 +181,9 @@ def _payer_rows(root, period: datetime.date) -> QuerySet:
     return UsagePayerRollup.objects.filter(period=period, billing_root=root).exclude(minutes=0)
 
 
-_minute_groups = Baked(lambda root_id, period: _payer_rows(root_id, period).order_by().values_list("minutes")
-                       .annotate(n=Count("*")))
+# (minutes, lines) of a statement: a few hundred rows of the payer groups rollup, whatever the number of lines
+_minute_groups = Baked(lambda root_id, period: UsagePayerGroup.objects.filter(
+    billing_root_id=root_id, period=period, minutes__gt=0, lines__gt=0).values_list("minutes", "lines"))
 
 
 def live_statement(root: Account, period: datetime.date, plan: Plan | None = None) -> Statement:
@@ -199,8 +200,8 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
         fee_plan, plan, changes = plans_in_period(root, period, plan_for(root))
         adjustments = [Line(None, description, 0, amount) for description, amount in changes]
     rows = _payer_rows(root, period)
-    # lines grouped by their minutes (a few hundred groups for thousands of lines): the totals, and enough to find
-    # which lines get a cent more, without reading the lines
+    # lines grouped by their minutes (a few hundred groups for thousands of lines, kept by the rollups): the totals,
+    # and enough to find which lines get a cent more, without reading the lines
     groups = _minute_groups(root.pk, period)
     statement = _statement(root, period, plan, fee_plan, adjustments,
                            minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups))

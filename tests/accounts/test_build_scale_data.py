@@ -12,7 +12,16 @@ from django.db import transaction
 from accounts.management.commands.build_scale_data import make_user, tree_plan, usage_plan
 from accounts.models import Account, AccountUserObjectPermission, AuditEvent
 from accounts.services import account_create, subaccount_create
-from billing.models import Plan, Subscription, UsageDayRollup, UsagePayerRollup, UsageRecord, UsageRollup, period_start
+from billing.models import (
+    Plan,
+    Subscription,
+    UsageDayRollup,
+    UsagePayerGroup,
+    UsagePayerRollup,
+    UsageRecord,
+    UsageRollup,
+    period_start,
+)
 from billing.services import subscription_start, usage_record_create
 from members.models import Membership
 from members.roles import RoleId
@@ -81,6 +90,8 @@ def snapshot() -> dict:
         "rollups": rows(UsageRollup.objects, "account__path", "period", "own_minutes", "subtree_minutes"),
         "days": rows(UsageDayRollup.objects, "account__path", "day", "own_minutes", "subtree_minutes"),
         "payers": rows(UsagePayerRollup.objects, "billing_root__path", "period", "account__path", "minutes"),
+        "payer groups": rows(UsagePayerGroup.objects.filter(lines__gt=0), "billing_root__path", "period", "minutes",
+                             "lines"),
     }
 
 
