@@ -95,6 +95,9 @@ def _match(connection, param, stand):
     for make, made in _candidates(connection, stand):
         if type(made) is type(param) and made == param:
             return make
+    if type(stand) is int and isinstance(param, int) and not isinstance(param, bool) and int(param) == stand:
+        kind = type(param)  # an int the driver's adapter wraps (psycopg's Int4 for an IntegerField's lookups)
+        return lambda v, kind=kind: kind(v)
     return None
 
 

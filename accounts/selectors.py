@@ -223,7 +223,7 @@ class SubaccountRows:
             number = int(page)
         except (TypeError, ValueError):
             return self
-        if number >= 1:
+        if 1 <= number <= 100_000:  # (beyond, the paginator's own count and refusal decide)
             self._expected = ((number - 1) * per_page, number * per_page)
         return self
 
@@ -250,8 +250,23 @@ class SubaccountRows:
         return iter(self[0:None])
 
 
-def descendant_or_404(account: Account, public_id) -> Account:
-    """A subaccount anywhere below ``account``; anything else (itself, a sibling, another tenant) is 404."""
-    from django.shortcuts import get_object_or_404
+_descendant = Baked(lambda low, high, depth, public_id: Account.objects.filter(
+    path__gte=low, path__lte=high, depth__gt=depth, public_id=public_id).select_related("parent")[:1])
 
-    return get_object_or_404(account.descendants().select_related("parent"), public_id=public_id)
+
+def descendant_or_404(account: Account, public_id) -> Account:
+    """A subaccount anywhere below ``account``; anything else (itself, a sibling, another tenant) is 404. One
+    query, compiled once (``accounts.baked``): every subaccount tab asks it."""
+    import uuid
+
+    from django.http import Http404
+
+    try:
+        public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404("No such subaccount.") from None
+    low, high = (value for _, value in subtree_q(account.path).children)
+    found = _descendant(low, high, account.depth, public_id)
+    if not found:
+        raise Http404("No such subaccount.")
+    return found[0]

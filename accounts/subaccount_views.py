@@ -251,6 +251,16 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
         return redirect(self.sub_url("limits"))
 
 
+def _recent_transfers_query(account_id):
+    from billing.models import BillingTransfer
+
+    return (BillingTransfer.objects.filter(account_id=account_id).select_related("created_by", "decided_by", "plan")
+            .order_by("-created_at")[:10])
+
+
+_recent_transfers = Baked(_recent_transfers_query)
+
+
 class SubaccountBillingView(SubaccountMixin, TemplateView):
     tab = "billing"
     template_name = "accounts/subaccount_billing.html"
@@ -259,13 +269,12 @@ class SubaccountBillingView(SubaccountMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         sub = self.get_sub()
         ctx["plan"] = plan_for(sub)
-        ctx["payer"] = Account.objects.get(path=sub.root_path)
+        # the payer is the tree's root: the person's lineage has it (no query)
+        ctx["payer"] = next(a for a in (*self.access.ancestors, self.account) if a.path == sub.root_path)
         ctx["payer_visible"] = self.access.reaches(ctx["payer"])  # R6
-        from billing.models import BillingTransfer
         from billing.transfers import transfer_refusal
 
-        ctx["transfers"] = list(BillingTransfer.objects.filter(account=sub)
-                                .select_related("created_by", "decided_by", "plan").order_by("-created_at")[:10])
+        ctx["transfers"] = _recent_transfers(sub.pk)
         ctx["open_transfer"] = next((t for t in ctx["transfers"] if t.is_open), None)
         ctx["transfer_refusal"] = transfer_refusal(sub, self.request.user)
         ctx["minutes_subtree"] = minutes_used_in_subtrees([sub])[sub.pk]

@@ -10,6 +10,10 @@ _subscription = Baked(lambda root_path: Subscription.objects.select_related("pla
                       .order_by("pk")[:1])
 
 
+_subtree_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
+                         .values_list("account_id", "subtree_minutes"))
+
+
 def plan_for(account: Account) -> Plan | None:
     """The plan that governs ``account``: its billing root's (the tree's root). One query."""
     found = _subscription(account.root_path)
@@ -22,6 +26,5 @@ def minutes_used_in_subtrees(accounts: list[Account], period=None) -> dict[int, 
     period = period or period_start()
     if not accounts:
         return {}
-    used = dict(UsageRollup.objects.filter(account__in=[a.pk for a in accounts], period=period)
-                .values_list("account_id", "subtree_minutes"))
+    used = dict(_subtree_minutes(sorted(a.pk for a in accounts), period))
     return {a.pk: used.get(a.pk, 0) for a in accounts}

@@ -184,3 +184,10 @@ def test_shapes_are_kept_up_to_a_bound(tree, monkeypatch):
     for start in range(12):
         assert page("Bake", start=start) == chain[start:]
     assert len(page._entries) == 5
+
+
+def test_an_integer_field_lookup_takes_the_argument_as_the_driver_wraps_it(tree):
+    chain, _ = tree
+    deeper = Baked(lambda path, depth: Account.objects.filter(path__startswith=path, depth__gt=depth).order_by("path"))
+    for n in range(4):
+        assert same_as_plain(deeper, chain[0].path, n + 1) == chain[n + 1:]
