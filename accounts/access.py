@@ -231,7 +231,7 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
     """The person's access in ``account``, or None when they cannot reach it.
 
     Three queries (ancestors, memberships, permission rows), whatever the depth, and a fourth for agency users
-    (whether their agency memberships are in force: ``effective_list``); cached on ``user`` so a request pays
+    (whether their agency memberships are in force: ``effective_among``); cached on ``user`` so a request pays
     them once per account. Under an ``access_ceiling`` (an
     API key) the answer is limited by it (``AccessCeiling``).
     """

@@ -156,12 +156,6 @@ def sortable_subaccounts(qs, order: tuple[str, ...], period=None):
     return qs.order_by(*order)
 
 
-def with_figures(qs, page_rows, order: tuple[str, ...], period=None) -> list[Account]:
-    """The rows of one page (``page_rows``, a slice of ``sortable_subaccounts(qs, …)``) with every figure, in
-    one query that computes figures for those rows only."""
-    return list(subaccount_rows(qs.filter(pk__in=page_rows.values("pk")), period).order_by(*order))
-
-
 def _subaccount_base(parent_id, low, high, text, *, subtree, search):
     if subtree:  # every account below (``Account.descendants``), with its parent named
         qs = Account.objects.filter(path__gt=low, path__lte=high).select_related("parent")

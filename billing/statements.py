@@ -6,8 +6,9 @@ account, minutes), one for the names of the root's tree (to write each line's pa
 freezes a statement into an Invoice.
 
 Pages use ``live_statement`` instead: the totals and the rule that splits the overage, from the payer
-rollup in three aggregate queries, and ``statement_lines`` for the rows a page shows (``statement_rows``,
-a queryset to paginate): the work does not grow with the number of lines. Both give every line the same
+rollups in two queries (the payer groups, and the account where the overage's leftover cents run out), and
+``statement_lines`` for the rows a page shows (``statement_rows``, sliceable for a paginator): the work does not
+grow with the number of lines. Both give every line the same
 amount, because the overage split (``allocate``, ``OverageSplit``) breaks ties by account id, an order SQL
 has too.
 """
