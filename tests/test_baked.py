@@ -191,3 +191,29 @@ def test_an_integer_field_lookup_takes_the_argument_as_the_driver_wraps_it(tree)
     deeper = Baked(lambda path, depth: Account.objects.filter(path__startswith=path, depth__gt=depth).order_by("path"))
     for n in range(4):
         assert same_as_plain(deeper, chain[0].path, n + 1) == chain[n + 1:]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_query_baked_in_one_thread_runs_on_another_threads_own_connection():
+    """Connections are per thread: the compiled query is replayed on the caller's, never on the baker's."""
+    import threading
+
+    from django.db import connections
+
+    root = AccountFactory(name="Threaded")
+    by_name = Baked(lambda name: Account.objects.filter(name=name))
+    assert by_name("Threaded") == [root]  # baked here
+    found, seen = [], []
+
+    def other():
+        try:
+            with CaptureQueriesContext(connections["default"]) as queries:
+                found.extend(by_name("Threaded"))
+            seen.extend(queries.captured_queries)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert found == [root] and len(seen) == 1
