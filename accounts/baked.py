@@ -31,25 +31,35 @@ from django.db.models.query import QuerySet
 ENABLED = True
 # Shapes kept per query, oldest dropped first: a shape includes a page's offset, and pages are the visitor's choice.
 MAX_SHAPES = 128
-_INT_BASE = 1_987_654_321
-# % and _ show whether the ORM escaped it for LIKE; the two sets differ in length, so that a parameter derived
-# from an argument's length (a path padded to a width) is refused rather than replayed wrongly.
-_STR_MARKS = ("\x1fbk:{i}%_\x1f", "\x1fbaked-stand-in:{i}%_\x1f")
+# Lists longer than this run unbaked (each element needs a stand-in of its own).
+MAX_LIST = 100
+# Stand-ins: each argument (each element of a list argument) gets a number ``k`` of its own, and the two sets
+# differ in every part a derived value could keep (year, month, day, time; magnitude and parity; case and
+# surrounding blanks), so a parameter computed from an argument (a date's month start, ``n // 10``, a lowercased
+# name) differs between the two compilations and is refused instead of being frozen. Integers stay within a
+# small integer column's range (the ORM drops a condition whose value cannot fit the column).
+_INT_BASES = (17_000, 26_001)
+# % and _ show whether the ORM escaped it for LIKE; the two differ in length too, so that a parameter padded to
+# the argument's width is refused rather than replayed wrongly.
+_STR_MARKS = (" \x1fBk:{k}%_\\\x1f ", "\tbAKED-stand-IN:{k}%_\\ ")
 
 
-def _stand_in(value, i: int, stand_set: int):
+def _stand_in(value, k: int, stand_set: int):
     if isinstance(value, bool):
         raise TypeError("bool")
     if isinstance(value, int):
-        return _INT_BASE + 1_000 * i + stand_set
+        return _INT_BASES[stand_set] + (2 + stand_set) * k
     if isinstance(value, str):
-        return _STR_MARKS[stand_set].format(i=i)
+        return _STR_MARKS[stand_set].format(k=k)
     if isinstance(value, uuid.UUID):
-        return uuid.UUID(int=(0xBA4ED << 96) + 1_000 * i + stand_set)
+        return uuid.UUID(int=((0xBA4ED, 0x5EED1)[stand_set] << 96) + k)
     if isinstance(value, datetime.datetime):
-        return datetime.datetime(2001, 2, 3, 4, 5, 6, 1_000 * i + stand_set + 1, tzinfo=datetime.UTC)
+        first = (datetime.datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=datetime.UTC),
+                 datetime.datetime(2013, 11, 27, 17, 48, 59, 912_345, tzinfo=datetime.UTC))[stand_set]
+        return first + datetime.timedelta(days=(1 + stand_set) * k, seconds=k, microseconds=k)
     if isinstance(value, datetime.date):
-        return datetime.date(1901, 1, 1) + datetime.timedelta(days=1_000 * i + stand_set)
+        return (datetime.date(1901, 1, 1), datetime.date(1987, 9, 17))[stand_set] + datetime.timedelta(
+            days=(40 + stand_set) * k)
     raise TypeError(type(value).__name__)
 
 
@@ -166,11 +176,12 @@ class Baked:
         return self._counted
 
     def __call__(self, *args, **shape):
-        if not ENABLED or any(a is None or isinstance(a, bool) for a in args):
+        if not ENABLED or any(a is None or isinstance(a, bool) or (isinstance(a, (list, tuple)) and (
+                len(a) > MAX_LIST or any(v is None or isinstance(v, bool) for v in a))) for a in args):
             return list(self.build(*args, **shape))
         connection = connections[self._alias(args, shape)]
         key = (connection.alias, connection.vendor, tuple(sorted(shape.items())),
-               tuple((type(a), len(a)) if isinstance(a, (list, tuple)) else type(a) for a in args))
+               tuple((type(a), tuple(map(type, a))) if isinstance(a, (list, tuple)) else type(a) for a in args))
         entry = self._entries.get(key)
         if entry is None:
             with self._lock:
@@ -193,9 +204,10 @@ class Baked:
         return "default"
 
     def _compile(self, connection, args, shape, stand_set):
-        stands = tuple([_stand_in(v, i * 100 + j, stand_set) for j, v in enumerate(a)]
-                       if isinstance(a, (list, tuple)) else _stand_in(a, i * 100, stand_set)
-                       for i, a in enumerate(args))
+        numbers = iter(range(10**6))  # one stand-in number per argument and per list element, none shared
+        stands = tuple([_stand_in(v, next(numbers), stand_set) for v in a]
+                       if isinstance(a, (list, tuple)) else _stand_in(a, next(numbers), stand_set)
+                       for a in args)
         queryset = self.build(*stands, **shape)
         if not isinstance(queryset, QuerySet) or queryset._prefetch_related_lookups:
             raise ImproperlyConfigured("Baked: build must return a QuerySet without prefetch_related.")

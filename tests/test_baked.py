@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -217,3 +218,50 @@ def test_a_query_baked_in_one_thread_runs_on_another_threads_own_connection():
     thread.start()
     thread.join()
     assert found == [root] and len(seen) == 1
+
+
+# Found by review: each of these misfired before the stand-ins were reworked.
+
+def test_a_small_integer_column_keeps_its_condition():
+    """The stand-in fits a small integer column: the ORM does not drop the condition as out of range."""
+    from billing.models import Plan
+    from tests.factories import plan
+
+    for code in ("free", "pro", "agency"):
+        plan(code)
+    below = Baked(lambda n: Plan.objects.filter(sort_order__lt=n).order_by("pk").values_list("sort_order", flat=True))
+    either = Baked(lambda n, name: Plan.objects.filter(Q(sort_order=n) | Q(name=name)).order_by("pk")
+                   .values_list("name", flat=True))
+    for n in (0, 1, 2, 3):
+        same_as_plain(below, n)
+        same_as_plain(either, n, "Nope")
+
+
+def test_a_long_list_never_lends_an_element_to_the_next_argument(tree):
+    chain, other = tree
+    picked = Baked(lambda ids, excluded: Account.objects.filter(pk__in=ids).exclude(pk=excluded).order_by("pk"))
+    missing = list(range(10**6, 10**6 + 99))
+    ids = [chain[0].pk, *missing, other.pk]  # 101 elements: run unbaked, and right
+    assert picked(ids, chain[0].pk) == [other] and not picked._entries
+    ids = [chain[0].pk, *missing[:98], other.pk]  # 100: baked, each element with a stand-in of its own
+    assert same_as_plain(picked, ids, chain[0].pk) == [other]
+
+
+def test_a_value_derived_from_an_argument_is_refused_not_frozen(tree):
+    on_day = Baked(lambda when: Account.objects.filter(created_at__date=when))  # the ORM takes the datetime's date
+    with pytest.raises(ImproperlyConfigured, match="not one of its arguments"):
+        on_day(timezone.now())
+    month = Baked(lambda day: Account.objects.filter(created_at__date__gte=day.replace(day=1)))
+    with pytest.raises(ImproperlyConfigured, match="not one of its arguments"):
+        month(timezone.now().date())
+    lowered = Baked(lambda name: Account.objects.filter(name=name.lower()))
+    with pytest.raises(ImproperlyConfigured, match="not one of its arguments"):
+        lowered("Bake")
+
+
+def test_lists_of_other_element_types_are_other_shapes(tree):
+    chain, _ = tree
+    by_pk = Baked(lambda values: Account.objects.filter(pk__in=values).order_by("pk"))
+    assert by_pk([str(chain[0].pk)]) == [chain[0]]  # text ids: the field converts them, so run unbaked
+    assert by_pk([chain[1].pk]) == [chain[1]]  # ints: baked apart, not served by the text shape
+    assert sorted(map(bool, by_pk._entries.values())) == [False, True]
