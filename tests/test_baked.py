@@ -21,7 +21,9 @@ from members.roles import RoleId
 from security.policy import _lineage_support
 from tests.factories import AccountFactory, UserFactory, account_chain
 
-pytestmark = pytest.mark.django_db
+# Baking is off in the TEST_FAKE_NOW pass (its Now() is a Python parameter): nothing here to check then.
+pytestmark = [pytest.mark.django_db,
+              pytest.mark.skipif(not baked.ENABLED, reason="baking is off in this run (TEST_FAKE_NOW)")]
 
 
 def same_as_plain(query: Baked, *args, **shape):
@@ -141,8 +143,6 @@ def test_the_hot_path_queries_are_baked_and_answer_as_the_orm_does(tree, make_me
     same_as_plain(_entry_points, UserFactory().pk, limit=1)
     same_as_plain(_search, person.pk, "Level", start=0, stop=51)
     same_as_plain(_search, person.pk, "100%", start=0, stop=51)
-    if not baked.ENABLED:
-        pytest.skip("baking is off in this run (TEST_FAKE_NOW)")
     for query in (_account_by_public_id, _accounts_by_path, _lineage_support, _memberships_in, _permission_rows,
                   _entry_points, _search):
         assert query._entries and all(query._entries.values()), query.build
