@@ -16,7 +16,7 @@ from django.utils import timezone
 from members.grants import limit_ceiling
 
 from .baked import Baked
-from .models import Account, AuditEvent, subtree_q
+from .models import Account, AuditEvent, subtree_bounds
 
 WARN_AT = 0.8  # a bar turns amber at 80 % of the limit
 
@@ -155,7 +155,7 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     parts += ["invitations"] if can.get("manage_members") else []
     parts += ["has_agent", "is_agency"] if checklist else []
     now = timezone.now()
-    low, high = (value for _, value in subtree_q(account.path).children)
+    low, high = subtree_bounds(account.path)
     begin = datetime.datetime.combine(period, datetime.time(), tzinfo=datetime.UTC)
     row = {name[4:]: value for name, value in
            _figures(account.pk, low, high, period, begin, now, parts=tuple(parts))[0].items()}

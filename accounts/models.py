@@ -25,11 +25,18 @@ def ancestor_or_self_paths(path) -> list:
     return [Substr(path, 1, STEPLEN * level) for level in range(1, settings.ACCOUNT_MAX_DEPTH + 1)]
 
 
-def subtree_q(path: str, field: str = "path") -> models.Q:
-    """``path`` and every path below it, as a range ``path <= x <= path + "ZZZ…"`` that a plain b-tree serves on
-    PostgreSQL (whatever the collation) and SQLite (whose ``LIKE`` is case-insensitive and skips the index).
+def subtree_bounds(path: str) -> tuple[str, str]:
+    """The lowest and highest path of ``path``'s subtree (itself included): ``path`` and ``path + "ZZZ…"``.
     treebeard's paths use ``0-9A-Z``, so no path below ``path`` sorts after it padded with the last letter."""
-    return models.Q(**{f"{field}__gte": path, f"{field}__lte": path + Account.alphabet[-1] * (255 - len(path))})
+    return path, path + Account.alphabet[-1] * (255 - len(path))
+
+
+def subtree_q(path: str, field: str = "path") -> models.Q:
+    """``path`` and every path below it, as a range ``path <= x <= path + "ZZZ…"`` (``subtree_bounds``) that a
+    plain b-tree serves on PostgreSQL (whatever the collation) and SQLite (whose ``LIKE`` is case-insensitive and
+    skips the index)."""
+    low, high = subtree_bounds(path)
+    return models.Q(**{f"{field}__gte": low, f"{field}__lte": high})
 
 
 class AccountHasSubaccounts(ValidationError):

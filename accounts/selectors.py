@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from members.models import Membership
 
 from .baked import Baked
-from .models import Account, ancestor_or_self_paths, subtree_q
+from .models import Account, ancestor_or_self_paths, subtree_bounds
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class SubaccountRows:
                  period=None):
         from billing.models import period_start
 
-        low, high = (value for _, value in subtree_q(parent.path).children)
+        low, high = subtree_bounds(parent.path)
         self._args = (parent.pk, low, high, text or "")
         self._shape = {"subtree": subtree, "search": bool(text)}
         self.order, self.period = tuple(order), period or period_start()
@@ -259,7 +259,7 @@ def descendant_or_404(account: Account, public_id) -> Account:
         public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
     except ValueError:
         raise Http404("No such subaccount.") from None
-    low, high = (value for _, value in subtree_q(account.path).children)
+    low, high = subtree_bounds(account.path)
     found = _descendant(low, high, account.depth, public_id)
     if not found:
         raise Http404("No such subaccount.")

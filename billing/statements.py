@@ -20,7 +20,7 @@ from django.db.models import F, Func, IntegerField, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.baked import Baked
-from accounts.models import Account, subtree_q
+from accounts.models import Account, subtree_bounds, subtree_q
 
 from .models import Invoice, Plan, UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, period_start
 
@@ -261,7 +261,7 @@ class StatementRows:
     ``count()`` and each slice are one query each."""
 
     def __init__(self, statement: Statement, *, within: str = "", search: str = ""):
-        low, high = (value for _, value in subtree_q(within or statement.account.path).children)
+        low, high = subtree_bounds(within or statement.account.path)
         self._args = (statement.account.pk, statement.period, low, high, search or "")
         self._shape = {"within": bool(within), "search": bool(search)}
 
