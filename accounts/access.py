@@ -6,7 +6,6 @@ constant number of queries whatever the depth, and cached on the user object for
 request, as Django's ModelBackend caches its permission set.
 """
 
-import uuid
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -19,6 +18,7 @@ from members.roles import get_role
 
 from .baked import Baked
 from .models import Account, AccountUserObjectPermission, subtree_q
+from .params import uuid_or_none
 from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, Matrix, cap, clean_matrix, compose, matrix_of
 
 _CACHE_ATTR = "_account_access_cache"
@@ -294,11 +294,8 @@ def access_or_404(user, public_id) -> AccountAccess:
     found = user.__dict__.setdefault(_BY_PUBLIC_ID_ATTR, {})
     key = str(public_id)
     if key not in found:
-        try:
-            found[key] = next(iter(_account_by_public_id(
-                public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(key))), None)
-        except ValueError:  # not an account ID at all
-            found[key] = None
+        parsed = uuid_or_none(public_id)  # (not an account ID at all: no account)
+        found[key] = next(iter(_account_by_public_id(parsed)), None) if parsed else None
     account = found[key]
     access = resolve_access(user, account) if account else None
     if access is None:

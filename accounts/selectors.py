@@ -3,13 +3,14 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Window
+from django.db.models import Count, Exists, OuterRef, Q, Window
 from django.db.models.functions import Lower
 
 from members.models import Membership
 
 from .baked import Baked
 from .models import Account, ancestor_or_self_paths, subtree_bounds
+from .params import uuid_or_none
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ def entry_point_memberships(user):
     on the ``membership_entry_points`` index: whether a membership lies below another is kept on the row when
     memberships or paths change (``members.entry_points``), so nothing here grows with the memberships below
     the tops (10,001 memberships: ~40 ms deciding it per request, before)."""
-    return _entry_points(user.pk)
+    return _entry_points(user.pk, limit=None)
 
 
-def _entry_point_query(user_id, *, limit=None):
+def _entry_point_query(user_id, *, limit):
     qs = (Membership.objects.effective().filter(user_id=user_id, below_own=False).select_related("account")
           .order_by("is_agency", Lower("account__name"), "account__path"))
     return qs[:limit] if limit is not None else qs
@@ -41,8 +42,7 @@ _entry_points = Baked(_entry_point_query)
 
 def entry_points(user, limit: int | None = None) -> list[SwitcherEntry]:
     """``entry_point_memberships`` as switcher entries (the first ``limit`` of them)."""
-    memberships = _entry_points(user.pk, limit=limit) if limit is not None else entry_point_memberships(user)
-    return [switcher_entry(m) for m in memberships]
+    return [switcher_entry(m) for m in _entry_points(user.pk, limit=limit)]
 
 
 def switcher_entry(membership) -> SwitcherEntry:
@@ -164,11 +164,6 @@ def _subaccount_base(parent_id, low, high, text, *, subtree, search):
     return qs.filter(name__icontains=text) if search else qs
 
 
-def _subaccount_count_query(parent_id, low, high, text, *, subtree, search):
-    return (_subaccount_base(parent_id, low, high, text, subtree=subtree, search=search).order_by()
-            .values(n=Func(F("pk"), function="COUNT", output_field=IntegerField())))
-
-
 def _subaccount_page_query(parent_id, low, high, text, period, *, subtree, search, order, start, stop):
     base = _subaccount_base(parent_id, low, high, text, subtree=subtree, search=search)
     shown = sortable_subaccounts(base, order, period)[start:stop].values("pk")
@@ -187,7 +182,7 @@ def _subaccount_figures_query(ids, period, *, subtree, order):
     return subaccount_rows(qs.select_related("parent") if subtree else qs, period).order_by(*order)
 
 
-_subaccount_count = Baked(_subaccount_count_query)
+_subaccount_count = Baked(_subaccount_base).counted()
 _subaccount_page = Baked(_subaccount_page_query)
 _subaccount_window = Baked(_subaccount_window_query)
 _subaccount_figures = Baked(_subaccount_figures_query)
@@ -229,7 +224,7 @@ class SubaccountRows:
             if found:  # (a page past the last has no row to carry the total)
                 self._ids, self._total = [pk for pk, _ in found], found[0][1]
         if self._total is None:
-            self._total = _subaccount_count(*self._args, **self._shape)[0]["n"]
+            self._total = _subaccount_count(*self._args, **self._shape)[0][0]
         return self._total
 
     def __getitem__(self, key: slice) -> list[Account]:
@@ -251,16 +246,10 @@ _descendant = Baked(lambda low, high, depth, public_id: Account.objects.filter(
 def descendant_or_404(account: Account, public_id) -> Account:
     """A subaccount anywhere below ``account``; anything else (itself, a sibling, another tenant) is 404. One
     query, compiled once (``accounts.baked``): every subaccount tab asks it."""
-    import uuid
-
     from django.http import Http404
 
-    try:
-        public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404("No such subaccount.") from None
-    low, high = subtree_bounds(account.path)
-    found = _descendant(low, high, account.depth, public_id)
+    public_id = uuid_or_none(public_id)
+    found = _descendant(*subtree_bounds(account.path), account.depth, public_id) if public_id else []
     if not found:
         raise Http404("No such subaccount.")
     return found[0]

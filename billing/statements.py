@@ -16,10 +16,10 @@ has too.
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import F, Func, IntegerField, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from accounts.baked import Baked
+from accounts.baked import Baked, Pages
 from accounts.models import Account, subtree_bounds, subtree_q
 
 from .models import Invoice, Plan, UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, period_start
@@ -238,48 +238,23 @@ def _statement_base(root_id, period, low, high, text, *, within, search):
     return rows.filter(account__name__icontains=text) if search else rows
 
 
-def _statement_rows_query(root_id, period, low, high, text, *, within, search, start, stop):
+def _statement_rows_query(root_id, period, low, high, text, *, within, search):
     return (_statement_base(root_id, period, low, high, text, within=within, search=search)
-            .order_by("-minutes", "account_id")
-            .values_list("account_id", "account__path", "account__name", "minutes")[start:stop])
-
-
-def _statement_count_query(root_id, period, low, high, text, *, within, search):
-    return (_statement_base(root_id, period, low, high, text, within=within, search=search).order_by()
-            .values_list(Func(F("pk"), function="COUNT", output_field=IntegerField())))
+            .order_by("-minutes", "account_id").values_list("account_id", "account__path", "account__name", "minutes"))
 
 
 # Every billing page reads a page of them: compiled once (``accounts.baked``).
 _statement_rows = Baked(_statement_rows_query)
-_statement_count = Baked(_statement_count_query)
 _names_by_path = Baked(lambda paths: Account.objects.filter(path__in=paths).values_list("path", "name"))
 
 
-class StatementRows:
+def statement_rows(statement: Statement, *, within: str = "", search: str = "") -> Pages:
     """The live statement's lines as (account id, path, name, minutes), largest first (then by account id), for a
-    paginator: ``within`` (a path) narrows it to that account and those below, ``search`` to names containing it.
-    ``count()`` and each slice are one query each."""
-
-    def __init__(self, statement: Statement, *, within: str = "", search: str = ""):
-        low, high = subtree_bounds(within or statement.account.path)
-        self._args = (statement.account.pk, statement.period, low, high, search or "")
-        self._shape = {"within": bool(within), "search": bool(search)}
-
-    def count(self) -> int:
-        return _statement_count(*self._args, **self._shape)[0][0]
-
-    def __getitem__(self, key: slice) -> list[tuple]:
-        if not isinstance(key, slice) or key.step is not None:
-            raise TypeError("StatementRows takes a slice.")
-        return _statement_rows(*self._args, **self._shape, start=key.start or 0, stop=key.stop)
-
-    def __iter__(self):
-        return iter(self[0:None])
-
-
-def statement_rows(statement: Statement, *, within: str = "", search: str = "") -> StatementRows:
-    """The live statement's lines for a paginator (``StatementRows``)."""
-    return StatementRows(statement, within=within, search=search)
+    paginator (``count()`` and each slice one query): ``within`` (a path) narrows them to that account and those
+    below, ``search`` to names containing it."""
+    low, high = subtree_bounds(within or statement.account.path)
+    return _statement_rows.pages(statement.account.pk, statement.period, low, high, search or "",
+                                 within=bool(within), search=bool(search))
 
 
 def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:
