@@ -44,6 +44,11 @@ _INT_BASES = (17_000, 26_001)
 _STR_MARKS = (" \x1fBk:{k}%_\\\x1f ", "\tbAKED-stand-IN:{k}%_\\ ")
 
 
+def row_count() -> Func:
+    """``COUNT(id)`` as a column the ORM does not group by: selected alone, one row whatever matches."""
+    return Func(F("pk"), function="COUNT", output_field=IntegerField())
+
+
 def _stand_in(value, k: int, stand_set: int):
     if isinstance(value, bool):
         raise TypeError("bool")
@@ -171,7 +176,7 @@ class Baked:
                 if qs.query.distinct or qs.query.combinator or qs.query.group_by is not None or any(
                         getattr(a, "contains_aggregate", False) for a in qs.query.annotations.values()):
                     raise ImproperlyConfigured("Baked.pages: count a plain filtered queryset only.")
-                return qs.order_by().values_list(Func(F("pk"), function="COUNT", output_field=IntegerField()))
+                return qs.order_by().values_list(row_count())
             self._counted = Baked(count)
         return self._counted
 

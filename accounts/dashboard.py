@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, F, Func, IntegerField, Q, Subquery
+from django.db.models import Exists, F, Q, Subquery
 from django.utils import timezone
 
 from members.grants import limit_ceiling
 
-from .baked import Baked
+from .baked import Baked, row_count
 from .models import Account, AuditEvent, subtree_bounds
 
 WARN_AT = 0.8  # a bar turns amber at 80 % of the limit
@@ -83,7 +83,7 @@ class Panels:
 
 def _count(qs):
     """``SELECT COUNT(*)`` of ``qs`` as a column of another query (no GROUP BY: one row whatever matches)."""
-    return Subquery(qs.order_by().values(n=Func(F("pk"), function="COUNT", output_field=IntegerField())))
+    return Subquery(qs.order_by().values(n=row_count()))
 
 
 def _figures_query(account_id, low, high, period, begin, now, *, parts):

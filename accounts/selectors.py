@@ -23,9 +23,8 @@ class SwitcherEntry:
 def entry_point_memberships(user):
     """The person's memberships at the top of their reachable forest (not below another of their own
     memberships; agency ones always, while in force), their own first, then agency clients, by name (a list).
-    One query
-    on the ``membership_entry_points`` index: whether a membership lies below another is kept on the row when
-    memberships or paths change (``members.entry_points``), so nothing here grows with the memberships below
+    One query on the ``membership_entry_points`` index: whether a membership lies below another is kept on the row
+    when memberships or paths change (``members.entry_points``), so nothing here grows with the memberships below
     the tops (10,001 memberships: ~40 ms deciding it per request, before)."""
     return _entry_points(user.pk, limit=None)
 
@@ -82,15 +81,15 @@ class PeekPage:
         return self.number - 1
 
 
-def peek_page(qs, page, per_page: int) -> PeekPage:
-    """The page ``page`` of ``qs`` (a queryset, or a function of the slice's start and stop giving its rows)."""
+def peek_page(rows, page, per_page: int) -> PeekPage:
+    """The page ``page`` of ``rows``, a function of a slice's start and stop giving its rows."""
     try:
         number = min(max(1, int(page)), 100_000)  # any page past the last is empty; the offset stays sane
     except (TypeError, ValueError):
         number = 1
     start = (number - 1) * per_page
-    rows = list(qs(start, start + per_page + 1) if callable(qs) else qs[start:start + per_page + 1])
-    return PeekPage(rows[:per_page], number, len(rows) > per_page)
+    found = list(rows(start, start + per_page + 1))
+    return PeekPage(found[:per_page], number, len(found) > per_page)
 
 
 def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekPage:
