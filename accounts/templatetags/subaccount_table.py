@@ -5,6 +5,7 @@ more than everything else on it; here they are one pass of ``format_html`` (ever
 from ``fast_url``'s cached URL shapes. The markup is what ``accounts/_subaccount_rows.html`` drew before."""
 
 from django import template
+from django.template.defaulttags import CsrfTokenNode
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -19,10 +20,12 @@ def _url(view_name: str, *args) -> str:
 
 
 def _csrf_input(context) -> str:
-    token = context.get("csrf_token")
-    if not token or token == "NOTPROVIDED":
-        return ""
-    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+    return CsrfTokenNode().render(context)  # what ``{% csrf_token %}`` writes
+
+
+def _status(account) -> str:
+    return (mark_safe('<span class="badge badge-warn">Suspended</span>') if account.is_suspended
+            else mark_safe('<span class="badge">Active</span>'))
 
 
 @register.simple_tag(takes_context=True)
@@ -49,8 +52,7 @@ def subaccount_rows(context):
         context_note = ""
         if q and sub.parent_id and sub.parent_id != context["current_account"].pk:
             context_note = format_html(' <span class="muted small">in {}</span>', sub.parent.name)
-        status = (mark_safe('<span class="badge badge-warn">Suspended</span>') if sub.is_suspended
-                  else mark_safe('<span class="badge">Active</span>'))
+        status = _status(sub)
         if sub.transfer_status:
             status += format_html(' <a class="badge badge-warn" href="{}#billing-transfer">{}</a>',
                                   _url("accounts:subaccount-billing", here, sub.public_id),
@@ -81,8 +83,7 @@ def parent_billed_rows(context):
     rows = []
     for s in context["subaccounts"]:
         own = format_html(" + {} of its own", s.members_count) if s.members_count else ""
-        status = (mark_safe('<span class="badge badge-warn">Suspended</span>') if s.is_suspended
-                  else mark_safe('<span class="badge">Active</span>'))
+        status = _status(s)
         rows.append((_url("accounts:subaccount-overview", here.public_id, s.public_id), s.name, here.name, own,
                      s.minutes_used, status, switch_url, csrf, s.public_id))
     return format_html_join(
