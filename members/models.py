@@ -96,15 +96,10 @@ class MembershipQuerySet(models.QuerySet):
 
         return self.filter(effective_membership_q())
 
-    def effective_list(self) -> list["Membership"]:
-        """The same memberships as ``effective()``, for the hot path (every account page): ordinary memberships
-        need no check, so one plain query; agency ones among them are checked by ``effective()`` in a second
-        query, paid only by agency users. (``effective()``'s subqueries cost more to compile than to run.)"""
-        return self.effective_among(list(self))
-
     def effective_among(self, found: list["Membership"]) -> list["Membership"]:
-        """Those of ``found`` (memberships already loaded) that ``effective()`` keeps: agency ones are checked
-        in one query, paid only when there are some."""
+        """Those of ``found`` (memberships already loaded) that ``effective()`` keeps, for the hot path (every
+        account page): ordinary memberships need no check; agency ones are checked by ``effective()`` in one query,
+        paid only by agency users. (``effective()``'s subqueries cost more to compile than to run.)"""
         agency = [m.pk for m in found if m.is_agency]
         if not agency:
             return found

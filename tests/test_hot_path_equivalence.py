@@ -1,5 +1,5 @@
 """Every account page resolves access and the security policy through cheaper paths than the general ones
-(issue 14): the plain memberships query with agency ones checked apart (``effective_list``), and the policy read
+(issue 14): the plain memberships query with agency ones checked apart (``effective_among``), and the policy read
 from the lineage that access resolution already loaded. Each must answer exactly what the general path does."""
 
 import datetime
@@ -27,7 +27,7 @@ GRANTS = {
 
 
 @pytest.mark.parametrize("grant,still_in_agency", list(itertools.product(GRANTS, (True, False))))
-def test_effective_list_keeps_exactly_the_memberships_effective_keeps(grant, still_in_agency):
+def test_effective_among_keeps_exactly_the_memberships_effective_keeps(grant, still_in_agency):
     agency, client_account, own = AccountFactory(name="Agency"), AccountFactory(name="Client"), AccountFactory()
     person = UserFactory()
     if still_in_agency:
@@ -39,7 +39,7 @@ def test_effective_list_keeps_exactly_the_memberships_effective_keeps(grant, sti
         AgencyGrant.objects.create(client=client_account, agency=agency, **GRANTS[grant])
 
     everyone = Membership.objects.filter(user=person)
-    fast = everyone.effective_list()
+    fast = Membership.objects.effective_among(list(everyone))
     assert sorted(m.pk for m in fast) == sorted(everyone.effective().values_list("pk", flat=True))
     assert any(m.account_id == client_account.pk for m in fast) == (grant == "active" and still_in_agency)
     reached = User.objects.get(pk=person.pk)
