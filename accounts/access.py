@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Func, OuterRef, Q, Subquery, TextField
 from django.http import Http404
 
 from members.models import Membership
@@ -28,15 +28,40 @@ _BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
 # than fetched again per request.
 LINEAGE_RELATED = ("security_policy",)
 
-# The hot path's queries, compiled once (``accounts.baked``): every account page makes them.
+
+
+class _Codenames(Func):
+    """The codenames of the permission rows a subquery selects, comma-joined in one value (codenames are
+    ``[a-z_]``), or NULL when there is none; selected alone it makes one row whatever matches (as ``row_count``)."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, ',')"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
+
+
+def _lineage_support(here: bool) -> dict:
+    from security.policy import support_window_annotations  # (security reads accounts: imported when compiled)
+
+    return support_window_annotations(here=here)
+
+
+# The hot path's queries, compiled once (``accounts.baked``): every account page makes them. The lineage comes
+# with each account's security policy and the platform support window that applies to it, and the memberships
+# with the codenames of the person's permission rows on their account, so an account page resolves access and
+# its security policy in two queries (three below the top level).
 _account_by_public_id = Baked(lambda public_id: Account.objects.filter(public_id=public_id)
-                              .select_related(*LINEAGE_RELATED).order_by("pk")[:1])
+                              .select_related(*LINEAGE_RELATED).annotate(**_lineage_support(here=True))
+                              .order_by("pk")[:1])
 _accounts_by_path = Baked(lambda paths: Account.objects.filter(path__in=paths).select_related(*LINEAGE_RELATED)
-                          .order_by("depth"))
-_memberships_in = Baked(lambda user_id, account_ids: Membership.objects.filter(user_id=user_id,
-                                                                              account_id__in=account_ids))
-_permission_rows = Baked(lambda user_id, account_ids: AccountUserObjectPermission.objects.filter(
-    user_id=user_id, content_object_id__in=account_ids).values_list("content_object_id", "permission__codename"))
+                          .annotate(**_lineage_support(here=False)).order_by("depth"))
+_memberships_in = Baked(lambda user_id, account_ids: Membership.objects.filter(
+    user_id=user_id, account_id__in=account_ids).annotate(permission_codenames=Subquery(
+        AccountUserObjectPermission.objects.filter(user_id=OuterRef("user_id"),
+                                                   content_object_id=OuterRef("account_id"))
+        .order_by().annotate(codes=_Codenames("permission__codename")).values("codes")[:1])))
 
 
 @dataclass(frozen=True)
@@ -230,10 +255,11 @@ def _limited(access: AccountAccess | None, home: AccountAccess | None, ceiling: 
 def resolve_access(user, account: Account) -> AccountAccess | None:
     """The person's access in ``account``, or None when they cannot reach it.
 
-    Three queries (ancestors, memberships, permission rows), whatever the depth, and a fourth for agency users
+    Two queries whatever the depth (the ancestors; the memberships, each with the codenames of the person's
+    permission rows on its account), none for the ancestors of a top-level account, and one more for agency users
     (whether their agency memberships are in force: ``effective_among``); cached on ``user`` so a request pays
-    them once per account. Under an ``access_ceiling`` (an
-    API key) the answer is limited by it (``AccessCeiling``).
+    them once per account. Under an ``access_ceiling`` (an API key) the answer is limited by it
+    (``AccessCeiling``).
     """
     if not user.is_authenticated or not user.is_active:
         return None
@@ -268,8 +294,6 @@ def _resolve(user, account: Account) -> AccountAccess | None:
     if memberships:
         for m in memberships:
             m.account = by_id[m.account_id]  # no query per membership
-        held_on = {m.account_id for m in memberships}
-        rows = _permission_rows(user.pk, sorted(held_on))
         # Rows are written capped (members.rows); the composed categories of each account they are held on
         # apply again here (no query), so a row written before a cap above it changed can never exceed it.
         caps, composed = {}, {}
@@ -277,10 +301,8 @@ def _resolve(user, account: Account) -> AccountAccess | None:
             if a.depth > 1 and a.access_categories:
                 composed = compose(composed, clean_matrix(a.access_categories))
             caps[a.pk] = composed
-        held: dict[int, set[str]] = {}
-        for aid, code in rows:
-            held.setdefault(aid, set()).add(code)
-        codenames = frozenset().union(*(cap(frozenset(codes), caps[aid]) for aid, codes in held.items()))
+        codenames = frozenset().union(*(cap(frozenset(m.permission_codenames.split(",")), caps[m.account_id])
+                                        for m in memberships if m.permission_codenames))
         access = AccountAccess(account, ancestors, memberships, codenames)
     elif user.is_staff:
         access = next(filter(None, (source(user, account, ancestors) for source in _ACCESS_SOURCES)), None)

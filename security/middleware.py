@@ -60,10 +60,10 @@ class AccountPolicyMiddleware:
     its ancestors' (``security.policy``), before the view runs: sessions idle too long or signed in too long
     ago end; a person who must have a second factor and has none sees a banner before the deadline, and after
     it is sent to set one up (their other sessions end once). Platform staff here through support access are
-    audited on every request and kept read-only when that is what the Owner approved. Costs one query per
-    account page (the lineage's support access: its policies came with the lineage when the person's access was
-    resolved, once and cached for the view), plus one for the person's factors only where two-factor is required
-    of them."""
+    audited on every request and kept read-only when that is what the Owner approved. Costs no query of its
+    own on an account page (the lineage's policies and support windows came with the lineage when the person's
+    access was resolved, once and cached for the view), only one for the person's factors where two-factor is
+    required of them."""
 
     def __init__(self, get_response):
         self.get_response = get_response

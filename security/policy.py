@@ -31,6 +31,20 @@ _lineage_support = Baked(lambda lineage_ids, account_id: (
     .order_by("-expires_at").values_list("account_id", "level", "expires_at")))
 
 
+def support_window_annotations(*, here: bool) -> dict:
+    """Annotations for an Account queryset: the level and end of the active support access that applies on each
+    account row, the one ending last. ``here``: on the account in view (any of its own); otherwise on an ancestor
+    of it (only access that includes subaccounts). Access resolution loads the lineage with them
+    (``accounts.access``), so ``effective_policy`` needs no query of its own on an account page."""
+    support = SupportAccess.objects.active().filter(account=OuterRef("pk"))
+    if not here:
+        support = support.filter(include_subaccounts=True)
+    support = support.order_by("-expires_at")
+    where = "here" if here else "above"
+    return {f"support_level_{where}": Subquery(support.values("level")[:1]),
+            f"support_until_{where}": Subquery(support.values("expires_at")[:1])}
+
+
 @dataclass(frozen=True)
 class Rule:
     """One rule of the effective policy and the account that imposes it."""
@@ -143,9 +157,14 @@ def effective_policy(account: Account, ancestors: tuple[Account, ...] | None = N
     """The policy that applies in ``account``, and the platform support access active there (its own, or an
     ancestor's that includes subaccounts). One query whatever the depth: with the lineage as access resolution
     loads it (``ancestors`` given, policies joined: ``accounts.access.LINEAGE_RELATED``), only the support access;
-    otherwise the lineage's accounts with their policies and support access in one go."""
+    otherwise the lineage's accounts with their policies and support access in one go. No query at all when the
+    lineage came with its support windows too (``support_window_annotations``: as access resolution loads it)."""
     lineage = (*ancestors, account) if ancestors is not None else ()
-    if lineage and all(Account.security_policy.is_cached(a) for a in lineage):
+    if (lineage and all(Account.security_policy.is_cached(a) for a in lineage)
+            and hasattr(account, "support_level_here") and all(hasattr(a, "support_level_above") for a in ancestors)):
+        rows = [(a, a.support_level_above, a.support_until_above) for a in ancestors]
+        rows.append((account, account.support_level_here, account.support_until_here))
+    elif lineage and all(Account.security_policy.is_cached(a) for a in lineage):
         found = {}
         for account_id, level, until in _lineage_support([a.pk for a in lineage], account.pk):
             found.setdefault(account_id, (level, until))

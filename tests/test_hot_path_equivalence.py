@@ -78,9 +78,21 @@ def test_the_policy_from_the_loaded_lineage_is_the_policy_from_the_database(djan
     owner = UserFactory()
     MembershipFactory(user=owner, account=root, role=RoleId.OWNER)
 
-    access = access_or_404(User.objects.get(pk=owner.pk), leaf.public_id)
-    with django_assert_num_queries(1):  # the support access only: the policies came with the lineage
-        fast = effective_policy(access.account, access.ancestors)
+    for account in (root, middle, leaf):
+        access = access_or_404(User.objects.get(pk=owner.pk), account.public_id)
+        with django_assert_num_queries(0):  # the policies and support windows came with the lineage
+            fast = effective_policy(access.account, access.ancestors)
+        assert _summary(fast) == _summary(effective_policy(AccountFactory._meta.model.objects.get(pk=account.pk)))
+        # the lineage as other code loads it (no support windows with it) takes the query and answers the same
+        ancestors = tuple(AccountFactory._meta.model.objects.filter(path__in=account.ancestor_paths)
+                          .select_related("security_policy").order_by("depth"))
+        with django_assert_num_queries(1):
+            loaded = effective_policy(account, ancestors)
+        assert _summary(loaded) == _summary(fast)
+    assert [(w.level, w.source.name) for w in fast.support] == [("read", "Root"), ("full", "Leaf")]
+    middle_access = access_or_404(User.objects.get(pk=owner.pk), middle.public_id)
+    assert [(w.level, w.source.name) for w in effective_policy(middle, middle_access.ancestors).support] == [
+        ("read", "Root"), ("full", "Middle")]  # its own window counts here, not below it
     general = effective_policy(AccountFactory._meta.model.objects.get(pk=leaf.pk))
     assert _summary(fast) == _summary(general)
     assert [p.account.name for p in fast.policies] == ["Root", "Leaf"]

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 
 # Query budgets (issue 14): one extra query on a page must fail a test.
 # +1 on each since issue 13: the account's security-policy lineage.
-SUBACCOUNTS_BUDGET = 10
-AUDIT_BUDGET = 9
+SUBACCOUNTS_BUDGET = 8
+AUDIT_BUDGET = 7
 
 
 def url(name, account, sub=None, **query):

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db
 # The dashboard of a top-level account (panels: minutes against the plan, first steps, agency requests, near-limit
 # subaccounts; every figure in one query) and of a subaccount; each includes the account's security-policy lineage
 # (issue 13, one query).
-DASHBOARD_BUDGET = 12
-DASHBOARD_SUB_BUDGET = 9
-SWITCHER_BUDGET = {"entry_points": 3, "children": 7, "search": 3}
+DASHBOARD_BUDGET = 10
+DASHBOARD_SUB_BUDGET = 7
+SWITCHER_BUDGET = {"entry_points": 3, "children": 6, "search": 3}
 
 
 def dashboard(account):

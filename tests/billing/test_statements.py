@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 # The overview: +2 since the live statement reads only the lines shown (the lines grouped by minutes, one lookup
 # for the last line that gets a cent more; the page's lines, and the names of their ancestors). The Usage tab
 # skips the failed-payment banner's query.
-BILLING_BUDGET = {"overview": 13, "usage": 12, "invoice-list": 8, "invoice-detail": 9}  # +1: security-policy lineage
+BILLING_BUDGET = {"overview": 11, "usage": 10, "invoice-list": 6, "invoice-detail": 7}
 
 
 def record(account, seconds, start=None):

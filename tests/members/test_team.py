@@ -16,7 +16,7 @@ from tests.factories import PASSWORD, AccountFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 # Query budget (issue 14): one extra query on the page must fail a test.
-MEMBERS_BUDGET = 11  # +1 since issue 13: the account's security-policy lineage
+MEMBERS_BUDGET = 9
 
 
 def members_url(account, name="list", **kwargs):

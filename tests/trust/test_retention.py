@@ -276,7 +276,7 @@ class TestPage:
 
 # session + user, access (ancestors, memberships, permission rows), security-policy lineage, the retention
 # lineage's rules, the agency-access nav check.
-RETENTION_PAGE_BUDGET = 8
+RETENTION_PAGE_BUDGET = 6
 
 
 class TestIndex:
@@ -296,4 +296,4 @@ class TestIndex:
 
 
 # session + user, access (memberships, permission rows), security-policy lineage, agency nav check, the page
-INDEX_BUDGET = 7
+INDEX_BUDGET = 5
