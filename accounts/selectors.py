@@ -92,26 +92,55 @@ def peek_page(rows, page, per_page: int) -> PeekPage:
     return PeekPage(found[:per_page], number, len(found) > per_page)
 
 
+# A person with at most this many entry points searches within their ranges; more, and every matching account
+# is tested for reach instead.
+MAX_SEARCH_TOPS = 20
+
+
 def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekPage:
     """Reachable accounts whose name contains ``query``, with their parent for context; ``parent_reached``
-    says whether the person reaches the parent too (R6: only then is it named). One query per page, no count,
-    compiled once per page size and position (``accounts.baked``)."""
-    return peek_page(lambda start, stop: _search(user.pk, query.strip(), start=start, stop=stop), page, per_page)
+    says whether the person reaches the parent too (R6: only then is it named). No count; compiled once per page
+    size and position (``accounts.baked``).
+
+    Two queries: the person's entry points (``entry_point_memberships``), then the names within what they reach,
+    which is every entry point's subtree (an agency client: the account alone), each a range on the path index:
+    a member of one account deep down reads that account, not every account of the platform whose name matches.
+    A person with more than ``MAX_SEARCH_TOPS`` entry points is searched by testing reach on each match."""
+    text = query.strip()
+    tops = _entry_points(user.pk, limit=MAX_SEARCH_TOPS + 1)
+    if len(tops) > MAX_SEARCH_TOPS:
+        return peek_page(lambda start, stop: _search(user.pk, text, start=start, stop=stop), page, per_page)
+    subtrees = [subtree_bounds(m.account.path) for m in tops if not m.is_agency]
+    lows, highs = [low for low, _ in subtrees], [high for _, high in subtrees]
+    clients = [m.account.path for m in tops if m.is_agency]
+    return peek_page(lambda start, stop: _search_within(user.pk, text, lows, highs, clients, start=start, stop=stop)
+                     if tops else [], page, per_page)
 
 
-def _search_query(user_id, text, *, start, stop):
+def _named(accounts, user_id, text, start, stop):
     reached_parent = Membership.objects.effective().filter(
         user_id=user_id, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))
     return (
-        Account.objects.reachable_by_id(user_id)
-        .filter(name__icontains=text)
+        accounts.filter(name__icontains=text)
         .select_related("parent")
         .annotate(parent_reached=Exists(reached_parent))
         .order_by("name", "pk")
     )[start:stop]
 
 
+def _search_query(user_id, text, *, start, stop):
+    return _named(Account.objects.reachable_by_id(user_id), user_id, text, start, stop)
+
+
+def _search_within_query(user_id, text, lows, highs, clients, *, start, stop):
+    within = Q(path__in=clients) if clients else Q()
+    for low, high in zip(lows, highs, strict=True):
+        within |= Q(path__gte=low, path__lte=high)
+    return _named(Account.objects.filter(within), user_id, text, start, stop)
+
+
 _search = Baked(_search_query)
+_search_within = Baked(_search_within_query)
 
 
 def subaccount_rows(qs, period=None):

@@ -23,8 +23,11 @@ def forest(rng, roots=3, size=25):
     return list(Account.objects.all())
 
 
+@pytest.mark.parametrize("within_tops", [True, False], ids=["search within the tops", "search testing reach"])
 @pytest.mark.parametrize("seed", range(4))
-def test_reach_and_entry_points_follow_the_rule(seed, make_member):
+def test_reach_and_entry_points_follow_the_rule(seed, within_tops, make_member, monkeypatch):
+    if not within_tops:  # more entry points than a search restricts itself to: every match is tested for reach
+        monkeypatch.setattr("accounts.selectors.MAX_SEARCH_TOPS", 0)
     rng = random.Random(seed)
     accounts = forest(rng)
     user = UserFactory()
@@ -33,11 +36,12 @@ def test_reach_and_entry_points_follow_the_rule(seed, make_member):
         make_member(account, rng.choice([RoleId.MEMBER, RoleId.ADMIN]), user=user)
     agency = AccountFactory(name="Agency")
     make_member(agency, RoleId.ADMIN, user=user)
-    clients = [a for a in accounts if a.depth == 1 and a not in own][:1]
-    for client in clients:
-        AgencyGrant.objects.create(client=client, agency=agency, status="active")
+    clients = [a for a in accounts if a.depth == 1 and a not in own][:2]
+    for client, status in zip(clients, ("active", "revoked")):  # a revoked grant reaches nothing
+        AgencyGrant.objects.create(client=client, agency=agency, status=status)
         Membership.objects.create(user=user, account=client, role=RoleId.AGENCY_ADMIN, is_agency=True,
                                   agency_account=agency)
+    clients = clients[:1]
     own.append(agency)
     own_paths = [a.path for a in own]
     expected_reach = {a.pk for a in Account.objects.all()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 # (issue 13, one query).
 DASHBOARD_BUDGET = 10
 DASHBOARD_SUB_BUDGET = 7
-SWITCHER_BUDGET = {"entry_points": 3, "children": 6, "search": 3}
+SWITCHER_BUDGET = {"entry_points": 3, "children": 6, "search": 4}
 
 
 def dashboard(account):
