@@ -13,7 +13,7 @@ from django.views.generic import ListView, TemplateView
 from accounts.baked import Baked
 from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
-from accounts.models import Account, subtree_q
+from accounts.models import subtree_bounds
 from accounts.params import search_text
 from accounts.sorting import Column, Sorting
 
@@ -50,6 +50,24 @@ def sees_prices(access) -> bool:
 _failed_invoice = Baked(lambda account_id: Invoice.objects.filter(
     account_id=account_id, payment_status=Invoice.PaymentStatus.FAILED).order_by("-period")[:1])
 
+# A subaccount's Billing and Usage tabs (every account page's queries are compiled once: ``accounts.baked``).
+_open_transfer = Baked(lambda account_id: BillingTransfer.objects.filter(
+    account_id=account_id, status__in=BillingTransfer.OPEN).select_related("plan").order_by("pk")[:1])
+_subtree_minutes = Baked(lambda account_id, period: UsageRollup.objects.filter(
+    account_id=account_id, period=period).order_by("pk").values_list("subtree_minutes", flat=True)[:1])
+
+
+def _own_minutes_query(low, high, period, text, *, search):
+    """The subtree's accounts that used minutes this period, largest first: (account id, name, own minutes)."""
+    usage = (UsageRollup.objects.filter(account__path__gte=low, account__path__lte=high, period=period)
+             .exclude(own_minutes=0).order_by("-own_minutes", "account_id"))
+    if search:
+        usage = usage.filter(account__name__icontains=text)
+    return usage.values_list("account_id", "account__name", "own_minutes")
+
+
+_own_minutes = Baked(_own_minutes_query)
+
 LINES_PER_PAGE = 25
 TOP_ACCOUNTS = 10
 
@@ -83,12 +101,10 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
             rows, to_lines = statement_rows(statement, search=search), partial(statement_lines, statement)
             all_rows = statement_rows(statement)
         else:
-            ctx["open_transfer"] = (BillingTransfer.objects.filter(account=account, status__in=BillingTransfer.OPEN)
-                                    .select_related("plan").first())
-            payer = Account.objects.get(path=account.root_path)
+            ctx["open_transfer"] = next(iter(_open_transfer(account.pk)), None)
+            payer = self.access.ancestors[0]  # the root: loaded with the lineage when access was resolved
             ctx.update(payer=payer, payer_visible=self.access.reaches(payer),  # R6
-                       minutes_used=UsageRollup.objects.filter(account=account, period=period)
-                       .values_list("subtree_minutes", flat=True).first() or 0)
+                       minutes_used=next(iter(_subtree_minutes(account.pk, period)), 0))
             if ctx["prices"]:
                 # the payer's statement lines of this subtree, with their amounts
                 payer_statement = live_statement(payer, period)
@@ -105,12 +121,8 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
                             ln.description = ln.description[len(prefix):]
                     return line_lists
             else:
-                usage = (UsageRollup.objects.filter(subtree_q(account.path, "account__path"), period=period)
-                         .exclude(own_minutes=0).order_by("-own_minutes", "account_id"))
-                all_rows = usage.values_list("account_id", "account__name", "own_minutes")
-                if search:
-                    usage = usage.filter(account__name__icontains=search)
-                rows = usage.values_list("account_id", "account__name", "own_minutes")
+                all_rows = _own_minutes.pages(*subtree_bounds(account.path), period, "", search=False)
+                rows = _own_minutes.pages(*subtree_bounds(account.path), period, search, search=bool(search))
 
                 def to_lines(*row_lists):
                     return [[Line(pk, name, minutes) for pk, name, minutes in rows] for rows in row_lists]

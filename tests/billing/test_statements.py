@@ -204,6 +204,12 @@ class TestPages:
         assert ctx["minutes_used"] == 33
         assert [ln.description for ln in client.get(url, {"q": "team 1"}).context["lines"]] == ["Team 1"]
         assert client.get(url, {"q": "Sibling"}).context["lines"] == []
+        assert client.get(url, {"q": "team", "page": 2}).context["page_obj"].number == 1  # past the last: the last
+        # R6: the payer is named only to people who reach it
+        assert "invoiced to the account that pays for it" in client.get(url).content.decode()
+        client.force_login(make_member(root, RoleId.VIEWER))
+        assert "invoiced to Agency" in client.get(url).content.decode()
+        client.force_login(make_member(sub, RoleId.MEMBER))
         assert client.get(reverse("billing:overview", kwargs={"account_id": sub.public_id})).status_code == 403
 
     def test_root_owner_sees_the_statement_chart_and_prices(self, client, make_member):
