@@ -10,11 +10,29 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 
+from accounts.baked import Baked
 from accounts.models import Account, AccountUserObjectPermission
 from accounts.permissions import Matrix, cap, clean_matrix, compose
 
 from .models import Membership
 from .roles import get_role
+
+
+def _agency_settings_query(account_id):
+    from agency.models import AgencySettings  # (agency reads members)
+
+    return AgencySettings.objects.filter(account_id=account_id, enabled=True).order_by("pk").values_list("matrix")[:1]
+
+
+def _grant_matrices_query(account_id):
+    from agency.models import AgencyGrant
+
+    return AgencyGrant.objects.filter(client_id=account_id, status__in=["requested", "active"]).values_list(
+        "agency_id", "matrix")
+
+
+# Read by every sync of a root account's rows and by the Members page: compiled once (``accounts.baked``).
+_agency_settings, _grant_matrices = Baked(_agency_settings_query), Baked(_grant_matrices_query)
 
 
 def own_categories(account: Account) -> Matrix:
@@ -47,12 +65,9 @@ class Caps:
     def of(cls, account: Account, ancestors=None) -> "Caps":
         if account.depth > 1:  # agency access joins root accounts only
             return cls(composed_categories(account, ancestors), None, {})
-        from agency.models import AgencyGrant, AgencySettings
-
-        settings_row = AgencySettings.objects.filter(account=account, enabled=True).first()
-        grants = AgencyGrant.objects.filter(client=account, status__in=["requested", "active"])
-        return cls({}, settings_row.matrix if settings_row else None,
-                   {g.agency_id: g.matrix for g in grants.only("agency_id", "matrix")})
+        settings_row = next(iter(_agency_settings(account.pk)), None)
+        return cls({}, settings_row[0] if settings_row else None,
+                   {agency_id: matrix for agency_id, matrix in _grant_matrices(account.pk)})
 
 
 def role_permissions(membership: Membership, caps: Caps | None = None) -> frozenset[str]:

@@ -47,6 +47,11 @@ def _members_query(account_id, text, *, search, sort):
 
 
 _members = Baked(_members_query)  # the Members page's count and page: compiled once (``accounts.baked``)
+# and for those who manage members, the pending invitations and the memberships inherited from above
+_pending = Baked(lambda account_id: Invitation.objects.filter(
+    account_id=account_id, status=Invitation.Status.PENDING).select_related("invited_by").order_by("-created_at")[:100])
+_inherited = Baked(lambda ancestor_ids: Membership.objects.filter(account_id__in=ancestor_ids)
+                   .select_related("user", "account").order_by("account__depth", "user__email")[:100])
 
 
 class MemberListView(AccountViewMixin, ListView):
@@ -74,12 +79,9 @@ class MemberListView(AccountViewMixin, ListView):
             reach_depth=min(m.account.depth for m in self.access.memberships),
         )
         if can_manage:
-            ctx["pending"] = list(Invitation.objects.filter(account=self.account, status=Invitation.Status.PENDING)
-                                  .select_related("invited_by").order_by("-created_at")[:100])
-            ctx["inherited"] = list(
-                Membership.objects.filter(account__in=[a.pk for a in self.access.ancestors])
-                .select_related("user", "account").order_by("account__depth", "user__email")[:100]
-            )
+            ctx["pending"] = _pending(self.account.pk)
+            ancestors = [a.pk for a in self.access.ancestors]
+            ctx["inherited"] = _inherited(ancestors) if ancestors else []
         return ctx
 
 

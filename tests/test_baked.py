@@ -153,6 +153,27 @@ def test_the_hot_path_queries_are_baked_and_answer_as_the_orm_does(tree, make_me
         assert query._entries and all(query._entries.values()), query.build
 
 
+def test_the_members_page_and_caps_queries_answer_as_the_orm_does(tree, make_member):
+    """The Members page's invitations and inherited members, and a root's agency caps (settings and grants with
+    their JSON matrices), baked, give the plain rows."""
+    from agency.models import AgencyGrant, AgencySettings
+    from members.models import Invitation
+    from members.rows import _agency_settings, _grant_matrices
+    from members.team_views import _inherited, _pending
+
+    chain, other = tree
+    owner = make_member(chain[0], RoleId.OWNER)
+    make_member(chain[1], RoleId.ADMIN)
+    Invitation.objects.create(account=chain[2], email="a@example.com", role=RoleId.MEMBER, invited_by=owner)
+    AgencySettings.objects.create(account=chain[0], enabled=True, matrix={"agents": "read"})
+    AgencyGrant.objects.create(client=chain[0], agency=other, status="active", matrix={"billing": "none"})
+    for query, args in ((_pending, (chain[2].pk,)), (_inherited, ([a.pk for a in chain[:2]],)),
+                        (_agency_settings, (chain[0].pk,)), (_grant_matrices, (chain[0].pk,))):
+        same_as_plain(query, *args)
+    assert list(_agency_settings(chain[0].pk)) == [({"agents": "read"},)]
+    assert list(_grant_matrices(chain[0].pk)) == [(other.pk, {"billing": "none"})]
+
+
 @pytest.mark.parametrize("order", [("name", "pk"), ("-minutes_used", "name"), ("-members_count", "name")])
 def test_subaccount_rows_told_the_page_give_what_they_give_untold(order, make_member):
     """``SubaccountRows.expect``: the page's ids and the total in one query give the same count and rows (with
