@@ -8,7 +8,7 @@ from django.db.models.functions import Lower
 
 from members.models import Membership
 
-from .baked import Baked
+from .baked import Baked, row_count
 from .models import Account, ancestor_or_self_paths, subtree_bounds
 from .params import uuid_or_none
 
@@ -174,6 +174,24 @@ def subaccount_rows(qs, period=None):
 
 
 FIGURES = ("members_count", "agents_count", "minutes_used", "transfer_status")
+
+
+# A subaccount tab's figures (overview, limits) and the number of accounts below it: compiled once.
+_figures_of = Baked(lambda pk, period: subaccount_rows(Account.objects.filter(pk=pk), period).order_by("pk")[:1])
+_below_count = Baked(lambda low, high, depth: Account.objects.filter(path__gte=low, path__lte=high, depth__gt=depth)
+                     .order_by().values_list(row_count()))
+
+
+def figures_of(account: Account, period=None) -> Account:
+    """``account`` read again with the figures of ``subaccount_rows`` (members, agents, minutes, transfer)."""
+    from billing.models import period_start
+
+    return _figures_of(account.pk, period or period_start())[0]
+
+
+def count_below(account: Account) -> int:
+    """How many accounts lie below ``account`` (``Account.descendants``), at any depth."""
+    return _below_count(*subtree_bounds(account.path), account.depth)[0][0]
 
 
 def sortable_subaccounts(qs, order: tuple[str, ...], period=None):

@@ -24,7 +24,7 @@ from .mixins import AccountViewMixin
 from .models import Account, AuditEvent
 from .params import search_text, uuid_or_404
 from .permissions import CATEGORIES, Level
-from .selectors import SubaccountRows, descendant_or_404, subaccount_rows
+from .selectors import SubaccountRows, count_below, descendant_or_404, figures_of
 from .services import (
     account_switched,
     subaccount_create,
@@ -147,8 +147,8 @@ class SubaccountOverviewView(SubaccountMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         sub = self.get_sub()
-        ctx["row"] = subaccount_rows(Account.objects.filter(pk=sub.pk)).get()
-        ctx["all_below"] = sub.descendants().count()
+        ctx["row"] = figures_of(sub)
+        ctx["all_below"] = count_below(sub)
         ctx["plan"] = plan_for(sub)
         return ctx
 
@@ -226,7 +226,7 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
         ctx = super().get_context_data(**kwargs)
         sub = self.get_sub()
         # one query for all three; minutes from the usage rollup (the subtree's, this period), never raw usage
-        row = subaccount_rows(Account.objects.filter(pk=sub.pk)).get()
+        row = figures_of(sub)
         ctx["usage"] = {"minutes": row.minutes_used, "agents": row.agents_count, "members": row.members_count}
         ctx["meters"] = [
             LimitMeter(row.minutes_used, sub.limit_minutes, "Minutes this period",

@@ -27,8 +27,9 @@ from django.utils import timezone
 
 from accounts.access import resolve_access
 from accounts.audit import audit
+from accounts.baked import Baked
 from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
-from accounts.models import LIMIT_NAMES, Account
+from accounts.models import LIMIT_NAMES, Account, subtree_bounds
 from accounts.services import subtree_move
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -65,6 +66,17 @@ def transfer_permission_refusal(account: Account, by) -> str | None:
     return None
 
 
+def _transfer_under_way_query(lineage_paths, low, high, now):
+    live = Q(status=BillingTransfer.Status.SCHEDULED) | Q(status=BillingTransfer.Status.PENDING, expires_at__gt=now)
+    return (BillingTransfer.objects.filter(live)
+            .filter(Q(account__path__in=lineage_paths) | Q(account__path__gte=low, account__path__lte=high))
+            .order_by("-created_at")[:1])  # (as the model orders them: the latest)
+
+
+# A live transfer above, here or below (the subaccount tabs and the wizard ask): compiled once.
+_transfer_under_way = Baked(_transfer_under_way_query)
+
+
 def transfer_refusal(account: Account, by) -> str | None:
     """Why a billing transfer of ``account`` cannot start now (the person's rights included), or None."""
     if not account.is_subaccount:
@@ -74,11 +86,8 @@ def transfer_refusal(account: Account, by) -> str | None:
         return permission
     if account.is_suspended:
         return f"{account.name} is suspended: reactivate it first."
-    now = timezone.now()
-    live = Q(status=BillingTransfer.Status.SCHEDULED) | Q(status=BillingTransfer.Status.PENDING, expires_at__gt=now)
-    above_or_here = Q(account__path__in=[*account.ancestor_paths, account.path])
-    below = Q(account__path__startswith=account.path)
-    busy = BillingTransfer.objects.filter(live).filter(above_or_here | below).first()
+    busy = next(iter(_transfer_under_way([*account.ancestor_paths, account.path], *subtree_bounds(account.path),
+                                         timezone.now())), None)
     if busy is not None:
         if busy.account_id == account.pk:
             return f"{account.name} already has a billing transfer under way."

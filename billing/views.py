@@ -68,6 +68,10 @@ def _own_minutes_query(low, high, period, text, *, search):
 
 _own_minutes = Baked(_own_minutes_query)
 
+# The Invoices page's count and page, by the sort asked for (``INVOICE_SORTS``)
+_invoices = Baked(lambda account_id, *, sort: Invoice.objects.filter(account_id=account_id).order_by(
+    *INVOICE_SORTS.parse({INVOICE_SORTS.param: sort}).order_by))
+
 LINES_PER_PAGE = 25
 TOP_ACCOUNTS = 10
 
@@ -173,7 +177,7 @@ class InvoiceListView(InvoiceAccessMixin, ListView):
     def get_queryset(self):
         self.check_root()
         self.sort = INVOICE_SORTS.parse(self.request.GET)
-        return Invoice.objects.filter(account=self.account).order_by(*self.sort.order_by)
+        return _invoices.pages(self.account.pk, sort=self.sort.value)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(sort=self.sort, extra_query=self.sort.extra_query, **kwargs)

@@ -84,6 +84,15 @@ class TestStart:
             transfers.transfer_start(account=world["sales"], by=fresh(world["owner"]),
                                      billing_owner_email="s@example.test", plan=plan("pro"))
 
+    def test_a_transfer_below_blocks_one_above_and_a_siblings_blocks_nothing(self, world):
+        sibling = AccountFactory(parent=world["northwind"], name="Acme Two")
+        AccountFactory(parent=world["acme"], name="Acme Support")
+        transfers.transfer_start(account=world["sales"], by=fresh(world["owner"]),
+                                 billing_owner_email="s@example.test", plan=plan("pro"))
+        with pytest.raises(ValidationError, match="above or below"):
+            start(world)
+        start(world, account=sibling)  # beside it: nothing under way above or below
+
     def test_only_people_with_admin_rank_above_may_keep_access(self, world):
         with pytest.raises(ValidationError, match="Owners and Admins of the agency's own account"):
             start(world, keep_agency_access=True, agency_people=[world["member"]])
