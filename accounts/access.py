@@ -29,7 +29,6 @@ _BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
 LINEAGE_RELATED = ("security_policy",)
 
 
-
 class _Codenames(Func):
     """The codenames of the permission rows a subquery selects, comma-joined in one value (codenames are
     ``[a-z_]``), or NULL when there is none; selected alone it makes one row whatever matches (as ``row_count``)."""

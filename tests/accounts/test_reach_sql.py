@@ -37,7 +37,7 @@ def test_reach_and_entry_points_follow_the_rule(seed, within_tops, make_member, 
     agency = AccountFactory(name="Agency")
     make_member(agency, RoleId.ADMIN, user=user)
     clients = [a for a in accounts if a.depth == 1 and a not in own][:2]
-    for client, status in zip(clients, ("active", "revoked")):  # a revoked grant reaches nothing
+    for client, status in zip(clients, ("active", "revoked"), strict=False):  # a revoked grant reaches nothing
         AgencyGrant.objects.create(client=client, agency=agency, status=status)
         Membership.objects.create(user=user, account=client, role=RoleId.AGENCY_ADMIN, is_agency=True,
                                   agency_account=agency)
