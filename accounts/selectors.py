@@ -92,7 +92,7 @@ def peek_page(rows, page, per_page: int) -> PeekPage:
     return PeekPage(found[:per_page], number, len(found) > per_page)
 
 
-# A person with at most this many entry points searches within their ranges; more, and every matching account
+# A person with at most this many memberships searches within their ranges; more, and every matching account
 # is tested for reach instead.
 MAX_SEARCH_TOPS = 20
 
@@ -102,12 +102,14 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekP
     says whether the person reaches the parent too (R6: only then is it named). No count; compiled once per page
     size and position (``accounts.baked``).
 
-    Two queries: the person's entry points (``entry_point_memberships``), then the names within what they reach,
-    which is every entry point's subtree (an agency client: the account alone), each a range on the path index:
-    a member of one account deep down reads that account, not every account of the platform whose name matches.
-    A person with more than ``MAX_SEARCH_TOPS`` entry points is searched by testing reach on each match."""
+    Two queries: the person's memberships in force, then the names within what they reach, which is every
+    membership's subtree (an agency client: the account alone), each a range on the path index: a member of one
+    account deep down reads that account, not every account of the platform whose name matches. Every membership
+    gives its range, not only the entry points, so search never depends on ``below_own`` (kept apart from the
+    memberships: ``members.entry_points``). A person with more than ``MAX_SEARCH_TOPS`` memberships is searched by
+    testing reach on each match."""
     text = query.strip()
-    tops = _entry_points(user.pk, limit=MAX_SEARCH_TOPS + 1)
+    tops = _memberships_in_force(user.pk, limit=MAX_SEARCH_TOPS + 1)
     if len(tops) > MAX_SEARCH_TOPS:
         return peek_page(lambda start, stop: _search(user.pk, text, start=start, stop=stop), page, per_page)
     subtrees = [subtree_bounds(m.account.path) for m in tops if not m.is_agency]
@@ -141,6 +143,8 @@ def _search_within_query(user_id, text, lows, highs, clients, *, start, stop):
 
 _search = Baked(_search_query)
 _search_within = Baked(_search_within_query)
+_memberships_in_force = Baked(lambda user_id, *, limit: Membership.objects.effective().filter(user_id=user_id)
+                              .select_related("account").order_by("pk")[:limit])
 
 
 def subaccount_rows(qs, period=None):

@@ -62,3 +62,13 @@ def test_a_membership_below_another_is_no_entry_point_even_past_a_lowered_depth_
     make_member(chain[4], RoleId.MEMBER, user=person)  # level 5, below it
     settings.ACCOUNT_MAX_DEPTH = 3  # lowered after the tree was built deeper
     assert [e.account.pk for e in entry_points(person)] == [chain[2].pk]
+
+
+def test_search_does_not_depend_on_the_entry_point_flag(make_member):
+    """``below_own`` is kept apart from the memberships and can be stale after a race (DESIGN-NOTES, "Switcher at
+    scale"): search must find what the person reaches whatever the flag says."""
+    chain = account_chain(3, prefix="Flag")
+    person = make_member(chain[1], RoleId.MEMBER)
+    Membership.objects.filter(user=person).update(below_own=True)  # as a lost race could leave it
+    assert {a.pk for a in search_page(person, "flag")} == {chain[1].pk, chain[2].pk}
+    assert [a.pk for a in search_page(UserFactory(), "flag")] == []  # no membership: nothing
