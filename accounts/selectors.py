@@ -8,7 +8,7 @@ from django.db.models.functions import Lower
 
 from members.models import Membership
 
-from .baked import Baked, row_count
+from .baked import Baked
 from .models import Account, ancestor_or_self_paths, subtree_bounds
 from .params import uuid_or_none
 
@@ -94,7 +94,7 @@ def peek_page(rows, page, per_page: int) -> PeekPage:
 
 # A person with at most this many memberships searches within their ranges; more, and every matching account
 # is tested for reach instead.
-MAX_SEARCH_TOPS = 20
+MAX_SEARCH_MEMBERSHIPS = 20
 
 
 def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekPage:
@@ -106,17 +106,17 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekP
     membership's subtree (an agency client: the account alone), each a range on the path index: a member of one
     account deep down reads that account, not every account of the platform whose name matches. Every membership
     gives its range, not only the entry points, so search never depends on ``below_own`` (kept apart from the
-    memberships: ``members.entry_points``). A person with more than ``MAX_SEARCH_TOPS`` memberships is searched by
-    testing reach on each match."""
+    memberships: ``members.entry_points``). A person with more than ``MAX_SEARCH_MEMBERSHIPS`` memberships is
+    searched by testing reach on each match."""
     text = query.strip()
-    tops = _memberships_in_force(user.pk, limit=MAX_SEARCH_TOPS + 1)
-    if len(tops) > MAX_SEARCH_TOPS:
+    held = _memberships_in_force(user.pk, limit=MAX_SEARCH_MEMBERSHIPS + 1)
+    if len(held) > MAX_SEARCH_MEMBERSHIPS:
         return peek_page(lambda start, stop: _search(user.pk, text, start=start, stop=stop), page, per_page)
-    subtrees = [subtree_bounds(m.account.path) for m in tops if not m.is_agency]
+    subtrees = [subtree_bounds(m.account.path) for m in held if not m.is_agency]
     lows, highs = [low for low, _ in subtrees], [high for _, high in subtrees]
-    clients = [m.account.path for m in tops if m.is_agency]
+    clients = [m.account.path for m in held if m.is_agency]
     return peek_page(lambda start, stop: _search_within(user.pk, text, lows, highs, clients, start=start, stop=stop)
-                     if tops else [], page, per_page)
+                     if held else [], page, per_page)
 
 
 def _named(accounts, user_id, text, start, stop):
@@ -182,8 +182,8 @@ FIGURES = ("members_count", "agents_count", "minutes_used", "transfer_status")
 
 # A subaccount tab's figures (overview, limits) and the number of accounts below it: compiled once.
 _figures_of = Baked(lambda pk, period: subaccount_rows(Account.objects.filter(pk=pk), period).order_by("pk")[:1])
-_below_count = Baked(lambda low, high, depth: Account.objects.filter(path__gte=low, path__lte=high, depth__gt=depth)
-                     .order_by().values_list(row_count()))
+_below_count = Baked(lambda low, high, depth: Account.objects.filter(path__gte=low, path__lte=high,
+                                                                    depth__gt=depth)).counted()
 
 
 def figures_of(account: Account, period=None) -> Account:

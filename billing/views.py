@@ -20,7 +20,7 @@ from accounts.sorting import Column, Sorting
 from . import stripe_sync
 from .charts import account_bars, account_marks, daily_bars, daily_marks
 from .models import BillingTransfer, Invoice, Plan, UsageRollup, period_start
-from .selectors import plan_for
+from .selectors import minutes_used_in_subtrees, plan_for
 from .statements import (
     SEP,
     Line,
@@ -53,8 +53,6 @@ _failed_invoice = Baked(lambda account_id: Invoice.objects.filter(
 # A subaccount's Billing and Usage tabs (every account page's queries are compiled once: ``accounts.baked``).
 _open_transfer = Baked(lambda account_id: BillingTransfer.objects.filter(
     account_id=account_id, status__in=BillingTransfer.OPEN).select_related("plan").order_by("pk")[:1])
-_subtree_minutes = Baked(lambda account_id, period: UsageRollup.objects.filter(
-    account_id=account_id, period=period).order_by("pk").values_list("subtree_minutes", flat=True)[:1])
 
 
 def _own_minutes_query(low, high, period, text, *, search):
@@ -108,7 +106,7 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
             ctx["open_transfer"] = next(iter(_open_transfer(account.pk)), None)
             payer = self.access.ancestors[0]  # the root: loaded with the lineage when access was resolved
             ctx.update(payer=payer, payer_visible=self.access.reaches(payer),  # R6
-                       minutes_used=next(iter(_subtree_minutes(account.pk, period)), 0))
+                       minutes_used=minutes_used_in_subtrees([account], period)[account.pk])
             if ctx["prices"]:
                 # the payer's statement lines of this subtree, with their amounts
                 payer_statement = live_statement(payer, period)

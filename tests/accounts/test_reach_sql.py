@@ -23,11 +23,12 @@ def forest(rng, roots=3, size=25):
     return list(Account.objects.all())
 
 
-@pytest.mark.parametrize("within_tops", [True, False], ids=["search within the tops", "search testing reach"])
+@pytest.mark.parametrize("within_memberships", [True, False],
+                         ids=["search within the memberships", "search testing reach"])
 @pytest.mark.parametrize("seed", range(4))
-def test_reach_and_entry_points_follow_the_rule(seed, within_tops, make_member, monkeypatch):
-    if not within_tops:  # more entry points than a search restricts itself to: every match is tested for reach
-        monkeypatch.setattr("accounts.selectors.MAX_SEARCH_TOPS", 0)
+def test_reach_and_entry_points_follow_the_rule(seed, within_memberships, make_member, monkeypatch):
+    if not within_memberships:  # more memberships than a search restricts itself to: every match is tested for reach
+        monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", 0)
     rng = random.Random(seed)
     accounts = forest(rng)
     user = UserFactory()
