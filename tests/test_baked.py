@@ -224,7 +224,7 @@ def test_an_integer_field_lookup_takes_the_argument_as_the_driver_wraps_it(tree)
         assert same_as_plain(deeper, chain[0].path, n + 1) == chain[n + 1:]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the seeded rows for later tests
 def test_a_query_baked_in_one_thread_runs_on_another_threads_own_connection():
     """Connections are per thread: the compiled query is replayed on the caller's, never on the baker's."""
     import threading
