@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from .models import LIMIT_NAMES, NAME_MAX_LENGTH
 from .permissions import CATEGORIES, Level, Matrix, clean_matrix
 from .services import clean_account_name
+from .widgets import QuickSelect
 
 
 class AccountNameForm(forms.Form):
@@ -111,7 +112,7 @@ class SuspendForm(forms.Form):
 
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, label="Actor email")
-    action = forms.ChoiceField(required=False, label="Action")
+    action = forms.ChoiceField(required=False, label="Action", widget=QuickSelect)
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     conversations = forms.BooleanField(required=False, label="Show conversation events")
