@@ -130,12 +130,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        # Parameters bound by the server, and a statement a connection has run twice prepared there: PostgreSQL
-        # stops planning the queries every page repeats (0.1-0.4 ms each, more than running them: issue 14).
-        # Off behind a pooler in transaction mode (PgBouncer before 1.21), where a connection's prepared
-        # statements do not follow the client.
-        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
