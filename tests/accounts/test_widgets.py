@@ -29,3 +29,37 @@ def test_the_audit_filter_keeps_the_chosen_action_and_escapes_names():
     html = str(form["action"])
     assert '<option value="member.&lt;invited&gt;" selected>member.&lt;invited&gt;</option>' in html
     assert html.startswith('<select name="action" id="id_action">')
+
+
+class _Markup:
+    """An object that writes its own HTML (as a BoundField does): the templates turn it into a string first."""
+
+    def __str__(self):
+        return '<b onclick="x">'
+
+    def __html__(self):
+        return '<b onclick="x">'
+
+
+def test_labels_that_are_not_plain_strings_are_written_by_djangos_templates():
+    import datetime
+
+    from django.utils import translation
+    from django.utils.translation import gettext_lazy
+
+    choices = [("a", _Markup()), ("b", 1.5), ("c", datetime.date(2026, 1, 2)), ("d", gettext_lazy("Any"))]
+    with translation.override("de"):
+        quick = QuickSelect(choices=choices).render("n", "a", {"data-x": _Markup()})
+        assert quick == forms.Select(choices=choices).render("n", "a", {"data-x": _Markup()})
+    assert "&lt;b onclick" in quick and "1,5" in quick
+
+
+def test_a_subclass_with_its_own_templates_keeps_them():
+    class Custom(QuickSelect):
+        option_template_name = "django/forms/widgets/radio_option.html"
+
+    class Plain(forms.Select):
+        option_template_name = "django/forms/widgets/radio_option.html"
+
+    choices = [("a", "A"), ("b", "B")]
+    assert Custom(choices=choices).render("n", "a") == Plain(choices=choices).render("n", "a")
