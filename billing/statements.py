@@ -90,9 +90,10 @@ def allocate(total_cents: int, weights: list[int], keys: list | None = None) -> 
     exact = [total_cents * w for w in weights]
     parts = [e // whole for e in exact]
     leftover = total_cents - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), keys[i]))
-    for i in order[:leftover]:
-        parts[i] += 1
+    if leftover:  # (remainder descending, key, position) tuples compared in C: no key function per line
+        for _remainder, _key, i in sorted(zip([-(e % whole) for e in exact], keys, range(len(weights)),
+                                              strict=True))[:leftover]:
+            parts[i] += 1
     return parts
 
 

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accounts.models import Account
 from accounts.services import subaccount_create
@@ -305,3 +307,24 @@ def test_labels_name_every_level_that_exists_and_mark_a_missing_one():
     labels = tree_labels(root)
     assert labels[leaf.pk][0] == SEP.join(["Root", "…", "Leaf"])
     assert labels[below.pk][0] == SEP.join(["Root", "…", "Leaf", "Below"])
+
+
+def _allocate_by_key_function(total_cents, weights, keys=None):
+    """The split as first written (a stable sort with a key function): the reference for ``allocate``."""
+    whole = sum(weights)
+    if not whole or not total_cents:
+        return [0] * len(weights)
+    keys = range(len(weights)) if keys is None else keys
+    exact = [total_cents * w for w in weights]
+    parts = [e // whole for e in exact]
+    for i in sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), keys[i]))[:total_cents - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(total=st.integers(0, 10**7), weights=st.lists(st.integers(0, 50), max_size=40), data=st.data())
+def test_allocation_gives_the_leftover_cents_as_the_reference_does(total, weights, data):
+    """Ties in remainder go to the smaller key, then to the earlier line, with or without keys."""
+    keys = data.draw(st.one_of(st.none(), st.lists(st.integers(1, 5), min_size=len(weights), max_size=len(weights))))
+    assert allocate(total, weights, keys) == _allocate_by_key_function(total, weights, keys)
