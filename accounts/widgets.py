@@ -28,10 +28,10 @@ class QuickSelect(forms.Select):
     def render(self, name, value, attrs=None, renderer=None):
         context = self.get_context(name, value, attrs)
         widget = context["widget"]
-        options = [o for _group, group_options, _index in widget["optgroups"] for o in group_options]
+        every_option = [o for _group, options, _index in widget["optgroups"] for o in options]
         if (self.template_name != forms.Select.template_name
                 or self.option_template_name != forms.Select.option_template_name
-                or not all(_plain(o["label"]) and all(_plain(v) for v in o["attrs"].values()) for o in options)
+                or not all(_plain(o["label"]) and all(_plain(v) for v in o["attrs"].values()) for o in every_option)
                 or not all(_plain(v) for v in widget["attrs"].values())):
             return self._render(self.template_name, context, renderer)
         parts = [format_html('<select name="{}"', widget["name"]), _attrs(widget["attrs"]), ">"]
