@@ -14,6 +14,16 @@ anything that changes the SQL) and are passed as they are. ``build`` must not re
 refused (``ImproperlyConfigured``), so a frozen clock can never be baked in. A value that only derives from an
 argument (an upper bound computed from a path) must be an argument of its own. ``None`` or ``bool`` arguments,
 and shapes the ORM compiles to nothing (an empty ``IN``), run the plain queryset.
+
+On PostgreSQL (psycopg 3) the SQL is also a prepared statement of each connection (``BAKED_PREPARED_STATEMENTS``,
+on by default): sent with its parameters bound on the server, parsed and planned once per connection instead of on
+every request. Only these queries, with their short parameter lists (at most ``MAX_LIST`` per list), are prepared:
+everything else keeps Django's client-side binding (no 65,535-parameter cap on a large delete, say). psycopg keeps
+at most ``prepared_max`` statements per connection and forgets them all on a rollback or DDL on that connection. A
+migration run from elsewhere that changes a selected column's type makes PostgreSQL refuse the old plan ("cached plan
+must not change result type"): outside a transaction the query is prepared again and run once more; inside one the
+error stands and the transaction's rollback clears the connection's statements. Behind a pooler in transaction mode
+that predates protocol-level prepared statements (PgBouncer before 1.21), turn it off.
 """
 
 import copy
@@ -21,8 +31,9 @@ import datetime
 import threading
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet, ImproperlyConfigured, ValidationError
-from django.db import connections
+from django.db import NotSupportedError, connections
 from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
 
@@ -117,10 +128,11 @@ def _match(connection, param, stand):
 
 
 class _Entry:
-    __slots__ = ("compiler", "params", "queryset", "sql")
+    __slots__ = ("compiler", "converters", "params", "queryset", "sql")
 
     def __init__(self, queryset, compiler, sql, params):
         self.queryset, self.compiler, self.sql, self.params = queryset, compiler, sql, params
+        self.converters = None  # (connection, the compiler's converters for its columns on that connection)
 
 
 class _Query:
@@ -148,6 +160,64 @@ class _QuerySet:
 
     def __getattr__(self, name):
         return getattr(self._queryset, name)
+
+
+try:  # psycopg 3: the driver whose cursors can prepare
+    import psycopg
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+except ImportError:  # nothing is prepared
+    psycopg = None
+
+# PostgreSQL's refusal of a prepared statement whose columns changed type since it was prepared (a migration).
+_STALE_PLAN = "cached plan must not change result type"
+
+
+if psycopg is not None:
+    class _PreparedCursor(psycopg.Cursor):
+        """A psycopg cursor that binds on the server and prepares every statement it runs (once per connection:
+        psycopg keeps the names)."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+        def _send_query_prepared(self, name, pgq, *, binary=None):
+            # psycopg keeps the query it sent only when it was not prepared; Django's query log reads it there
+            # (``last_executed_query``): the SQL sent, parameters as $1, $2…
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, binary=binary)
+
+
+class _Preparing:
+    """The database connection as a baked query's compiler sees it: its cursors prepare their statement
+    (``_PreparedCursor``), made the way Django makes its own (health check, time zone, query log and execute
+    wrappers); everything else is the connection's."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db):
+        self._db = db
+
+    def cursor(self):
+        db = self._db
+        db.close_if_health_check_failed()
+        db.ensure_connection()
+        with db.wrap_database_errors:
+            if db.connection.prepare_threshold is None:  # Django's default: psycopg prepares nothing
+                db.connection.prepare_threshold = 0  # only cursors that ask (these) prepare: Django's bind client-side
+            cursor = _PreparedCursor(db.connection)
+            if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+                register_tzloader(db.timezone, cursor)
+            return db._prepare_cursor(cursor)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+def _prepares(connection) -> bool:
+    return (psycopg is not None and connection.vendor == "postgresql"
+            and getattr(settings, "BAKED_PREPARED_STATEMENTS", True))
 
 
 class Baked:
@@ -202,8 +272,25 @@ class Baked:
         compiler.connection = connection  # connections are per thread
         sql, params = entry.sql, tuple(p(args) for p in entry.params)
         compiler.as_sql = lambda *a, **k: (sql, params)
+        # The columns' converters depend on the columns and the connection only: worked out once (Django looks them
+        # up for every query).
+        converters = entry.converters
+        if converters is None or converters[0] is not connection:
+            fields = [column[0] for column in compiler.select[0:compiler.col_count]]
+            converters = entry.converters = (connection, compiler.get_converters(fields))
+        compiler.get_converters = lambda expressions, converters=converters[1]: converters
         queryset = entry.queryset
-        return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+        if not _prepares(connection):
+            return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+        compiler.connection = _Preparing(connection)
+        try:
+            return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+        except NotSupportedError as exc:
+            if _STALE_PLAN not in str(exc) or connection.in_atomic_block:
+                raise  # in a transaction: its rollback makes psycopg forget the connection's statements
+            with connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")  # psycopg sees it and forgets its names too
+            return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
 
     def _compile(self, connection, args, shape, stand_set):
         numbers = iter(range(10**6))  # one stand-in number per argument and per list element, none shared

@@ -118,7 +118,7 @@ TEMPLATES = [
                 "security.context_processors.policy_notice",
             ],
             # ``{% url %}`` reversing each pattern once for UUID arguments (accounts/templatetags/fast_url.py)
-            "builtins": ["accounts.templatetags.fast_url"],
+            "builtins": ["accounts.templatetags.fast_url", "accounts.templatetags.fast_extends"],
         },
     },
 ]
@@ -130,6 +130,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: the hot path's baked queries (accounts/baked.py) are prepared statements of each connection. Off behind
+# a pooler in transaction mode older than PgBouncer 1.21; Django's other queries always bind client-side.
+BAKED_PREPARED_STATEMENTS = env.bool("BAKED_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -2,6 +2,7 @@
 with the same SQL; what it cannot run safely (a value that is not an argument, a clock) it refuses or runs plain."""
 
 import datetime
+import re
 import uuid
 
 import pytest
@@ -35,7 +36,10 @@ def same_as_plain(query: Baked, *args, **shape):
     with CaptureQueriesContext(connection) as baked_sql:
         got = query(*args, **shape)
     assert len(baked_sql.captured_queries) == len(plain_sql.captured_queries) == 1
-    assert baked_sql.captured_queries[0]["sql"] == plain_sql.captured_queries[0]["sql"]
+    if baked._prepares(connection):  # a prepared statement: the log shows the SQL sent, parameters as $1, $2…
+        assert baked_sql.captured_queries[0]["sql"] == numbered(plain_qs.query.sql_with_params()[0])
+    else:
+        assert baked_sql.captured_queries[0]["sql"] == plain_sql.captured_queries[0]["sql"]
 
     def fields(row):
         if hasattr(row, "_meta"):
@@ -45,6 +49,12 @@ def same_as_plain(query: Baked, *args, **shape):
 
     assert [fields(r) for r in got] == [fields(r) for r in plain]
     return got
+
+
+def numbered(sql: str) -> str:
+    """Django's ``%s`` placeholders as PostgreSQL's ``$1``, ``$2``… (``%%`` a plain percent sign)."""
+    numbers = iter(range(1, 10**6))
+    return re.sub(r"%[s%]", lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
 
 
 @pytest.fixture
@@ -295,3 +305,75 @@ def test_lists_of_other_element_types_are_other_shapes(tree):
     assert by_pk([str(chain[0].pk)]) == [chain[0]]  # text ids: the field converts them, so run unbaked
     assert by_pk([chain[1].pk]) == [chain[1]]  # ints: baked apart, not served by the text shape
     assert sorted(map(bool, by_pk._entries.values())) == [False, True]
+
+
+# Prepared statements (PostgreSQL): the baked queries only, once per connection, and a plan gone stale.
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+
+
+def prepared_statements() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@on_postgresql
+def test_a_baked_query_is_prepared_once_per_connection_and_the_orm_s_own_are_not(tree):
+    chain, _ = tree
+    by_name = Baked(lambda name: Account.objects.filter(name=name).order_by("pk"))
+    before = prepared_statements()
+    assert by_name(chain[0].name) == [chain[0]]
+    assert list(Account.objects.filter(name=chain[1].name)) == [chain[1]]  # Django's: bound client-side
+    added = prepared_statements() - before
+    assert len(added) == 1 and '"accounts_account"."name" = $1' in next(iter(added))
+    with CaptureQueriesContext(connection) as queries:
+        assert by_name(chain[2].name) == [chain[2]] and by_name("nobody") == []
+    assert len(queries.captured_queries) == 2  # counted in the query log like any other
+    assert '"accounts_account"."name" = $1' in queries.captured_queries[0]["sql"]
+    assert prepared_statements() - before == added  # the same statement again, not a new one
+
+
+@on_postgresql
+def test_switched_off_nothing_is_prepared(tree, settings):
+    settings.BAKED_PREPARED_STATEMENTS = False
+    chain, _ = tree
+    by_name = Baked(lambda name: Account.objects.filter(name=name))
+    before = prepared_statements()
+    assert by_name(chain[0].name) == [chain[0]] and by_name(chain[1].name) == [chain[1]]
+    assert prepared_statements() == before
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction():
+    """Another connection changes the type of a column the statement returns (a migration while the app runs):
+    PostgreSQL refuses the prepared plan. Outside a transaction the query is prepared again and answers; inside
+    one the error stands, and once that transaction has rolled back the query answers again."""
+    import psycopg
+    from django.db import NotSupportedError, transaction
+    from django.db.models.expressions import RawSQL
+
+    account = AccountFactory(name="Stale plan")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE baked_probe (v integer); INSERT INTO baked_probe VALUES (7)")
+    probe = Baked(lambda pk: Account.objects.filter(pk=pk).values_list(
+        RawSQL("SELECT v FROM baked_probe", ()), flat=True))
+    other = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    try:
+        assert probe(account.pk) == [7]
+
+        other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
+        with CaptureQueriesContext(connection) as queries:
+            assert probe(account.pk) == [7]
+        assert [q["sql"] for q in queries.captured_queries][1:] == ["DEALLOCATE ALL", queries[0]["sql"]]
+
+        other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE integer")
+        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):  # noqa: SIM117
+            with transaction.atomic():
+                probe(account.pk)
+        assert probe(account.pk) == [7]
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE baked_probe")
