@@ -28,7 +28,8 @@ def links(html: str) -> list[tuple[str, bool, str]]:
 
 
 def render_both(path: str, can: dict, root: bool, agency: bool, govern: bool):
-    account = SimpleNamespace(public_id=uuid.UUID(path.split("/")[2]), is_root=root)
+    # is_root is a method, as on Account (treebeard): the template called it, Python must too
+    account = SimpleNamespace(public_id=uuid.UUID(path.split("/")[2]), is_root=lambda: root)
     request = RequestFactory().get(path)
     request.resolver_match = resolve(path)
     context = {"request": request, "current_account": account, "can": can, "may_govern_agency": govern,
@@ -72,3 +73,21 @@ def test_every_link_of_the_table_is_a_page_of_the_account():
 
 def test_no_account_no_links():
     assert engines["django"].from_string("{% load account_nav %}{% account_nav %}").render({}) == ""
+
+
+@pytest.mark.django_db
+def test_a_subaccount_page_has_no_root_only_links(client, make_member):
+    """On real pages: Clients and Agency access are the root's; a subaccount's navigation has neither (a Python
+    condition that read ``is_root`` without calling it showed them everywhere)."""
+    from members.roles import RoleId
+    from tests.factories import AccountFactory
+
+    root = AccountFactory(name="Nav Root")
+    sub = AccountFactory(name="Nav Sub", parent=root)
+    owner = make_member(root, RoleId.OWNER)
+    client.force_login(owner)
+    on_root = links(client.get(reverse("accounts:dashboard", args=[root.public_id])).content.decode())
+    on_sub = links(client.get(reverse("accounts:dashboard", args=[sub.public_id])).content.decode())
+    assert {"Clients", "Agency access"} <= {text for _, _, text in on_root}
+    assert "Subaccounts" in {text for _, _, text in on_sub}
+    assert not {"Clients", "Agency access"} & {text for _, _, text in on_sub}

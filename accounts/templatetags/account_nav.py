@@ -68,7 +68,7 @@ def account_nav(context) -> str:
     request = context.get("request")
     match = getattr(request, "resolver_match", None)
     name, namespace = (match.url_name, match.namespace) if match else (None, None)
-    can, root = context.get("can") or {}, account.is_root
+    can, root = context.get("can") or {}, account.is_root()  # a method (treebeard): the template called it
     agency, govern = access.is_agency, context.get("may_govern_agency")
     links = []
     for label, view, shown, current in LINKS:
