@@ -23,13 +23,15 @@ at most ``prepared_max`` statements per connection and forgets them all on a rol
 migration run from elsewhere that changes a selected column's type makes PostgreSQL refuse the old plan ("cached plan
 must not change result type"): outside a transaction the query is prepared again and run once more; inside one the
 error stands and the transaction's rollback clears the connection's statements. Behind a pooler in transaction mode
-that predates protocol-level prepared statements (PgBouncer before 1.21), turn it off.
+it needs one that keeps prepared statements per server connection (PgBouncer 1.22 or later with
+``max_prepared_statements`` set: psycopg sends ``DEALLOCATE ALL`` after a rollback); otherwise turn it off.
 """
 
 import copy
 import datetime
 import threading
 import uuid
+import weakref
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet, ImproperlyConfigured, ValidationError
@@ -170,8 +172,10 @@ try:  # psycopg 3: the driver whose cursors can prepare
 except ImportError:  # nothing is prepared
     psycopg = None
 
-# PostgreSQL's refusal of a prepared statement whose columns changed type since it was prepared (a migration).
-_STALE_PLAN = "cached plan must not change result type"
+# PostgreSQL's refusal of a prepared statement whose columns changed type since it was prepared (a migration):
+# "cached plan must not change result type", SQLSTATE 0A000 (feature_not_supported) whatever the server's language.
+# Retrying a baked query (always a SELECT) on any error of that class is harmless: it fails again or answers.
+_STALE_PLAN_SQLSTATE = "0A000"
 
 
 if psycopg is not None:
@@ -275,9 +279,10 @@ class Baked:
         # The columns' converters depend on the columns and the connection only: worked out once (Django looks them
         # up for every query).
         converters = entry.converters
-        if converters is None or converters[0] is not connection:
+        if converters is None or converters[0]() is not connection:
             fields = [column[0] for column in compiler.select[0:compiler.col_count]]
-            converters = entry.converters = (connection, compiler.get_converters(fields))
+            # a weak reference: an entry does not keep a finished thread's connection alive
+            converters = entry.converters = (weakref.ref(connection), compiler.get_converters(fields))
         compiler.get_converters = lambda expressions, converters=converters[1]: converters
         queryset = entry.queryset
         if not _prepares(connection):
@@ -286,7 +291,8 @@ class Baked:
         try:
             return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
         except NotSupportedError as exc:
-            if _STALE_PLAN not in str(exc) or connection.in_atomic_block:
+            if (getattr(exc.__cause__, "sqlstate", None) != _STALE_PLAN_SQLSTATE or connection.in_atomic_block
+                    or not connection.get_autocommit()):
                 raise  # in a transaction: its rollback makes psycopg forget the connection's statements
             with connection.cursor() as cursor:
                 cursor.execute("DEALLOCATE ALL")  # psycopg sees it and forgets its names too

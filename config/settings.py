@@ -130,8 +130,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# PostgreSQL: the hot path's baked queries (accounts/baked.py) are prepared statements of each connection. Off behind
-# a pooler in transaction mode older than PgBouncer 1.21; Django's other queries always bind client-side.
+# PostgreSQL: the hot path's baked queries (accounts/baked.py) are prepared statements of each connection. Behind a
+# pooler in transaction mode: PgBouncer 1.22+ with max_prepared_statements set, or off. Django's other queries
+# always bind client-side.
 BAKED_PREPARED_STATEMENTS = env.bool("BAKED_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

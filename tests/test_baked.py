@@ -373,6 +373,17 @@ def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction()
             with transaction.atomic():
                 probe(account.pk)
         assert probe(account.pk) == [7]
+
+        # a transaction opened by turning autocommit off is one too: the error stands, the rollback clears
+        other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
+        transaction.set_autocommit(False)
+        try:
+            with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
+                probe(account.pk)
+            transaction.rollback()
+        finally:
+            transaction.set_autocommit(True)
+        assert probe(account.pk) == [7]
     finally:
         other.close()
         with connection.cursor() as cursor:
