@@ -180,11 +180,9 @@ _STALE_PLAN_SQLSTATE = "0A000"
 
 if psycopg is not None:
     class _PreparedCursor(psycopg.Cursor):
-        """A psycopg cursor that binds on the server and prepares every statement it runs (once per connection:
-        psycopg keeps the names)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+        """A psycopg cursor that binds on the server; psycopg prepares a statement the second time a connection
+        runs it (``prepare_threshold`` 1) and keeps the name, so a shape run once (a far page, a search) costs no
+        extra round trip and takes no room among the connection's ``prepared_max`` statements."""
 
         def _send_query_prepared(self, name, pgq, *, binary=None):
             # psycopg keeps the query it sent only when it was not prepared; Django's query log reads it there
@@ -209,7 +207,8 @@ class _Preparing:
         db.ensure_connection()
         with db.wrap_database_errors:
             if db.connection.prepare_threshold is None:  # Django's default: psycopg prepares nothing
-                db.connection.prepare_threshold = 0  # only cursors that ask (these) prepare: Django's bind client-side
+                # only these cursors prepare: Django's own (client-side binding) never do, whatever the threshold
+                db.connection.prepare_threshold = 1
             cursor = _PreparedCursor(db.connection)
             if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
                 register_tzloader(db.timezone, cursor)

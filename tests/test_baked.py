@@ -319,12 +319,15 @@ def prepared_statements() -> set[str]:
 
 
 @on_postgresql
-def test_a_baked_query_is_prepared_once_per_connection_and_the_orm_s_own_are_not(tree):
+def test_a_baked_query_is_prepared_on_its_second_run_and_the_orm_s_own_never(tree):
     chain, _ = tree
     by_name = Baked(lambda name: Account.objects.filter(name=name).order_by("pk"))
     before = prepared_statements()
     assert by_name(chain[0].name) == [chain[0]]
-    assert list(Account.objects.filter(name=chain[1].name)) == [chain[1]]  # Django's: bound client-side
+    assert prepared_statements() == before  # run once: not prepared (a far page, a search)
+    assert by_name(chain[1].name) == [chain[1]]  # the second time
+    for _ in range(3):
+        assert list(Account.objects.filter(name=chain[1].name)) == [chain[1]]  # Django's: bound client-side
     added = prepared_statements() - before
     assert len(added) == 1 and '"accounts_account"."name" = $1' in next(iter(added))
     with CaptureQueriesContext(connection) as queries:
@@ -361,18 +364,20 @@ def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction()
         RawSQL("SELECT v FROM baked_probe", ()), flat=True))
     other = psycopg.connect(**connection.get_connection_params(), autocommit=True)
     try:
-        assert probe(account.pk) == [7]
+        assert probe(account.pk) == [7] and probe(account.pk) == [7]  # prepared on the second run
+        assert any("baked_probe" in statement for statement in prepared_statements())
 
         other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
         with CaptureQueriesContext(connection) as queries:
             assert probe(account.pk) == [7]
         assert [q["sql"] for q in queries.captured_queries][1:] == ["DEALLOCATE ALL", queries[0]["sql"]]
+        assert probe(account.pk) == [7]  # prepared again (its second run since)
 
         other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE integer")
         with pytest.raises(NotSupportedError, match="cached plan must not change result type"):  # noqa: SIM117
             with transaction.atomic():
                 probe(account.pk)
-        assert probe(account.pk) == [7]
+        assert probe(account.pk) == [7] and probe(account.pk) == [7]  # and prepared again
 
         # a transaction opened by turning autocommit off is one too: the error stands, the rollback clears
         other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
