@@ -134,7 +134,7 @@ class _Entry:
 
     def __init__(self, queryset, compiler, sql, params):
         self.queryset, self.compiler, self.sql, self.params = queryset, compiler, sql, params
-        self.converters = None  # (connection, the compiler's converters for its columns on that connection)
+        self.converters = None  # (weak reference to a connection, the columns' converters on that connection)
 
 
 class _Query:
