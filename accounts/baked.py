@@ -284,18 +284,19 @@ class Baked:
             converters = entry.converters = (weakref.ref(connection), compiler.get_converters(fields))
         compiler.get_converters = lambda expressions, converters=converters[1]: converters
         queryset = entry.queryset
+        baked = _QuerySet(queryset, _Query(queryset.query, compiler))
         if not _prepares(connection):
-            return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+            return list(queryset._iterable_class(baked))
         compiler.connection = _Preparing(connection)
         try:
-            return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+            return list(queryset._iterable_class(baked))
         except NotSupportedError as exc:
             if (getattr(exc.__cause__, "sqlstate", None) != _STALE_PLAN_SQLSTATE or connection.in_atomic_block
                     or not connection.get_autocommit()):
                 raise  # in a transaction: its rollback makes psycopg forget the connection's statements
             with connection.cursor() as cursor:
                 cursor.execute("DEALLOCATE ALL")  # psycopg sees it and forgets its names too
-            return list(queryset._iterable_class(_QuerySet(queryset, _Query(queryset.query, compiler))))
+            return list(queryset._iterable_class(baked))
 
     def _compile(self, connection, args, shape, stand_set):
         numbers = iter(range(10**6))  # one stand-in number per argument and per list element, none shared
