@@ -2,11 +2,14 @@
 
 Starts gunicorn (``--workers`` sync workers, DEBUG off, ``bench.settings``: the project plus the bare page of
 ``bench/floor_urls.py``) on the database of ``DATABASE_URL``, logs ``--clients`` people in (sessions made here,
-no sign-in form, so allauth's per-IP throttle is not in the way), then runs two phases of ``--duration``
-seconds with the same clients and the same gunicorn: every client requesting the bare page, then every client
-requesting its own person's pages of ``bench/pages.py`` at random. Each client is a thread with one
-``http.client`` connection per request (sync workers close them anyway), a new request as soon as the last one
-answered. Client, gunicorn and PostgreSQL share this machine's cores: the figures are for all three together.
+no sign-in form, so allauth's per-IP throttle is not in the way), then measures two kinds of phase with the
+same clients and the same gunicorn, ``--duration`` seconds of each in all: every client requesting the bare page,
+and every client requesting its own person's pages of ``bench/pages.py`` at random. The kinds take turns in
+``--rounds`` rounds (bare mix, mix bare, bare mix…), so that the machine's own drift during the run (another
+tenant of the host, its clock) weighs on both alike rather than on whichever ran second. Each client is a
+thread with one ``http.client`` connection per request (sync workers close them anyway), a new request as soon as
+the last one answered. Client, gunicorn and PostgreSQL share this machine's cores: the figures are for all
+three together.
 
 Every response must be a 200 (a redirect to the sign-in page is an error) and may name only accounts and
 people of its person's tenant: the scale data's account names (``Scale …``, ``Small …``) and logins
@@ -18,7 +21,7 @@ error, no cross-tenant response. ``--check`` exits 1 when one is missed.
     createdb -h 127.0.0.1 -U postgres loadbench
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/loadbench
     .venv/bin/python manage.py migrate && .venv/bin/python manage.py build_scale_data --many   # once
-    .venv/bin/python bench/load.py [--clients 20] [--duration 60] [--check]
+    .venv/bin/python bench/load.py [--clients 20] [--duration 60] [--rounds 4] [--check]
 """
 
 import argparse
@@ -49,14 +52,37 @@ ROTATION = ("owner of the big root", "owner of the small tenant", "member of a l
             "owner of the big root", "owner of the small tenant", "member of a level-5 account",
             "owner of the big root")
 # What build_scale_data names: accounts "Scale Agency", "Scale L3 00042", "Small L2 00007"; logins "…@scale.example".
+# The definition; ``names_in`` finds exactly what ``findall`` of it finds, six times faster (the client shares the
+# machine's cores with the server: its checks must cost little next to a page).
 SCALE_NAMES = re.compile(rb"\b(?:Scale|Small) (?:Agency|L[2-5] \d{5})\b|\b[a-z]+@scale\.example\b")
+_ACCOUNT_NAME = re.compile(rb"S(?:cale|mall) (?:Agency|L[2-5] \d{5})\b")  # starts with a letter re scans for
+_AT_DOMAIN = b"@scale.example"
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_LOWER = frozenset(b"abcdefghijklmnopqrstuvwxyz")
 TARGET_RATIO, TARGET_TAIL = 0.5, 3.0
+
+
+def scale_names(body: bytes) -> set[bytes]:
+    """``set(SCALE_NAMES.findall(body))``: account names by a scan for their first letter, logins by a ``find``
+    of the domain and a walk back over the local part (non-overlapping, as ``findall``: a login's local part
+    never reaches into the previous one)."""
+    found = {m.group() for m in _ACCOUNT_NAME.finditer(body) if not m.start() or body[m.start() - 1] not in _WORD}
+    at, floor = body.find(_AT_DOMAIN), 0
+    while at >= 0:
+        start, end = at, at + len(_AT_DOMAIN)
+        while start > floor and body[start - 1] in _LOWER:
+            start -= 1
+        if start < at and (not start or body[start - 1] not in _WORD) and (end == len(body) or body[end] not in _WORD):
+            found.add(body[start:end])
+            floor = end
+        at = body.find(_AT_DOMAIN, end)
+    return found
 
 
 def names_in(body: bytes, allowed: frozenset[bytes]) -> tuple[set[bytes], bool]:
     """The scale data's names in ``body`` that are not ``allowed``, and whether it showed any allowed one (a
     page naming nobody checks nothing: the run counts those)."""
-    found = set(SCALE_NAMES.findall(body))
+    found = scale_names(body)
     return found - allowed, bool(found & allowed)
 
 
@@ -237,10 +263,10 @@ def server_times(log: Path, offset: int) -> tuple[dict[str, list[float]], int]:
     return times, offset + len(data)
 
 
-def summary(name: str, outcomes: list[Outcome], start: float, deadline: float) -> dict:
-    done = [o for o in outcomes if o.finished <= deadline]
+def summary(name: str, outcomes: list[Outcome], seconds: float, done: int) -> dict:
+    """A kind's figures: ``done`` of its ``outcomes`` answered within its phases, which lasted ``seconds``."""
     p50, p95, p99 = percentiles([o.seconds for o in outcomes])
-    row = {"name": name, "requests": len(outcomes), "rps": len(done) / (deadline - start), "p50": p50,
+    row = {"name": name, "requests": len(outcomes), "rps": done / seconds, "p50": p50,
            "p95": p95, "p99": p99, "errors": sum(bool(o.error) for o in outcomes),
            "foreign": sum(bool(o.foreign) for o in outcomes), "named": sum(o.named for o in outcomes)}
     print(f"  {name:5} {row['requests']:8} {row['rps']:8.1f} {p50 * 1000:8.0f} {p95 * 1000:8.0f} {p99 * 1000:8.0f}"
@@ -319,7 +345,8 @@ def sign_in(users) -> dict[int, str]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=60, help="seconds of each phase")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of each kind (bare, mix) in all")
+    parser.add_argument("--rounds", type=int, default=4, help="phases of each kind, alternating (ABBA…)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--timeout", type=float, default=30, help="seconds before a request is an error")
     parser.add_argument("--seed", type=int, default=14)
@@ -382,12 +409,12 @@ def main():
 
 
 def measure(args, port, clients, people, master_pid, log):
-    """Warm-up, then the two phases; prints them and returns the two summaries."""
+    """Warm-up, then the phases; prints them and returns the two kinds' summaries."""
     from django.db import connection
 
     print(f"{connection.vendor}, gunicorn {args.workers} sync workers (DEBUG off), {args.clients} clients "
           f"({', '.join(f'{n} {w}' for w, n in Counter(p.who for p, _ in clients).most_common())}), "
-          f"{args.duration:.0f} s per phase")
+          f"{args.duration:.0f} s of each kind in {args.rounds} phases")
     print(f"this client, gunicorn and the database share {os.cpu_count()} cores; load average before: "
           f"{os.getloadavg()[0]:.1f}")
     for person, cookie in {p.who: (p, c) for p, c in clients}.values():  # each page once: caches, plans
@@ -397,28 +424,41 @@ def measure(args, port, clients, people, master_pid, log):
                 person.pages.remove((label, url))
                 print(f"  ({person.who}: {label} answers 404, fewer pages here: left out)")
     offset = log.stat().st_size
-    print(f"  {'phase':5} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    # Rounds of a bare and a mix phase, in the order bare mix, mix bare, bare mix… so that a machine getting faster
+    # or slower during the run (a neighbour's load, CPU frequency) weighs on both kinds alike.
+    length = args.duration / args.rounds
+    kinds = {name: {"outcomes": [], "done": 0, "seconds": 0.0, "cpu": [], "server": defaultdict(list)}
+             for name in ("bare", "mix")}
+    for number in range(args.rounds):
+        for name in ("bare", "mix") if number % 2 == 0 else ("mix", "bare"):
+            kind = kinds[name]
+            with CpuMeter(master_pid) as meter:
+                outcomes, start, deadline = run_phase(port, clients, length, args.timeout,
+                                                      args.seed + 1000 * number, bare=name == "bare")
+            kind["outcomes"] += outcomes
+            kind["done"] += sum(o.finished <= deadline for o in outcomes)
+            kind["seconds"] += deadline - start
+            kind["cpu"].append(meter.cores)
+            times, offset = server_times(log, offset)
+            for label, seconds in times.items():
+                kind["server"][label] += seconds
+    print(f"  {'kind':5} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
           f" {'cross-tenant':>13} {'checked':>8}")
-    rows, cpu, server = [], [], []
-    for name, bare in (("bare", True), ("mix", False)):
-        with CpuMeter(master_pid) as meter:
-            outcomes, start, deadline = run_phase(port, clients, args.duration, args.timeout, args.seed, bare=bare)
-        cpu.append(meter.cores)
-        times, offset = server_times(log, offset)
-        server.append(times)
-        rows.append((summary(name, outcomes, start, deadline), outcomes))
-    print("  (checked: responses naming at least one of their tenant's accounts or people)")
-    for (row, _), used, times in zip(rows, cpu, server, strict=True):
-        spent = [t for seconds in times.values() for t in seconds]
-        busy = sum(spent) / (args.workers * args.duration)
-        print(f"  {row['name']}: gunicorn took {statistics.mean(spent) * 1000:.1f} ms a request on average, its "
+    rows = {name: summary(name, kind["outcomes"], kind["seconds"], kind["done"]) for name, kind in kinds.items()}
+    print(f"  ({args.rounds} phases of {length:.0f} s of each kind, alternating; checked: responses naming at least "
+          "one of their tenant's accounts or people)")
+    for name, kind in kinds.items():
+        spent = [t for seconds in kind["server"].values() for t in seconds]
+        busy = sum(spent) / (args.workers * kind["seconds"])
+        used = {part: statistics.mean(cores[part] for cores in kind["cpu"]) for part in kind["cpu"][0]}
+        print(f"  {name}: gunicorn took {statistics.mean(spent) * 1000:.1f} ms a request on average, its "
               f"workers busy {busy:.0%} of the time; CPU in cores: workers {used['workers']:.2f}, PostgreSQL "
               f"{used['postgres']:.2f}, this client {used['client']:.2f}, whole machine {used['machine']:.2f} of "
               f"{os.cpu_count()}")
     order = [(p.who, label) for p in people.values() for label, _ in p.pages]
     print("mix, per page:")
-    details(rows[1][1], server[1], order)
-    return rows[0][0], rows[1][0]
+    details(kinds["mix"]["outcomes"], kinds["mix"]["server"], order)
+    return rows["bare"], rows["mix"]
 
 
 def verdict(bare: dict, mix: dict) -> bool:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accounts.models import Account
-from bench.load import Person, allowed_names, names_in, run_phase
+from bench.load import SCALE_NAMES, Person, allowed_names, names_in, run_phase, scale_names
 from members.models import User
 from tests.factories import PLANS, plan
 
@@ -27,6 +29,20 @@ def test_names_outside_the_tenant_are_found_and_search_echoes_are_not():
             b"<td>Small L3 00002</td><li>small@scale.example</li><li>Scale L5 00009</li>")
     assert names_in(body, allowed) == ({b"Small L3 00002", b"small@scale.example", b"Scale L5 00009"}, True)
     assert names_in(b"<p>Nobody here</p>", allowed) == (set(), False)
+
+
+# Pieces that make and break the scale data's names: their parts, word characters before and after, a login
+# run into another login (``findall`` never overlaps), a domain with no local part, near misses.
+PIECES = [b"Scale ", b"Small ", b"Agency", b"L2 ", b"L5 ", b"L6 ", b"00001", b"123456", b"x", b"X", b"_", b"9",
+          b" ", b"<", b".", b"bob", b"Bob", b"@scale.example", b"@scale.examplex", b"@scale.example.", b"SScale ",
+          b"aScale "]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=24))
+def test_the_fast_scan_finds_exactly_what_the_pattern_finds(pieces):
+    body = b"".join(pieces)
+    assert scale_names(body) == set(SCALE_NAMES.findall(body))
 
 
 class Pages(BaseHTTPRequestHandler):
