@@ -4,8 +4,9 @@ import math
 from dataclasses import dataclass
 
 from django.template.defaultfilters import pluralize
-from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+
+from accounts.html import format_html, format_html_join
 
 
 @dataclass

@@ -3,9 +3,9 @@ cost the Audit page ~60% of its time as template nodes. Same markup as the templ
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.html import format_html, format_html_join
 from members.templatetags.dates import moment
 
 register = template.Library()

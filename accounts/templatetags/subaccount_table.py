@@ -7,8 +7,9 @@ from ``fast_url``'s cached URL shapes. The markup is what ``accounts/_subaccount
 from django import template
 from django.template.defaulttags import CsrfTokenNode
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+
+from accounts.html import format_html, format_html_join
 
 from .fast_url import reverse_uuids
 

@@ -6,8 +6,9 @@ here they are one pass of ``format_html`` (every value escaped). The markup is w
 
 from django import template
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from accounts.html import format_html
 
 register = template.Library()
 
