@@ -52,7 +52,7 @@ ROTATION = ("owner of the big root", "owner of the small tenant", "member of a l
             "owner of the big root", "owner of the small tenant", "member of a level-5 account",
             "owner of the big root")
 # What build_scale_data names: accounts "Scale Agency", "Scale L3 00042", "Small L2 00007"; logins "…@scale.example".
-# The definition; ``names_in`` finds exactly what ``findall`` of it finds, six times faster (the client shares the
+# The definition; ``scale_names`` finds exactly what ``findall`` of it finds, six times faster (the client shares the
 # machine's cores with the server: its checks must cost little next to a page).
 SCALE_NAMES = re.compile(rb"\b(?:Scale|Small) (?:Agency|L[2-5] \d{5})\b|\b[a-z]+@scale\.example\b")
 _ACCOUNT_NAME = re.compile(rb"S(?:cale|mall) (?:Agency|L[2-5] \d{5})\b")  # starts with a letter re scans for
@@ -60,6 +60,7 @@ _AT_DOMAIN = b"@scale.example"
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _LOWER = frozenset(b"abcdefghijklmnopqrstuvwxyz")
 TARGET_RATIO, TARGET_TAIL = 0.5, 3.0
+LOG_SETTLE = 0.3  # seconds between a phase's end and reading gunicorn's access log
 
 
 def scale_names(body: bytes) -> set[bytes]:
@@ -352,6 +353,8 @@ def main():
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds must be at least 1 and --duration above 0 (an even --rounds balances a drift)")
     setup_environment()
     sys.path.insert(0, str(ROOT))
     import django
@@ -439,13 +442,14 @@ def measure(args, port, clients, people, master_pid, log):
             kind["done"] += sum(o.finished <= deadline for o in outcomes)
             kind["seconds"] += deadline - start
             kind["cpu"].append(meter.cores)
+            time.sleep(LOG_SETTLE)  # a worker logs a request after its answer was read: let the phase's last lines in
             times, offset = server_times(log, offset)
             for label, seconds in times.items():
                 kind["server"][label] += seconds
     print(f"  {'kind':5} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
           f" {'cross-tenant':>13} {'checked':>8}")
     rows = {name: summary(name, kind["outcomes"], kind["seconds"], kind["done"]) for name, kind in kinds.items()}
-    print(f"  ({args.rounds} phases of {length:.0f} s of each kind, alternating; checked: responses naming at least "
+    print(f"  ({args.rounds} phases of {length:g} s of each kind, alternating; checked: responses naming at least "
           "one of their tenant's accounts or people)")
     for name, kind in kinds.items():
         spent = [t for seconds in kind["server"].values() for t in seconds]
