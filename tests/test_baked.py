@@ -36,7 +36,8 @@ def same_as_plain(query: Baked, *args, **shape):
     with CaptureQueriesContext(connection) as baked_sql:
         got = query(*args, **shape)
     assert len(baked_sql.captured_queries) == len(plain_sql.captured_queries) == 1
-    if baked._prepares(connection):  # a prepared statement: the log shows the SQL sent, parameters as $1, $2…
+    # a prepared statement: the log shows the SQL sent, parameters as $1, $2…
+    if query.prepare and baked._prepares(connection):
         assert baked_sql.captured_queries[0]["sql"] == numbered(plain_qs.query.sql_with_params()[0])
     else:
         assert baked_sql.captured_queries[0]["sql"] == plain_sql.captured_queries[0]["sql"]
@@ -345,6 +346,20 @@ def test_switched_off_nothing_is_prepared(tree, settings):
     before = prepared_statements()
     assert by_name(chain[0].name) == [chain[0]] and by_name(chain[1].name) == [chain[1]]
     assert prepared_statements() == before
+
+
+@on_postgresql
+def test_a_query_made_not_to_prepare_never_is_nor_are_its_pages(tree):
+    """``prepare=False`` (a plan that must fit its values): baked all the same, planned by PostgreSQL each run."""
+    chain, _ = tree
+    by_name = Baked(lambda name: Account.objects.filter(name=name).order_by("pk"), prepare=False)
+    before = prepared_statements()
+    for account in (*chain, chain[0]):
+        assert same_as_plain(by_name, account.name) == [account]
+    pages = by_name.pages(chain[1].name)
+    assert pages.count() == 1 and pages[0:1] == [chain[1]] and pages[0:1] == [chain[1]]
+    assert prepared_statements() == before
+    assert by_name._entries and by_name.sliced()._entries  # compiled once all the same
 
 
 @on_postgresql
