@@ -16,7 +16,7 @@ from django.utils import timezone
 from members.grants import limit_ceiling
 
 from .baked import Baked, row_count
-from .models import Account, AuditEvent, subtree_bounds
+from .models import Account, AuditEvent, NotConversationEvent, subtree_bounds
 
 WARN_AT = 0.8  # a bar turns amber at 80 % of the limit
 
@@ -129,8 +129,8 @@ def _near_limit_query(parent_id, period):
 _figures = Baked(_figures_query)
 _grants = Baked(_grants_query)
 _near_limit = Baked(_near_limit_query)
-_recent = Baked(lambda account_id: AuditEvent.objects.filter(account_id=account_id)
-                .exclude(action__startswith="conversation.").order_by("-created_at", "-id")[:10])
+_recent = Baked(lambda account_id: AuditEvent.objects.filter(NotConversationEvent(), account_id=account_id)
+                .order_by("-created_at", "-id")[:10])
 
 
 def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[dict, Panels]:
