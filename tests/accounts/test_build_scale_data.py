@@ -97,8 +97,8 @@ def snapshot() -> dict:
 
 def test_the_command_writes_what_the_services_write():
     with transaction.atomic():
-        call_command("build_scale_data", "--many", *(f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()),
-                     stdout=io.StringIO())
+        call_command("build_scale_data", "--many", "--no-conversation-events",
+                     *(f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()), stdout=io.StringIO())
         bulk = snapshot()
         transaction.set_rollback(True)
     with transaction.atomic():
@@ -108,6 +108,33 @@ def test_the_command_writes_what_the_services_write():
     assert bulk["usage"] and bulk["permissions"] and len(bulk["accounts"]) == 2 + 12 + 4
     for key in services:
         assert bulk[key] == services[key], key
+
+
+def test_each_usage_record_has_the_audit_row_recording_its_call_writes():
+    """By default the command also writes the "conversation.recorded" row ``conversation_record`` writes for each
+    call (most of a busy trail), in the account and on the day of the call, with the service's summary and keys."""
+    from workspace.models import Contact
+    from workspace.services import conversation_record
+
+    with transaction.atomic():
+        call_command("build_scale_data", *(f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()),
+                     stdout=io.StringIO())
+        usage = sorted(UsageRecord.objects.values_list("account_id", "occurred_on", "minutes"))
+        events = AuditEvent.objects.filter(action="conversation.recorded")
+        assert sorted((e.account_id, e.created_at.date(), int(e.summary.split("(")[1].split()[0])) for e in events) \
+            == usage
+        bulk = events.first()
+        account = Account.objects.get(pk=bulk.account_id)
+        agent = Agent.objects.filter(account=account).first()
+        contact = Contact.objects.create(account=account, name="C", email="c@example.test")
+        made = conversation_record(account=account, agent=agent, contact=contact, by=None,
+                                   started_at=datetime.datetime.combine(bulk.created_at.date(), datetime.time(8),
+                                                                        datetime.UTC),
+                                   duration_seconds=int(bulk.summary.split("(")[1].split()[0]) * 60)
+        service = AuditEvent.objects.filter(action="conversation.recorded").order_by("-pk").first()
+        assert (service.summary, sorted(service.data)) == (bulk.summary, sorted(bulk.data))
+        assert service.data["id"] == str(made.public_id) and service.actor_email == bulk.actor_email == ""
+        transaction.set_rollback(True)
 
 
 def small_tenant() -> dict:

@@ -4,7 +4,9 @@ One agency ("Scale Agency", Owner owner@scale.example) with ``--subaccounts`` su
 second agency ("Small Agency", Owner small@scale.example) with ``--small`` subaccounts, one agent per
 subaccount, a Member of one level-5 account (deep@scale.example), optionally a person who belongs to the big
 root and every one of its subaccounts (many@scale.example, ``--many``), and usage records last month and
-this month, with their rollups. Every login's password is ``demo-pass-2026``.
+this month, with their rollups, and the audit row each recorded call writes ("conversation.recorded", the
+larger part of a busy account's trail; ``--no-conversation-events`` leaves them out). Every login's password is
+``demo-pass-2026``.
 
 ``--without-big`` builds the same platform without the big agency (no Scale Agency, no deep or ``--many``
 person): the small agency alone, with exactly the rows it has beside the big one (its usage is still its
@@ -16,6 +18,7 @@ values (the services' audit rows, permission rows written by ``members.rows``, r
 ``billing.rollups``). ``tests/accounts/test_build_scale_data.py`` checks that equivalence on a small size.
 """
 
+import argparse
 import datetime
 import random
 import uuid
@@ -84,6 +87,8 @@ class Command(BaseCommand):
         parser.add_argument("--many", action="store_true",
                             help="many@scale.example belongs to the big root and every subaccount")
         parser.add_argument("--seed", type=int, default=14)
+        parser.add_argument("--conversation-events", action=argparse.BooleanOptionalAction, default=True,
+                            help="an audit row per usage record, as recording the call writes it")
         parser.add_argument("--without-big", action="store_true",
                             help="only the small agency, with the rows it has beside the big one")
 
@@ -111,7 +116,8 @@ class Command(BaseCommand):
                            .values_list("pk", flat=True))
                 share = len(ids) / max(o["subaccounts"] + o["small"], 1)
                 for period, count, seed in ((last, o["usage_last"], o["seed"]), (this, o["usage_this"], o["seed"] + 1)):
-                    bulk_usage(root, ids, usage_plan(int(count * share), len(ids), period, seed + index))
+                    bulk_usage(root, ids, usage_plan(int(count * share), len(ids), period, seed + index),
+                               events=o["conversation_events"])
             counts = rollups_rebuild()
         logins = ", ".join(["small@scale.example"] if big is None else
                            ["owner@scale.example", "small@scale.example", "deep@scale.example"]
@@ -178,11 +184,23 @@ def add_everywhere(root: Account, user: User) -> None:
     account_sync_permissions(root, subtree=True)
 
 
-def bulk_usage(root: Account, ids: list[int], rows) -> None:
-    """Usage records as metering writes them (without conversations: only the figures matter here)."""
+def bulk_usage(root: Account, ids: list[int], rows, *, events: bool = True) -> None:
+    """Usage records as metering writes them (without conversations: only the figures matter here) and, with
+    ``events``, the audit row recording each call writes (``workspace.services.conversation_record``), stamped
+    during its day."""
+    rows = list(rows)
     now = timezone.now()
     UsageRecord.objects.bulk_create(
         (UsageRecord(account_id=ids[i], billing_root=root, period=period_start(day), occurred_on=day,
                      minutes=minutes, seconds=minutes * 60 - 30, recorded_at=now) for i, day, minutes in rows),
         batch_size=5000)
+    if events:
+        AuditEvent.objects.bulk_create(
+            (AuditEvent(account_id=ids[i], action="conversation.recorded",
+                        summary=f"Conversation recorded ({minutes} min)", data={"id": str(uuid.uuid5(
+                            uuid.NAMESPACE_URL, f"{root.name}/{day}/{k}")), "blocked": ""},
+                        created_at=datetime.datetime.combine(day, datetime.time(8), datetime.UTC)
+                        + datetime.timedelta(seconds=(k * 7919) % 36_000))
+             for k, (i, day, minutes) in enumerate(rows)),
+            batch_size=5000)
 
