@@ -1,7 +1,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import Substr
@@ -251,6 +251,8 @@ class AccountUserObjectPermission(UserObjectPermissionBase):
 # Every recorded call writes a "conversation.…" event: in a busy account nearly all of them. The audit trail and
 # the dashboard hide them unless asked, and read an index that holds only the others.
 CONVERSATION_EVENTS = "conversation."
+if set(CONVERSATION_EVENTS) & set("%_\\'"):  # written into SQL as it is (``NotConversationEvent``)
+    raise ImproperlyConfigured("CONVERSATION_EVENTS must not hold what LIKE or a string literal reads otherwise.")
 
 
 class NotConversationEvent(models.Expression):

@@ -199,8 +199,8 @@ def bulk_usage(root: Account, ids: list[int], rows, *, events: bool = True) -> N
             (AuditEvent(account_id=ids[i], action="conversation.recorded",
                         summary=f"Conversation recorded ({minutes} min)", data={"id": str(uuid.uuid5(
                             uuid.NAMESPACE_URL, f"{root.name}/{day}/{k}")), "blocked": ""},
-                        created_at=datetime.datetime.combine(day, datetime.time(8), datetime.UTC)
-                        + datetime.timedelta(seconds=(k * 7919) % 36_000))
+                        created_at=min(now, datetime.datetime.combine(day, datetime.time(8), datetime.UTC)
+                                       + datetime.timedelta(seconds=(k * 7919) % 36_000)))
              for k, (i, day, minutes) in enumerate(rows)),
             batch_size=5000)
 
