@@ -10,12 +10,13 @@ from .models import Account, AuditEvent
 # the last one found, where DISTINCT reads every event (most of them a call's). For one account, each action is
 # kept when a probe of the same index finds it there: two probes an action the platform has written, whatever the
 # number of events.
+# ``n`` bounds the walk (a step that failed to move on would otherwise never end).
 _ACTIONS_SQL = """
-    WITH RECURSIVE seen(action) AS (
-        SELECT (SELECT action FROM {table} ORDER BY action LIMIT 1)
+    WITH RECURSIVE seen(action, n) AS (
+        SELECT (SELECT action FROM {table} ORDER BY action LIMIT 1), 1
         UNION ALL
-        SELECT (SELECT action FROM {table} WHERE action > seen.action ORDER BY action LIMIT 1)
-        FROM seen WHERE seen.action IS NOT NULL
+        SELECT (SELECT action FROM {table} WHERE action > seen.action ORDER BY action LIMIT 1), seen.n + 1
+        FROM seen WHERE seen.action IS NOT NULL AND seen.n < 10000
     )
     SELECT action FROM seen WHERE action IS NOT NULL{mine} ORDER BY action
 """
