@@ -132,15 +132,26 @@ def test_the_admin_offers_the_actions_and_filters_on_one(client, django_user_mod
     assert "More than 2 audit events (search or filter to narrow them)" in client.get(url).content.decode()
 
 
-def test_the_count_stops_at_the_rows_the_page_offers_and_says_so(client, make_member, monkeypatch):
+@pytest.fixture
+def capped_trail(client, make_member, monkeypatch):
+    """``capped_trail(shown, calls)``: the Audit page's URL of an account with ``shown`` visible events and
+    ``calls`` call events, its Owner signed in, the page counting at most 4 rows, 2 a page."""
     monkeypatch.setattr(subaccount_views, "AUDIT_MAX_ROWS", 4)
     monkeypatch.setattr(subaccount_views.AuditLogView, "paginate_by", 2)
-    account = AccountFactory(name="Long history")
-    owner = make_member(account, RoleId.OWNER)
-    AuditEvent.objects.filter(account=account).delete()
-    events(account, ["member.added"] * 6 + ["conversation.recorded"] * 5)
-    client.force_login(owner)
-    url = reverse("accounts:audit-log", kwargs={"account_id": account.public_id})
+
+    def make(shown, calls):
+        account = AccountFactory(name="Long history")
+        owner = make_member(account, RoleId.OWNER)
+        AuditEvent.objects.filter(account=account).delete()
+        events(account, ["member.added"] * shown + ["conversation.recorded"] * calls)
+        client.force_login(owner)
+        return reverse("accounts:audit-log", kwargs={"account_id": account.public_id})
+
+    return make
+
+
+def test_the_count_stops_at_the_rows_the_page_offers_and_says_so(client, capped_trail):
+    url = capped_trail(6, 5)
     response = client.get(url)
     assert [e.summary for e in response.context["object_list"]] == ["member.added 5", "member.added 4"]
     assert response.context["paginator"].count == 4 and response.context["paginator"].num_pages == 2
@@ -162,15 +173,8 @@ def test_the_count_stops_at_the_rows_the_page_offers_and_says_so(client, make_me
     assert response.context["paginator"].count == 0 and "More than" not in response.content.decode()
 
 
-def test_exactly_as_many_as_the_cap_is_the_whole_count(client, make_member, monkeypatch):
-    monkeypatch.setattr(subaccount_views, "AUDIT_MAX_ROWS", 4)
-    monkeypatch.setattr(subaccount_views.AuditLogView, "paginate_by", 2)
-    account = AccountFactory(name="Four")
-    owner = make_member(account, RoleId.OWNER)
-    AuditEvent.objects.filter(account=account).delete()
-    events(account, ["member.added"] * 4 + ["conversation.recorded"] * 3)
-    client.force_login(owner)
-    response = client.get(reverse("accounts:audit-log", kwargs={"account_id": account.public_id}))
+def test_exactly_as_many_as_the_cap_is_the_whole_count(client, capped_trail):
+    response = client.get(capped_trail(4, 3))
     page = response.content.decode()
     assert response.context["paginator"].count == 4 and "More than" not in page and "Page 1 of 2 · 4 in all" in page
 
