@@ -264,7 +264,7 @@ class TestErasure:
         lines_before = list(InvoiceLine.objects.filter(invoice=invoice).values_list("description", "minutes",
                                                                                    "amount_cents"))
         usage_before = list(UsageRecord.objects.filter(conversation__contact=contact)
-                            .values_list("pk", "minutes", "conversation_id"))
+                            .order_by("pk").values_list("pk", "minutes", "conversation_id"))
         assert len(usage_before) == 2
         preview = requests.contact_preview(account=root, by=owner, subject="jane@example.com",
                                            include_subaccounts=False)
@@ -283,7 +283,7 @@ class TestErasure:
         assert Conversation.objects.filter(contact=keep).get().summary  # someone else's untouched
         # usage and invoices: every row kept, same figures, pointing at the anonymised conversation
         assert list(UsageRecord.objects.filter(conversation__contact=contact)
-                    .values_list("pk", "minutes", "conversation_id")) == usage_before
+                    .order_by("pk").values_list("pk", "minutes", "conversation_id")) == usage_before
         assert list(InvoiceLine.objects.filter(invoice=invoice).values_list(
             "description", "minutes", "amount_cents")) == lines_before
         assert not any("Jane" in d or "jane@" in d for d, _, _ in lines_before)
