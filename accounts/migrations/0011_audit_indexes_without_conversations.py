@@ -7,6 +7,7 @@ from django.db import migrations, models
 
 
 def _online(schema_editor) -> dict:
+    """The schema editor's keyword for building an index without blocking writes: PostgreSQL's only."""
     return {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
 
 
@@ -44,12 +45,12 @@ FK_INDEX = '"accounts_auditevent_account_id_3b31a3eb"'
 
 
 def drop_fk_index(apps, schema_editor):
-    concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+    concurrently = " CONCURRENTLY" if _online(schema_editor) else ""
     schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {FK_INDEX}")
 
 
 def create_fk_index(apps, schema_editor):
-    concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+    concurrently = " CONCURRENTLY" if _online(schema_editor) else ""
     schema_editor.execute(f'CREATE INDEX{concurrently} {FK_INDEX} ON "accounts_auditevent" ("account_id")')
 
 
