@@ -5,53 +5,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-def _online(schema_editor) -> dict:
-    """The schema editor's keyword for building an index without blocking writes: PostgreSQL's only."""
-    return {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
-
-
-class AddIndexOnline(migrations.AddIndex):
-    """AddIndex, CONCURRENTLY on PostgreSQL."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, **_online(schema_editor))
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.remove_index(model, self.index, **_online(schema_editor))
-
-
-class RemoveIndexOnline(migrations.RemoveIndex):
-    """RemoveIndex, CONCURRENTLY on PostgreSQL."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.remove_index(model, index, **_online(schema_editor))
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.add_index(model, index, **_online(schema_editor))
-
-
-FK_INDEX = '"accounts_auditevent_account_id_3b31a3eb"'
-
-
-def drop_fk_index(apps, schema_editor):
-    concurrently = " CONCURRENTLY" if _online(schema_editor) else ""
-    schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {FK_INDEX}")
-
-
-def create_fk_index(apps, schema_editor):
-    concurrently = " CONCURRENTLY" if _online(schema_editor) else ""
-    schema_editor.execute(f'CREATE INDEX{concurrently} {FK_INDEX} ON "accounts_auditevent" ("account_id")')
+from accounts.migration_ops import AddIndexOnline, RemoveIndexOnline, drop_foreign_key_index
 
 
 class Migration(migrations.Migration):
@@ -68,16 +22,10 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             name='accounts_au_account_00e4ef_idx',
         ),
-        # The foreign key's own index goes (the composite indexes all start with the account): dropped by name, as
-        # AlterField would drop and re-validate the constraint over the whole table.
-        migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.AlterField(
-                model_name='auditevent',
-                name='account',
-                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='audit_events', to='accounts.account'),
-            )],
-            database_operations=[migrations.RunPython(drop_fk_index, create_fk_index)],
-        ),
+        # The foreign key's own index goes (the composite indexes all start with the account).
+        drop_foreign_key_index('accounts', 'auditevent', 'account', models.ForeignKey(
+            db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='audit_events',
+            to='accounts.account')),
         AddIndexOnline(
             model_name='auditevent',
             index=models.Index(condition=models.Q(('action__startswith', 'conversation.'), _negated=True), fields=['account', '-created_at', '-id'], name='audit_not_conversation_idx'),
