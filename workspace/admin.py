@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.admin import CappedCountPaginator
 from accounts.admin_base import ReadOnlyAdminMixin
 
 from .models import Agent, Contact, Conversation
@@ -12,6 +13,7 @@ class ReadOnlyTenantDataAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("account",)
     show_full_result_count = False
     ordering = ("-pk",)  # the primary key's index
+    paginator = CappedCountPaginator  # every call on the platform is a row: the count stops at 10,000
 
 
 @admin.register(Agent)

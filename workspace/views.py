@@ -9,14 +9,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.forms import form_errors_from
 from accounts.mixins import AccountViewMixin
-from accounts.params import search_text
+from accounts.paging import AtMostPaginator
+from accounts.params import search_text, uuid_or_404
 from accounts.sorting import Column, Sorting
 
 from . import forms, services
@@ -53,14 +54,38 @@ CONTACTS = Kind("contact", "contacts", Contact, "contacts", forms.ContactForm, s
                 services.contact_update, services.contact_delete, ("name", "phone", "email"),
                 Sorting(Column("name"), Column("email", "email", "name"),
                         Column("added", "created_at", descending_first=True), default="name"))
+# No order by agent: it would sort every call of a busy account by a joined name. ``?agent=`` (the Agents page
+# links each agent's count to it) lists one agent's calls from their own index instead.
 CONVERSATIONS = Kind("conversation", "conversations", Conversation, "conversations", forms.ConversationForm,
                      None, services.conversation_update, services.conversation_delete,
-                     ("agent__name", "contact__name", "contact__phone", "summary"),
+                     ("agent__name", "contact__name", "contact__phone"),  # conversations_matching()
                      Sorting(Column("started", "started_at", descending_first=True),
-                             Column("agent", "agent__name", "-started_at"),
                              Column("minutes", "duration_seconds", "-started_at", descending_first=True),
                              default="-started"),
                      edit_form=forms.ConversationEditForm)
+
+
+# Past this many matching contacts (or agents) the search says which by a subquery instead: so many match that
+# the newest calls hold the first page's, and the scan by start that finds them stops early.
+MATCHES_LISTED = 5_000
+
+
+def conversations_matching(account, q: str, *, summaries: bool = False) -> Q:
+    """The conversations whose contact (name, phone) or agent (name) contains ``q``, or with ``summaries`` their
+    summary too. The contacts and agents are looked up first, so the calls are found by their contact's or agent's
+    index rather than by reading every call of the account and its joins."""
+    found = Q()
+    for model, field, fields in ((Contact, "contact", ("name", "phone")), (Agent, "agent", ("name",))):
+        match = Q()
+        for name in fields:
+            match |= Q(**{f"{name}__icontains": q})
+        ids = model.objects.in_account(account).filter(match).values_list("pk", flat=True)
+        listed = list(ids[: MATCHES_LISTED + 1])
+        if listed:
+            found |= Q(**{f"{field}__in": listed if len(listed) <= MATCHES_LISTED else ids})
+    if summaries:
+        found |= Q(summary__icontains=q)
+    return found if found else Q(pk__in=[])
 
 
 class KindMixin(AccountViewMixin):
@@ -88,6 +113,14 @@ class KindMixin(AccountViewMixin):
 
 class ScopedListView(KindMixin, ListView):
     paginate_by = 25
+    paginator_class = AtMostPaginator  # a busy account has hundreds of thousands of calls: never counted all
+    agent = None  # the conversations' ``?agent=`` filter
+
+    @property
+    def summaries(self) -> bool:
+        """Whether the conversations' search reads their summaries too (``?summaries=1``): every call of the
+        account, so only when asked."""
+        return self.kind is CONVERSATIONS and self.request.GET.get("summaries") == "1"
 
     def get_template_names(self):
         return [f"workspace/{self.kind.key}_list.html"]
@@ -95,14 +128,18 @@ class ScopedListView(KindMixin, ListView):
     def get_queryset(self):
         qs = self.scoped()
         self.sort = self.kind.sorts.parse(self.request.GET)
-        if self.kind is AGENTS:
-            qs = qs.annotate(conversation_count=Count("conversations"))
         if self.kind is CONVERSATIONS:
             qs = qs.select_related("agent", "contact")
             if self.request.GET.get("status") in Conversation.Status.values:
                 qs = qs.filter(status=self.request.GET["status"])
+            if "agent" in self.request.GET:  # another account's agent, or no ID at all: there is no such list
+                self.agent = get_object_or_404(Agent.objects.in_account(self.account),
+                                               public_id=uuid_or_404(self.request.GET["agent"], "No such agent."))
+                qs = qs.filter(agent=self.agent)
         q = search_text(self.request.GET)
-        if q:
+        if q and self.kind is CONVERSATIONS:
+            qs = qs.filter(conversations_matching(self.account, q, summaries=self.summaries))
+        elif q:
             match = Q()
             for field in self.kind.search:
                 match |= Q(**{f"{field}__icontains": q})
@@ -111,7 +148,9 @@ class ScopedListView(KindMixin, ListView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx.update(q=search_text(self.request.GET), sort=self.sort, extra_query=self.sort.extra_query)
+        ctx.update(q=search_text(self.request.GET), sort=self.sort, extra_query=self.sort.extra_query,
+                   agent=self.agent, summaries=self.summaries, max_rows=AtMostPaginator.cap,
+                   more_than_max=bool(ctx["paginator"] and ctx["paginator"].more))
         return ctx
 
 
