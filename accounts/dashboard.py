@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, F, Q, Subquery
+from django.db.models import Exists, F, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.grants import limit_ceiling
@@ -86,12 +87,12 @@ def _count(qs):
     return Subquery(qs.order_by().values(n=row_count()))
 
 
-def _figures_query(account_id, low, high, period, begin, now, *, parts):
+def _figures_query(account_id, low, high, period, now, *, parts):
     """One row: each figure of ``parts`` the dashboard shows, as a subquery on its own index."""
     from agency.models import AgencyGrant
     from billing.models import UsageRollup
     from members.models import Invitation, Membership
-    from workspace.models import Agent, Conversation
+    from workspace.models import Agent
 
     figures = {
         "members": lambda: _count(Membership.objects.filter(account_id=account_id)),
@@ -99,9 +100,9 @@ def _figures_query(account_id, low, high, period, begin, now, *, parts):
         "all_subaccounts": lambda: _count(Account.objects.filter(path__gt=low, path__lte=high)),
         "used": lambda: Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
                                  .values("subtree_minutes")[:1]),
-        "blocked": lambda: _count(Conversation.objects.filter(
-            account__path__gte=low, account__path__lte=high, status=Conversation.Status.BLOCKED,
-            started_at__gte=begin)),
+        # (the subtree's calls blocked by a limit this period: one row, however many accounts and calls)
+        "blocked": lambda: Coalesce(Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
+                                             .values("subtree_blocked")[:1]), Value(0)),
         "invitations": lambda: _count(Invitation.objects.filter(
             account_id=account_id, status=Invitation.Status.PENDING, expires_at__gt=now)),
         "has_agent": lambda: Exists(Agent.objects.filter(account_id=account_id)),
@@ -156,9 +157,8 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     parts += ["has_agent", "is_agency"] if checklist else []
     now = timezone.now()
     low, high = subtree_bounds(account.path)
-    begin = datetime.datetime.combine(period, datetime.time(), tzinfo=datetime.UTC)
     row = {name[4:]: value for name, value in
-           _figures(account.pk, low, high, period, begin, now, parts=tuple(parts))[0].items()}
+           _figures(account.pk, low, high, period, now, parts=tuple(parts))[0].items()}
     counts = {"members": row["members"], "subaccounts": row["subaccounts"], "all_subaccounts": row["all_subaccounts"]}
     plan = None
     if shows_minutes:

@@ -371,8 +371,10 @@ class ConversationListView(ApiListView):
         qs = Conversation.objects.in_account(self.account).select_related("agent", "contact")
         if request.query_params.get("status") in Conversation.Status.values:
             qs = qs.filter(status=request.query_params["status"])
-        if "agent_id" in request.query_params:
-            qs = qs.filter(agent__public_id=uuid_or_none(request.query_params["agent_id"]))
+        if "agent_id" in request.query_params:  # the agent's own id, so its calls come from their index in order
+            agent = Agent.objects.in_account(self.account).filter(
+                public_id=uuid_or_none(request.query_params["agent_id"])).values_list("pk", flat=True).first()
+            qs = qs.filter(agent_id=agent) if agent is not None else qs.none()
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(s.ConversationSerializer(page, many=True).data)
 

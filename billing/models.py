@@ -258,6 +258,9 @@ class UsageRollup(models.Model):
     period = models.DateField()
     own_minutes = models.BigIntegerField(default=0)
     subtree_minutes = models.BigIntegerField(default=0)
+    # Calls blocked by a limit that started in the period, in the subtree as it is now (the dashboard's figure):
+    # kept by ``Conversation.save`` and ``.delete``, not from the ledger (a blocked call meters nothing).
+    subtree_blocked = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "period"], name="usage_rollup_one_per_period")]

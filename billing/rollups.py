@@ -2,7 +2,9 @@
 
 Four caches of ``UsageRecord`` (the source of truth, and the only source of invoices):
 
-- ``UsageRollup`` (account, period): own minutes, and subtree minutes of the tree *as it is now*;
+- ``UsageRollup`` (account, period): own minutes, and subtree minutes of the tree *as it is now*; and the
+  subtree's calls blocked by a limit (not from the ledger: a blocked call meters nothing; ``Conversation``
+  keeps them, ``rollups_add_blocked``);
 - ``UsageDayRollup`` (account, day): the same per day, for the charts;
 - ``UsagePayerRollup`` (billing root, period, account): who paid, for the live statement;
 - ``UsagePayerGroup`` (billing root, period, minutes): how many of those lines have that many minutes, for the
@@ -29,7 +31,7 @@ from django.db.models import Sum
 
 from accounts.models import Account
 
-from .models import UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, UsageRollup
+from .models import UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, UsageRollup, period_start
 
 BATCH = 500
 
@@ -83,33 +85,34 @@ def rollups_add(*, lineage_ids: list[int], billing_root_id: int, period: datetim
              + [(billing_root_id, period, line, 1)])
 
 
+def rollups_add_blocked(*, lineage_ids: list[int], period: datetime.date, calls: int) -> None:
+    """Count ``calls`` (1, or -1 when one is deleted) blocked calls of the last account of ``lineage_ids`` in
+    every lineage account's subtree figure for ``period``. One statement."""
+    _add(UsageRollup, ("account", "period"), ("own_minutes", "subtree_minutes", "subtree_blocked"),
+         [(pk, period, 0, 0, calls) for pk in lineage_ids])
+
+
 def rollups_follow_move(*, account_id: int, old_ancestor_ids: list[int], new_ancestor_ids: list[int]) -> None:
-    """After ``account_id``'s subtree moved: its subtree minutes (every period, every day) leave the
-    accounts no longer above it and join those now above it. Common ancestors (a move within a tree)
+    """After ``account_id``'s subtree moved: its subtree minutes (every period, every day) and blocked calls
+    leave the accounts no longer above it and join those now above it. Common ancestors (a move within a tree)
     keep theirs. Runs inside the move's transaction."""
     leaving = [pk for pk in old_ancestor_ids if pk not in set(new_ancestor_ids)]
     joining = [pk for pk in new_ancestor_ids if pk not in set(old_ancestor_ids)]
     if not leaving and not joining:
         return
-    for model, key in ((UsageRollup, "period"), (UsageDayRollup, "day")):
-        moved = list(model.objects.filter(account_id=account_id).exclude(subtree_minutes=0)
-                     .values_list(key, "subtree_minutes"))
-        rows = [(pk, when, 0, -m) for pk in leaving for when, m in moved]
-        rows += [(pk, when, 0, m) for pk in joining for when, m in moved]
-        _add(model, ("account", key), ("own_minutes", "subtree_minutes"), rows)
+    for model, key, figures in ((UsageRollup, "period", ("subtree_minutes", "subtree_blocked")),
+                                (UsageDayRollup, "day", ("subtree_minutes",))):
+        moved = [(when, *values) for when, *values in model.objects.filter(account_id=account_id)
+                 .values_list(key, *figures) if any(values)]
+        rows = [(pk, when, 0, *(-v for v in values)) for pk in leaving for when, *values in moved]
+        rows += [(pk, when, 0, *values) for pk in joining for when, *values in moved]
+        _add(model, ("account", key), ("own_minutes", *figures), rows)
 
 
 def expected_rollups() -> dict[str, dict[tuple, tuple]]:
     """What the three rollups must hold, computed from the ledger and the current tree (for the rebuild
     and for tests). Rows whose figures are all zero are left out."""
-    steplen = Account.steplen
-    paths = dict(Account.objects.values_list("pk", "path"))
-    ids = {path: pk for pk, path in paths.items()}
-
-    def lineage(pk):
-        path = paths[pk]
-        return [ids[path[:i]] for i in range(steplen, len(path) + 1, steplen)]
-
+    lineage = _lineages()
     result = {}
     for name, when in (("period", "period"), ("day", "occurred_on")):
         own, subtree = defaultdict(int), defaultdict(int)
@@ -119,6 +122,12 @@ def expected_rollups() -> dict[str, dict[tuple, tuple]]:
             for anc in lineage(pk):
                 subtree[(anc, at)] += minutes
         result[name] = {k: (own.get(k, 0), subtree.get(k, 0)) for k in {*own, *subtree} if subtree.get(k, 0)}
+    blocked = defaultdict(int)
+    for pk, period, calls in expected_blocked_calls():
+        for anc in lineage(pk):
+            blocked[(anc, period)] += calls
+    result["period"] = {k: (*result["period"].get(k, (0, 0)), blocked.get(k, 0))
+                        for k in {*result["period"], *blocked}}
     result["payer"] = {
         (root, period, pk): m for root, period, pk, m in (
             UsageRecord.objects.values("billing_root_id", "period", "account_id").annotate(m=Sum("minutes")).order_by()
@@ -126,6 +135,46 @@ def expected_rollups() -> dict[str, dict[tuple, tuple]]:
     }
     result["groups"] = _groups(result["payer"])
     return result
+
+
+def _lineages(account_model=None):
+    """A function: an account's id → the ids of its lineage (root first), from the tree as it is now."""
+    steplen = Account.steplen
+    paths = dict((account_model or Account).objects.values_list("pk", "path"))
+    ids = {path: pk for pk, path in paths.items()}
+
+    def lineage(pk):
+        path = paths[pk]
+        return [ids[path[:i]] for i in range(steplen, len(path) + 1, steplen)]
+
+    return lineage
+
+
+@transaction.atomic
+def rollups_recount_blocked(conversation_model=None, account_model=None, rollup_model=None) -> int:
+    """Set every account's blocked calls per period from the blocked conversations and the tree as it is now
+    (after conversations were written around ``Conversation.save``, and by the migration that added them, with
+    its historical models). Returns how many (account, period) rows hold some."""
+    rollup_model = rollup_model or UsageRollup
+    lineage, blocked = _lineages(account_model), defaultdict(int)
+    for pk, period, calls in expected_blocked_calls(conversation_model):
+        for anc in lineage(pk):
+            blocked[(anc, period)] += calls
+    rollup_model.objects.exclude(subtree_blocked=0).update(subtree_blocked=0)
+    _add(rollup_model, ("account", "period"), ("own_minutes", "subtree_minutes", "subtree_blocked"),
+         [(pk, period, 0, 0, calls) for (pk, period), calls in blocked.items()])
+    return len(blocked)
+
+
+def expected_blocked_calls(conversation_model=None) -> list[tuple[int, datetime.date, int]]:
+    """(account, period, calls) of the conversations blocked by a limit, each in the period it started. The
+    conversation model is given by a migration (its historical model), taken from the app otherwise."""
+    if conversation_model is None:
+        from workspace.models import Conversation as conversation_model
+    calls = defaultdict(int)
+    for pk, started in conversation_model.objects.filter(status="blocked").values_list("account_id", "started_at"):
+        calls[(pk, period_start(started))] += 1
+    return [(pk, period, n) for (pk, period), n in calls.items()]
 
 
 def _groups(payer: dict[tuple, int]) -> dict[tuple, int]:
@@ -140,8 +189,8 @@ def _groups(payer: dict[tuple, int]) -> dict[tuple, int]:
 def stored_rollups() -> dict[str, dict[tuple, tuple]]:
     """The three rollups as stored, in the shape of ``expected_rollups`` (zero rows left out)."""
     return {
-        "period": {(pk, at): (own, sub) for pk, at, own, sub in UsageRollup.objects.values_list(
-            "account_id", "period", "own_minutes", "subtree_minutes") if own or sub},
+        "period": {(pk, at): (own, sub, blocked) for pk, at, own, sub, blocked in UsageRollup.objects.values_list(
+            "account_id", "period", "own_minutes", "subtree_minutes", "subtree_blocked") if own or sub or blocked},
         "day": {(pk, at): (own, sub) for pk, at, own, sub in UsageDayRollup.objects.values_list(
             "account_id", "day", "own_minutes", "subtree_minutes") if own or sub},
         "payer": {(root, period, pk): m for root, period, pk, m in UsagePayerRollup.objects.values_list(
@@ -160,8 +209,8 @@ def rollups_rebuild() -> dict[str, int]:
     UsagePayerRollup.objects.all().delete()
     UsagePayerGroup.objects.all().delete()
     UsageRollup.objects.bulk_create(
-        (UsageRollup(account_id=pk, period=at, own_minutes=own, subtree_minutes=sub)
-         for (pk, at), (own, sub) in expected["period"].items()), batch_size=2000)
+        (UsageRollup(account_id=pk, period=at, own_minutes=own, subtree_minutes=sub, subtree_blocked=blocked)
+         for (pk, at), (own, sub, blocked) in expected["period"].items()), batch_size=2000)
     UsageDayRollup.objects.bulk_create(
         (UsageDayRollup(account_id=pk, day=at, own_minutes=own, subtree_minutes=sub)
          for (pk, at), (own, sub) in expected["day"].items()), batch_size=2000)

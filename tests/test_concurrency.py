@@ -99,3 +99,34 @@ def test_siblings_cannot_both_take_the_last_minutes_of_their_parents_pool():
     assert all(isinstance(r, Conversation) for r in results), results
     assert sorted(r.status for r in results) == ["blocked"] * 5 + ["completed"]
     assert sum(UsageRecord.objects.filter(account__in=teams).values_list("minutes", flat=True)) == 90
+
+
+def test_calls_recorded_and_deleted_while_the_agent_is_edited_and_recounted_keep_its_count():
+    """Recording locks the account, then counts the call on the agent's row; editing the agent and deleting a call
+    take the account first too (else the agent's row and the account's, taken in the other order, deadlock), and
+    the recount locks the agents before it counts (else it writes back a count older than a call's)."""
+    from workspace.counts import recount_agent_conversations
+    from workspace.services import agent_update, conversation_delete
+
+    account = AccountFactory()
+    agent = Agent.objects.create(account=account, name="Desk")
+    contact = Contact.objects.create(account=account, name="C", email="c@example.test")
+    start = timezone.now() - datetime.timedelta(hours=2)
+    for _round in range(3):
+        doomed = [conversation_record(account=account, agent=agent, contact=contact, by=None, duration_seconds=60,
+                                      started_at=start) for _ in range(3)]
+
+        def work(i, doomed=doomed):
+            if i % 4 == 0:
+                return conversation_record(account=account, agent=Agent.objects.get(pk=agent.pk), contact=contact,
+                                           by=None, started_at=start, duration_seconds=60)
+            if i % 4 == 1:
+                return agent_update(agent=Agent.objects.get(pk=agent.pk), by=None, name=f"Desk {i}")
+            if i % 4 == 2:
+                return conversation_delete(conversation=Conversation.objects.get(pk=doomed[i // 4].pk), by=None)
+            return recount_agent_conversations()
+
+        results = race(12, work)
+        assert not any(isinstance(r, Exception) for r in results), results
+        agent.refresh_from_db()
+        assert agent.conversation_count == Conversation.objects.filter(agent=agent).count()

@@ -52,6 +52,13 @@ class Agent(AccountScoped):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        """Saving an agent loaded earlier never writes its count back: calls recorded since then have moved it."""
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name != "conversation_count"]
+        super().save(*args, **kwargs)
+
 
 phone_validator = RegexValidator(r"^\+[1-9]\d{6,14}$", "Use the international format, e.g. +14155550123.")
 
@@ -132,14 +139,29 @@ class Conversation(AccountScoped):
         adding = self._state.adding
         super().save(*args, **kwargs)
         if adding:
-            Agent.objects.filter(pk=self.agent_id).update(conversation_count=F("conversation_count") + 1)
+            self._counted(1)
 
     def delete(self, *args, **kwargs):
-        agent_id = self.agent_id
         deleted = super().delete(*args, **kwargs)
-        Agent.objects.filter(pk=agent_id, conversation_count__gt=0).update(
-            conversation_count=F("conversation_count") - 1)
+        if deleted[1].get(self._meta.label):  # not when another request deleted it first
+            self._counted(-1)
         return deleted
+
+    def _counted(self, calls: int) -> None:
+        """Keep the figures that count calls: the agent's count and, for a call blocked by a limit, the blocked
+        calls of its account's lineage in the period it started (``billing.rollups``; the dashboard's figure).
+        ``lineage_ids`` (the account's ancestors and itself), when the recording has them, saves a query."""
+        from accounts.models import Account
+        from billing.models import period_start
+        from billing.rollups import rollups_add_blocked
+
+        agents = Agent.objects.filter(pk=self.agent_id)
+        (agents.filter(conversation_count__gt=0) if calls < 0 else agents).update(
+            conversation_count=F("conversation_count") + calls)
+        if self.status == self.Status.BLOCKED:
+            lineage_ids = getattr(self, "lineage_ids", None) or list(
+                Account.objects.filter(path__in=self.account.lineage_paths).values_list("pk", flat=True))
+            rollups_add_blocked(lineage_ids=lineage_ids, period=period_start(self.started_at), calls=calls)
 
     def clean(self):
         if self.account_id is None:  # checked again by the service once the account is set

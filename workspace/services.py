@@ -65,6 +65,8 @@ def _update(obj, *, by, request, kind: str, **fields):
 
 @transaction.atomic
 def agent_update(*, agent: Agent, by, request=None, **fields) -> Agent:
+    require(by, agent.account, "manage_agents")
+    _lock(agent.account)  # the account before the agent's row, as recording a call takes them (no deadlock)
     return _update(agent, by=by, request=request, kind="agent", **fields)
 
 
@@ -136,6 +138,7 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
               or concurrency_block_reason(locked, started_at, conversation.ended_at))
     if reason:
         conversation.status, conversation.blocked_reason = Conversation.Status.BLOCKED, reason
+    conversation.lineage_ids = [a.pk for a in lineage]  # for the blocked calls' figure: no query for them
     conversation.save()
     if not reason:
         usage_record_conversation(conversation, billing_root=lineage[0], lineage=lineage)
@@ -168,6 +171,7 @@ def conversation_update(*, conversation: Conversation, by, request=None, **field
 def conversation_delete(*, conversation: Conversation, by, request=None) -> None:
     """Delete a conversation; its metered usage stays on the invoice (billing records are kept)."""
     require(by, conversation.account, "delete_conversations")
+    _lock(conversation.account)  # the account before the agent's count, as recording a call takes them
     name, public_id, account = str(conversation), str(conversation.public_id), conversation.account
     conversation.delete()
     audit(account=account, actor=by, request=request, action="conversation.deleted",

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -113,8 +114,26 @@ class KindMixin(AccountViewMixin):
 
 class ScopedListView(KindMixin, ListView):
     paginate_by = 25
-    paginator_class = AtMostPaginator  # a busy account has hundreds of thousands of calls: never counted all
     agent = None  # the conversations' ``?agent=`` filter
+
+    def get_paginator(self, queryset, per_page, **kwargs):
+        """A busy account has hundreds of thousands of calls: their count stops at the rows offered. Agents and
+        contacts, far fewer, are counted and paged to the end."""
+        paginator = AtMostPaginator if self.kind is CONVERSATIONS else Paginator
+        return paginator(queryset, per_page, **kwargs)
+
+    def query(self, **changes) -> str:
+        """This page's query string with ``changes`` (None drops a parameter), without its page number."""
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        query.pop(self.sort.sorting.param, None)  # the order shown, not one that fell back to the default
+        if not self.sort.is_default:
+            query[self.sort.sorting.param] = self.sort.value
+        for name, value in changes.items():
+            query.pop(name, None)
+            if value is not None:
+                query[name] = value
+        return query.urlencode()
 
     @property
     def summaries(self) -> bool:
@@ -149,8 +168,14 @@ class ScopedListView(KindMixin, ListView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx.update(q=search_text(self.request.GET), sort=self.sort, extra_query=self.sort.extra_query,
-                   agent=self.agent, summaries=self.summaries, max_rows=AtMostPaginator.cap,
-                   more_than_max=bool(ctx["paginator"] and ctx["paginator"].more))
+                   clear_query=self.query(q=None, summaries=None))
+        if self.kind is CONVERSATIONS:
+            ctx.update(agent=self.agent, summaries=self.summaries, max_rows=AtMostPaginator.cap,
+                       more_than_max=bool(ctx["paginator"] and ctx["paginator"].more),
+                       status_queries={"all": self.query(status=None),
+                                       **{status: self.query(status=status) for status in Conversation.Status.values}},
+                       all_agents_query=self.query(agent=None),
+                       one_agent_prefix=(self.query(agent=None) + "&").lstrip("&"))
         return ctx
 
 

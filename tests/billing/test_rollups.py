@@ -19,6 +19,7 @@ from members.models import User
 from members.roles import RoleId
 from tests.concurrency import race
 from tests.factories import AccountFactory, MembershipFactory, UserFactory, account_tree, plan, usage
+from workspace.models import Agent, Contact, Conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -78,10 +79,16 @@ def test_random_workloads_keep_the_rollups_equal_to_the_ledger(world_with_owner)
     for round_ in range(60):
         accounts = list(Account.objects.all())
         action = rng.random()
-        if action < 0.7:
+        if action < 0.6:
             account = rng.choice(accounts)
             period = rng.choice([THIS, LAST])
             usage(account, rng.randint(1, 9), period=period, day=period + datetime.timedelta(days=rng.randint(0, 9)))
+        elif action < 0.7:  # a call blocked by a limit, or one of them deleted
+            blocked = list(Conversation.objects.filter(status=Conversation.Status.BLOCKED))
+            if blocked and rng.random() < 0.3:
+                rng.choice(blocked).delete()
+            else:
+                blocked_call(rng.choice(accounts), rng.choice([THIS, LAST]) + datetime.timedelta(days=rng.randint(0, 9)))
         elif action < 0.85:
             subs = [a for a in accounts if a.depth > 1 and a.root_path == w["root"].root_path]
             if not subs:
@@ -114,10 +121,51 @@ def test_random_workloads_keep_the_rollups_equal_to_the_ledger(world_with_owner)
     assert Account.objects.filter(depth=1).count() > 2  # transfers happened
 
 
+def blocked_call(account, day, status=Conversation.Status.BLOCKED):
+    agent = Agent.objects.filter(account=account).first() or Agent.objects.create(account=account, name="Desk")
+    contact = Contact.objects.filter(account=account).first() or Contact.objects.create(
+        account=account, name="Caller", email="caller@example.test")
+    started = datetime.datetime.combine(day, datetime.time(12), tzinfo=datetime.UTC)
+    return Conversation.objects.create(account=account, agent=agent, contact=contact, started_at=started,
+                                       duration_seconds=60, status=status, blocked_reason="pool")
+
+
+def test_blocked_calls_count_in_their_lineage_in_the_period_they_started(world_with_owner):
+    w = world_with_owner
+    chain = [w["root"], w["acme"], w["leaf"]]
+    assert [a.pk for a in chain] == list(Account.objects.filter(path__in=fresh(w["leaf"]).lineage_paths)
+                                          .order_by("path").values_list("pk", flat=True))
+    blocked_call(w["leaf"], THIS), blocked_call(w["leaf"], LAST)
+    gone = blocked_call(w["acme"], THIS)
+    completed = blocked_call(w["acme"], THIS, status=Conversation.Status.COMPLETED)  # counts nothing here
+    this = dict(UsageRollup.objects.filter(period=THIS).values_list("account_id", "subtree_blocked"))
+    assert this == {w["root"].pk: 2, w["acme"].pk: 2, w["leaf"].pk: 1}
+    completed.delete()  # and takes nothing off
+    gone.delete()
+    assert UsageRollup.objects.get(account=w["root"], period=THIS).subtree_blocked == 1
+    assert UsageRollup.objects.get(account=w["root"], period=LAST).subtree_blocked == 1
+    assert UsageRollup.objects.get(account=w["root"], period=THIS).subtree_minutes == 0
+    assert stored_rollups() == expected_rollups()
+
+
+def test_the_migration_counts_the_blocked_calls_already_recorded(world_with_owner):
+    from django.db.migrations.executor import MigrationExecutor
+
+    w = world_with_owner
+    blocked_call(w["leaf"], THIS), blocked_call(w["acme"], LAST)
+    expected = expected_rollups()
+    UsageRollup.objects.update(subtree_blocked=0)
+    executor = MigrationExecutor(connection)
+    name = ("billing", "0011_usage_rollup_blocked_calls")
+    executor.loader.get_migration(*name).operations[1].code(executor.loader.project_state(name).apps, None)
+    assert stored_rollups() == expected
+
+
 def test_the_command_rebuilds_what_was_lost(world_with_owner):
     usage(world_with_owner["leaf"], 3, day=THIS)
+    blocked_call(world_with_owner["leaf"], THIS)
     expected = expected_rollups()
-    UsageRollup.objects.update(subtree_minutes=0)
+    UsageRollup.objects.update(subtree_minutes=0, subtree_blocked=0)
     call_command("rebuild_usage_rollups", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert stored_rollups() == expected
     assert rollups_rebuild()["period"] == len(expected["period"])

@@ -210,23 +210,37 @@ def capped(monkeypatch):
     monkeypatch.setattr(AtMostPaginator, "cap", 4)
 
 
-def test_the_count_stops_at_the_rows_the_page_offers_and_says_so(client, desk, capped):
-    account, sales, _support, ann, _bob, owner = desk
+def test_the_count_stops_at_the_rows_the_page_offers_and_says_so(client, desk, capped, monkeypatch):
+    monkeypatch.setattr(views.ScopedListView, "paginate_by", 2)
+    account, sales, support, ann, bob, owner = desk
     made = [call(account, sales, ann, hours=h + 1) for h in range(6)]
     client.force_login(owner)
     response, rows = listed(client, account)
-    assert rows == [c.pk for c in made[:4]]
+    assert rows == [c.pk for c in made[:2]]
     assert response.context["paginator"].count == 4 and response.context["more_than_max"]
-    assert "More than 4 conversations match" in response.content.decode()
+    page = response.content.decode()
+    assert "More than 4 conversations match" in page and "the first 4 of more" in page
+    assert listed(client, account, page=2)[1] == [c.pk for c in made[2:4]]
     url = reverse("workspace:conversation-list", args=[account.public_id])
-    assert client.get(url, {"page": 2}).status_code == 404  # nothing past the rows offered
+    assert client.get(url, {"page": 3}).status_code == 404  # six match, four are offered
     # filtered down to the cap or fewer, the count is exact and the note goes
-    response, rows = listed(client, account, status="completed", q="Ann")
-    assert len(rows) == 4 and response.context["more_than_max"]
-    Conversation.objects.filter(pk__in=[made[4].pk, made[5].pk]).delete()
-    response, rows = listed(client, account)
-    assert len(rows) == 4 and not response.context["more_than_max"]
-    assert "More than" not in response.content.decode()
+    for h in range(3):
+        call(account, support, bob, hours=h + 20)
+    response, rows = listed(client, account, agent=str(support.public_id))
+    assert response.context["paginator"].count == 3 and not response.context["more_than_max"]
+    assert "More than" not in response.content.decode() and "3 in all" in response.content.decode()
+
+
+def test_agents_and_contacts_are_counted_and_paged_to_the_end(client, desk, capped, monkeypatch):
+    monkeypatch.setattr(views.ScopedListView, "paginate_by", 2)
+    account, *_rest, owner = desk
+    for n in range(5):
+        Contact.objects.create(account=account, name=f"Zed {n}", phone=f"+1415555{n:04d}")
+    client.force_login(owner)
+    url = reverse("workspace:contact-list", args=[account.public_id])
+    response = client.get(url, {"page": 4})  # seven contacts: past the conversations' cap of 4
+    assert response.status_code == 200 and response.context["paginator"].count == 7
+    assert "7 in all" in response.content.decode()
 
 
 def test_the_page_s_query_budget_holds_with_filters_search_and_sorts(client, desk, count_queries):
@@ -245,7 +259,7 @@ def test_the_page_s_query_budget_holds_with_filters_search_and_sorts(client, des
 
 # ---- search --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("listed_at_most", [views.MATCHES_LISTED, 1])  # ids listed, or too many: a subquery
+@pytest.mark.parametrize("listed_at_most", [views.MATCHES_LISTED, 1, 2])  # ids listed, or too many: a subquery
 def test_search_finds_calls_by_contact_phone_and_agent_and_summaries_only_when_asked(client, desk, monkeypatch,
                                                                                     listed_at_most):
     monkeypatch.setattr(views, "MATCHES_LISTED", listed_at_most)
@@ -260,6 +274,8 @@ def test_search_finds_calls_by_contact_phone_and_agent_and_summaries_only_when_a
          Contact.objects.create(account=other, name="Ann Caller", phone="+14155550101"), summary="refund")
     client.force_login(owner)
     assert listed(client, account, q="ann")[1] == [by_ann.pk, by_extra.pk]
+    assert listed(client, account, q="0303")[1] == [by_extra.pk]  # by phone
+    assert listed(client, account, q="4155550")[1] == [by_ann.pk, by_bob.pk, by_extra.pk, by_sales.pk]  # all three
     assert listed(client, account, q="0202")[1] == [by_bob.pk, by_sales.pk]
     assert listed(client, account, q="sales LINE")[1] == [by_sales.pk]
     assert listed(client, account, q="refund")[1] == []
@@ -267,6 +283,23 @@ def test_search_finds_calls_by_contact_phone_and_agent_and_summaries_only_when_a
     assert listed(client, account, q="pricing", summaries="1", agent=str(support.public_id))[1] == [by_bob.pk]
     response, rows = listed(client, account, q="nobody")
     assert rows == [] and "No conversation matches" in response.content.decode()
+
+
+@pytest.mark.parametrize("listed_at_most, subquery", [(3, False), (2, True)])
+def test_matching_contacts_are_listed_up_to_a_limit_then_asked_for_by_a_subquery(client, desk, monkeypatch,
+                                                                                listed_at_most, subquery):
+    monkeypatch.setattr(views, "MATCHES_LISTED", listed_at_most)
+    account, sales, _support, ann, bob, owner = desk
+    call(account, sales, ann), call(account, sales, bob, hours=2)
+    Contact.objects.create(account=account, name="Cal Caller", phone="+14155550404")  # three contacts match
+    client.force_login(owner)
+    url = reverse("workspace:conversation-list", args=[account.public_id])
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(client.get(url, {"q": "41555"}).context["object_list"]) == 2
+    rows = [q["sql"] for q in queries.captured_queries if 'FROM "workspace_conversation"' in q["sql"]
+            and "COUNT" not in q["sql"]]
+    assert len(rows) == 1 and ('IN (SELECT' in rows[0]) == subquery
 
 
 def test_a_search_with_no_matching_contact_or_agent_reads_no_call(client, desk, count_queries):
@@ -338,3 +371,86 @@ def test_the_admin_lists_count_at_most_the_cap(client, desk, django_user_model, 
     monkeypatch.setattr(CappedCountPaginator, "cap", 100)
     page = client.get(url).content.decode()
     assert "More than" not in page and f"{ {'agent': 2, 'contact': 2, 'conversation': 3}[model]} {plural}" in page
+
+
+# ---- the count against every way of writing ------------------------------------------------------------------
+
+def test_editing_an_agent_loaded_before_calls_were_recorded_keeps_their_count(desk):
+    account, sales, _support, ann, _bob, owner = desk
+    loaded = Agent.objects.get(pk=sales.pk)  # as the edit page and the API load it, before the calls
+    for h in range(2):
+        services.conversation_record(account=account, agent=sales, contact=ann, by=owner, duration_seconds=60,
+                                     started_at=NOW - datetime.timedelta(hours=h + 1))
+    services.agent_update(agent=loaded, by=owner, name="Sales desk", status=Agent.Status.PAUSED)
+    loaded.save()  # and any other full save of a stale agent
+    sales.refresh_from_db()
+    assert (sales.name, sales.status, sales.conversation_count) == ("Sales desk", "paused", 2)
+
+
+def test_editing_a_call_is_not_another_call_and_deleting_one_twice_counts_once(desk):
+    account, sales, _support, ann, _bob, owner = desk
+    first, second = call(account, sales, ann), call(account, sales, ann, hours=2)
+    services.conversation_update(conversation=first, by=owner, summary="Booked a table")
+    first.save()
+    stale = Conversation.objects.get(pk=second.pk)
+    services.conversation_delete(conversation=second, by=owner)
+    stale.delete()  # another request's copy, deleted after
+    sales.refresh_from_db()
+    assert sales.conversation_count == 1 == Conversation.objects.filter(agent=sales).count()
+
+
+def test_deleting_a_call_of_an_agent_whose_count_drifted_to_zero_is_no_error(desk):
+    account, sales, _support, ann, _bob, owner = desk
+    made = call(account, sales, ann)
+    Agent.objects.filter(pk=sales.pk).update(conversation_count=0)
+    services.conversation_delete(conversation=made, by=owner)
+    sales.refresh_from_db()
+    assert sales.conversation_count == 0
+
+
+# ---- the links keep the page's filters -----------------------------------------------------------------------
+
+def test_the_filter_links_search_form_and_rows_keep_the_other_filters(client, desk):
+    import html
+    import re
+
+    account, sales, support, ann, _bob, owner = desk
+    call(account, sales, ann, summary="refund")
+    client.force_login(owner)
+    agent = str(sales.public_id)
+    response, _rows = listed(client, account, agent=agent, q="Ann", summaries="1", sort="-minutes")
+    page = html.unescape(response.content.decode())
+    links = re.findall(r'href="\?([^"]*)"', page)
+
+    def link(**expected):
+        return any(all(f"{k}={v}" in found.split("&") for k, v in expected.items()) for found in links)
+
+    assert link(status="blocked", agent=agent, q="Ann", summaries="1", sort="-minutes")
+    assert link(status="completed", agent=agent, q="Ann", summaries="1")
+    assert any("status=" not in found and f"agent={agent}" in found and "summaries=1" in found for found in links)
+    assert any(f"agent={agent}" not in found and "q=Ann" in found and "sort=-minutes" in found for found in links)
+    assert link(agent=agent, sort="-minutes") and not link(agent=agent, q="Ann", status="")  # Clear keeps the agent
+    assert f'<input type="hidden" name="agent" value="{agent}">' in page
+    assert 'name="summaries" value="1" checked' in page
+    response, _rows = listed(client, account, status="completed", sort="-minutes")
+    links = re.findall(r'href="\?([^"]*)"', html.unescape(response.content.decode()))
+    assert link(status="completed", sort="-minutes", agent=agent)  # a row's agent keeps the status and order
+
+
+def test_an_agent_s_page_leads_to_all_its_calls(client, desk):
+    account, sales, _support, ann, _bob, owner = desk
+    for h in range(12):
+        call(account, sales, ann, hours=h + 1)
+    client.force_login(owner)
+    page = client.get(reverse("workspace:agent-detail", args=[account.public_id, sales.public_id])).content.decode()
+    target = reverse("workspace:conversation-list", args=[account.public_id]) + f"?agent={sales.public_id}"
+    assert f'href="{target}">All 12 conversations' in page
+
+
+def test_the_conversation_table_has_its_indexes_and_not_the_foreign_keys_own(db):
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, Conversation._meta.db_table)
+    indexes = {tuple(c["columns"]) for c in found.values() if c["index"] and not c["unique"]}
+    assert {("agent_id", "started_at"), ("account_id", "duration_seconds"), ("account_id", "started_at")} <= indexes
+    assert ("account_id",) not in indexes and ("agent_id",) not in indexes
+    assert ("contact_id",) in indexes  # the contact's calls (its page, erasure, export) keep theirs

@@ -13,6 +13,10 @@ def count_conversations(apps, schema_editor):
 
 class Migration(migrations.Migration):
 
+    # Not one transaction: adding the column is quick (a constant default), and the count then locks the agents'
+    # rows only (recording a call waits for it a moment) instead of the whole table until it is done.
+    atomic = False
+
     dependencies = [
         ('workspace', '0004_conversation_retention_fields'),
     ]
