@@ -88,7 +88,8 @@ def test_random_workloads_keep_the_rollups_equal_to_the_ledger(world_with_owner)
             if blocked and rng.random() < 0.3:
                 rng.choice(blocked).delete()
             else:
-                blocked_call(rng.choice(accounts), rng.choice([THIS, LAST]) + datetime.timedelta(days=rng.randint(0, 9)))
+                day = rng.choice([THIS, LAST]) + datetime.timedelta(days=rng.randint(0, 9))
+                blocked_call(rng.choice(accounts), day)
         elif action < 0.85:
             subs = [a for a in accounts if a.depth > 1 and a.root_path == w["root"].root_path]
             if not subs:
