@@ -157,6 +157,13 @@ def account_delete(*, account: Account, by, request=None) -> None:
     if account.parent_id:
         audit(account=account.parent, actor=by, request=request, action="subaccount.deleted",
               summary=f"Subaccount “{account.name}” deleted", subaccount=str(account.public_id))
+        # Its calls go with it: the figures its rollups gave the accounts above (blocked calls; it has no usage,
+        # which would protect it) leave them, as when it moves away.
+        rollups_follow_move(account_id=account.pk, new_ancestor_ids=[], old_ancestor_ids=list(
+            Account.objects.filter(path__in=account.ancestor_paths).values_list("pk", flat=True)))
+    from workspace.models import Conversation
+
+    Conversation.objects.filter(account=account).delete()  # first: they protect its agents and contacts
     account.delete()
 
 

@@ -149,6 +149,19 @@ def test_blocked_calls_count_in_their_lineage_in_the_period_they_started(world_w
     assert stored_rollups() == expected_rollups()
 
 
+def test_deleting_an_account_takes_its_blocked_calls_off_the_accounts_above(world_with_owner):
+    from accounts.services import account_delete
+
+    w = world_with_owner
+    doomed = AccountFactory(parent=w["acme"], name="Short-lived")
+    blocked_call(doomed, THIS), blocked_call(doomed, LAST), blocked_call(w["leaf"], THIS)
+    assert UsageRollup.objects.get(account=w["root"], period=THIS).subtree_blocked == 2
+    account_delete(account=fresh(doomed), by=None)
+    assert UsageRollup.objects.get(account=w["root"], period=THIS).subtree_blocked == 1
+    assert UsageRollup.objects.get(account=w["acme"], period=LAST).subtree_blocked == 0
+    assert stored_rollups() == expected_rollups()
+
+
 def test_the_migration_counts_the_blocked_calls_already_recorded(world_with_owner):
     from django.db.migrations.executor import MigrationExecutor
 
