@@ -77,6 +77,22 @@ def test_minutes_against_pool_and_plan_blocked_calls_and_subaccounts_near_their_
     assert "85 of 100 in the minutes pool" in dashboard(client, near).content.decode()
 
 
+def test_blocked_calls_are_this_period_s_of_the_subtree_and_zero_without_any(client, make_member):
+    root = AccountFactory(name="Quiet")
+    owner = make_member(root, RoleId.OWNER)
+    client.force_login(owner)
+    response = dashboard(client, root)
+    assert response.context["panels"].blocked == 0 and 'id="blocked"' in response.content.decode()
+    child = AccountFactory(parent=root, name="Team")
+    agent = Agent.objects.create(account=child, name="A")
+    contact = Contact.objects.create(account=child, name="C", email="c@example.test")
+    this_month = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for started in (this_month + datetime.timedelta(minutes=1), this_month - datetime.timedelta(minutes=1)):
+        Conversation.objects.create(account=child, agent=agent, contact=contact, started_at=started,
+                                    duration_seconds=60, status=Conversation.Status.BLOCKED, blocked_reason="pool")
+    assert dashboard(client, root).context["panels"].blocked == 1  # last month's is not this month's
+
+
 def test_agency_requests_and_expiring_grants_for_governors_only(client, make_member):
     agency = AccountFactory(name="Agency X")
     ann = make_member(agency, RoleId.ADMIN)

@@ -1,4 +1,5 @@
 import datetime
+import uuid
 from unittest import mock
 
 import pytest
@@ -316,6 +317,25 @@ class TestWorkspace:
 
 
 class TestFiltering:
+    def test_the_conversations_agent_filter_lists_that_agent_s_calls_only(self, api, root):
+        from workspace.models import Contact, Conversation
+
+        started = timezone.now() - datetime.timedelta(hours=1)
+        Contact.objects.create(account=root, name="First", phone="+14155550100")  # the keys of the two tables differ
+        contact = Contact.objects.create(account=root, name="Ada", phone="+14155550123")
+        agents = [Agent.objects.create(account=root, name=n) for n in ("One", "Two")]
+        calls = [Conversation.objects.create(account=root, agent=a, contact=contact, started_at=started,
+                                             duration_seconds=60) for a in agents]
+        other = AccountFactory(name="Other tenant")
+        theirs = Agent.objects.create(account=other, name="Theirs")
+
+        def ids(agent_id):
+            return [c["id"] for c in api.get(acc(root, f"/conversations?agent_id={agent_id}")).json()["results"]]
+
+        assert ids(agents[1].public_id) == [str(calls[1].public_id)]
+        assert ids(agents[0].public_id) == [str(calls[0].public_id)]
+        assert ids(uuid.uuid4()) == [] and ids(theirs.public_id) == [] and ids("nonsense") == []
+
     def test_lists_filter_on_their_documented_parameters(self, api, root, owner):
         active = Agent.objects.create(account=root, name="On")
         Agent.objects.create(account=root, name="Off", status=Agent.Status.PAUSED)

@@ -13,7 +13,7 @@ from accounts.models import Account
 from accounts.services import subaccount_move
 from billing import transfers
 from billing.models import UsageRollup, period_start
-from billing.rollups import _add, expected_rollups, rollups_rebuild, stored_rollups
+from billing.rollups import _add, expected_rollups, rollups_rebuild, rollups_recount_blocked, stored_rollups
 from billing.selectors import minutes_used_in_subtrees
 from members.models import User
 from members.roles import RoleId
@@ -149,6 +149,15 @@ def test_blocked_calls_count_in_their_lineage_in_the_period_they_started(world_w
     assert stored_rollups() == expected_rollups()
 
 
+def test_a_move_carries_the_subtree_s_blocked_calls_without_minutes(world_with_owner):
+    w = world_with_owner
+    blocked_call(w["leaf"], THIS), blocked_call(w["leaf"], LAST)  # no usage: only blocked calls
+    subaccount_move(account=fresh(w["leaf"]), new_parent=fresh(w["sibling"]), by=fresh(w["owner"]))
+    this = dict(UsageRollup.objects.filter(period=THIS).values_list("account_id", "subtree_blocked"))
+    assert this == {w["root"].pk: 1, w["acme"].pk: 0, w["sibling"].pk: 1, w["leaf"].pk: 1}
+    assert stored_rollups() == expected_rollups()
+
+
 def test_deleting_an_account_takes_its_blocked_calls_off_the_accounts_above(world_with_owner):
     from accounts.services import account_delete
 
@@ -172,6 +181,8 @@ def test_the_migration_counts_the_blocked_calls_already_recorded(world_with_owne
     executor = MigrationExecutor(connection)
     name = ("billing", "0011_usage_rollup_blocked_calls")
     executor.loader.get_migration(*name).operations[1].code(executor.loader.project_state(name).apps, None)
+    assert stored_rollups() == expected
+    rollups_recount_blocked()  # sets, never adds: counting again changes nothing
     assert stored_rollups() == expected
 
 

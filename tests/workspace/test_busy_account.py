@@ -229,6 +229,10 @@ def test_the_count_stops_at_the_rows_the_page_offers_and_says_so(client, desk, c
     response, rows = listed(client, account, agent=str(support.public_id))
     assert response.context["paginator"].count == 3 and not response.context["more_than_max"]
     assert "More than" not in response.content.decode() and "3 in all" in response.content.decode()
+    call(account, support, bob, hours=30)  # exactly as many as the cap: all of them, and no note
+    response, rows = listed(client, account, agent=str(support.public_id))
+    assert response.context["paginator"].count == 4 and not response.context["more_than_max"]
+    assert "More than" not in response.content.decode() and "4 in all" in response.content.decode()
 
 
 def test_agents_and_contacts_are_counted_and_paged_to_the_end(client, desk, capped, monkeypatch):
@@ -280,6 +284,7 @@ def test_search_finds_calls_by_contact_phone_and_agent_and_summaries_only_when_a
     assert listed(client, account, q="sales LINE")[1] == [by_sales.pk]
     assert listed(client, account, q="refund")[1] == []
     assert listed(client, account, q="refund", summaries="1")[1] == [by_ann.pk]
+    assert listed(client, account, q="refund", summaries="0")[1] == []
     assert listed(client, account, q="pricing", summaries="1", agent=str(support.public_id))[1] == [by_bob.pk]
     response, rows = listed(client, account, q="nobody")
     assert rows == [] and "No conversation matches" in response.content.decode()
@@ -408,6 +413,27 @@ def test_deleting_a_call_of_an_agent_whose_count_drifted_to_zero_is_no_error(des
     assert sales.conversation_count == 0
 
 
+def test_recording_a_blocked_call_reads_its_lineage_once(desk):
+    from members.grants import limit_ceiling  # noqa: F401  (the pools' reader, imported before counting)
+
+    account, sales, _support, ann, _bob, owner = desk
+    team = AccountFactory(parent=account, name="Team", limit_minutes=3)
+    agent = Agent.objects.create(account=team, name="Desk")
+    contact = Contact.objects.create(account=team, name="Caller", phone="+14155550999")
+
+    def lineage_reads(seconds):
+        with CaptureQueriesContext(connection) as queries:
+            made = services.conversation_record(account=team, agent=agent, contact=contact, by=owner,
+                                                duration_seconds=seconds, started_at=NOW - datetime.timedelta(hours=3))
+        return made.status, sum('"path" IN' in q["sql"] and 'FROM "accounts_account"' in q["sql"]
+                                for q in queries.captured_queries)
+
+    lineage_reads(30)  # the owner's access to the team, resolved once
+    completed, blocked = lineage_reads(30), lineage_reads(3600)
+    assert (completed[0], blocked[0]) == ("completed", "blocked")
+    assert blocked[1] == completed[1] == 1  # the lock's: the blocked call is counted on the lineage it locked
+
+
 # ---- the links keep the page's filters -----------------------------------------------------------------------
 
 def test_the_filter_links_search_form_and_rows_keep_the_other_filters(client, desk):
@@ -435,6 +461,13 @@ def test_the_filter_links_search_form_and_rows_keep_the_other_filters(client, de
     response, _rows = listed(client, account, status="completed", sort="-minutes")
     links = re.findall(r'href="\?([^"]*)"', html.unescape(response.content.decode()))
     assert link(status="completed", sort="-minutes", agent=agent)  # a row's agent keeps the status and order
+    for n in range(30):
+        call(account, support, ann, hours=n + 2)
+    response, _rows = listed(client, account, page="2", agent=str(support.public_id), q="Ann")
+    context = response.context
+    for query in (context["clear_query"], context["all_agents_query"], context["one_agent_prefix"],
+                  *context["status_queries"].values()):
+        assert "page=" not in query  # a new filter starts at its first page
 
 
 def test_an_agent_s_page_leads_to_all_its_calls(client, desk):
