@@ -130,3 +130,54 @@ def test_calls_recorded_and_deleted_while_the_agent_is_edited_and_recounted_keep
         assert not any(isinstance(r, Exception) for r in results), results
         agent.refresh_from_db()
         assert agent.conversation_count == Conversation.objects.filter(agent=agent).count()
+
+
+def test_a_recount_while_a_call_is_being_recorded_keeps_that_call():
+    """The recount waits for the call's transaction (it locks the agents first), then counts with it: counting
+    first and writing after the call committed would write back the count without it."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from workspace.counts import recount_agent_conversations
+
+    account = AccountFactory()
+    agent = Agent.objects.create(account=account, name="Desk")
+    contact = Contact.objects.create(account=account, name="C", email="c@example.test")
+    Agent.objects.filter(pk=agent.pk).update(conversation_count=5)  # drifted: the recount has work to do
+    recorded, release, errors = threading.Event(), threading.Event(), []
+
+    def record():
+        try:
+            with transaction.atomic():
+                conversation_record(account=account, agent=agent, contact=contact, by=None, duration_seconds=60,
+                                    started_at=timezone.now() - datetime.timedelta(hours=1))
+                recorded.set()
+                release.wait(30)  # counted on the agent's row, not committed yet
+        except Exception as exc:  # noqa: BLE001 - asserted on below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def recount():
+        try:
+            recorded.wait(30)
+            recount_agent_conversations()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=record), threading.Thread(target=recount)]
+    for t in threads:
+        t.start()
+    recorded.wait(30)
+    import time
+
+    time.sleep(0.5)  # the recount has started and waits on the agent's row
+    release.set()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    agent.refresh_from_db()
+    assert agent.conversation_count == 1 == Conversation.objects.filter(agent=agent).count()
