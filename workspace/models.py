@@ -96,9 +96,9 @@ class Conversation(AccountScoped):
         COMPLETED = "completed", "Completed"
         BLOCKED = "blocked", "Blocked by a limit"
 
-    # Indexed with the start (Meta.indexes): an agent's calls newest first, on its page and filtered by it.
     # The indexes of Meta.indexes that start with the account serve its foreign key too: a call updates one less.
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed with the start (Meta.indexes): an agent's calls newest first, on its page and filtered by it.
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
