@@ -25,6 +25,14 @@ def ancestor_or_self_paths(path) -> list:
     return [Substr(path, 1, STEPLEN * level) for level in range(1, settings.ACCOUNT_MAX_DEPTH + 1)]
 
 
+def ids_by_path(paths: list[str]) -> list[int]:
+    """The ids of the accounts at ``paths``, in their order: a lineage's paths give its ids root first. One query."""
+    if not paths:
+        return []
+    by_path = dict(Account.objects.filter(path__in=paths).values_list("path", "pk"))
+    return [by_path[p] for p in paths]
+
+
 def subtree_bounds(path: str) -> tuple[str, str]:
     """The lowest and highest path of ``path``'s subtree (itself included): ``path`` and ``path + "ZZZ…"``.
     treebeard's paths use ``0-9A-Z``, so no path below ``path`` sorts after it padded with the last letter."""

@@ -18,7 +18,7 @@ from members.rows import composed_categories
 from members.services import account_sync_permissions, membership_add
 
 from .audit import audit
-from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts
+from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts, ids_by_path
 from .names import name_key, normalize_name
 from .permissions import clean_matrix, compose, stored
 
@@ -159,8 +159,8 @@ def account_delete(*, account: Account, by, request=None) -> None:
               summary=f"Subaccount “{account.name}” deleted", subaccount=str(account.public_id))
         # Its calls go with it: the figures its rollups gave the accounts above (blocked calls; it has no usage,
         # which would protect it) leave them, as when it moves away.
-        rollups_follow_move(account_id=account.pk, new_ancestor_ids=[], old_ancestor_ids=list(
-            Account.objects.filter(path__in=account.ancestor_paths).values_list("pk", flat=True)))
+        rollups_follow_move(account_id=account.pk, old_ancestor_ids=ids_by_path(account.ancestor_paths),
+                            new_ancestor_ids=[])
     from workspace.models import Conversation
 
     Conversation.objects.filter(account=account).delete()  # first: they protect its agents and contacts
@@ -358,7 +358,7 @@ def subtree_move(account: Account, new_parent: Account | None) -> Account:
                               f"{account.name} and the {subtree_height(account) - 1} level(s) below it do not fit "
                               "there.", code="too_deep")
     old_parent_id, old_path, delta = account.parent_id, account.path, new_depth - account.depth
-    old_ancestor_ids = _ids_by_path(account.ancestor_paths)
+    old_ancestor_ids = ids_by_path(account.ancestor_paths)
     for attempt in range(3):  # another move may take the same free path first
         new_path = _free_path(new_parent)
         try:
@@ -379,16 +379,9 @@ def subtree_move(account: Account, new_parent: Account | None) -> Account:
         Account.objects.filter(pk=new_parent.pk).update(numchild=F("numchild") + 1)
     account.refresh_from_db()
     rollups_follow_move(account_id=account.pk, old_ancestor_ids=old_ancestor_ids,
-                        new_ancestor_ids=_ids_by_path(account.ancestor_paths))
+                        new_ancestor_ids=ids_by_path(account.ancestor_paths))
     entry_points.refresh_subtree(account.path)  # memberships there may now lie below another, or no longer
     return account
-
-
-def _ids_by_path(paths: list[str]) -> list[int]:
-    if not paths:
-        return []
-    by_path = dict(Account.objects.filter(path__in=paths).values_list("path", "pk"))
-    return [by_path[p] for p in paths]
 
 
 @transaction.atomic

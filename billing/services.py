@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from accounts.audit import audit
 from accounts.bulk import insert_rows
-from accounts.models import Account
+from accounts.models import Account, ids_by_path
 from developers import webhooks
 from developers.models import WebhookEvent
 
@@ -59,8 +59,7 @@ def usage_record_create(*, account: Account, billing_root: Account, period: date
         minutes=minutes, seconds=seconds, conversation=conversation,
     )
     if lineage is None or lineage[-1].pk != account.pk:
-        lineage_ids = list(Account.objects.filter(path__in=account.lineage_paths).order_by("path")
-                           .values_list("pk", flat=True))
+        lineage_ids = ids_by_path(account.lineage_paths)
     else:
         lineage_ids = [a.pk for a in lineage]
     rollups_add(lineage_ids=lineage_ids, billing_root_id=billing_root.pk, period=period, day=occurred_on,

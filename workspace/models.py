@@ -151,7 +151,7 @@ class Conversation(AccountScoped):
         """Keep the figures that count calls: the agent's count and, for a call blocked by a limit, the blocked
         calls of its account's lineage in the period it started (``billing.rollups``; the dashboard's figure).
         ``lineage_ids`` (the account's ancestors and itself), when the recording has them, saves a query."""
-        from accounts.models import Account
+        from accounts.models import ids_by_path
         from billing.models import period_start
         from billing.rollups import rollups_add_blocked
 
@@ -159,8 +159,7 @@ class Conversation(AccountScoped):
         (agents.filter(conversation_count__gt=0) if calls < 0 else agents).update(
             conversation_count=F("conversation_count") + calls)
         if self.status == self.Status.BLOCKED:
-            lineage_ids = getattr(self, "lineage_ids", None) or list(
-                Account.objects.filter(path__in=self.account.lineage_paths).values_list("pk", flat=True))
+            lineage_ids = getattr(self, "lineage_ids", None) or ids_by_path(self.account.lineage_paths)
             rollups_add_blocked(lineage_ids=lineage_ids, period=period_start(self.started_at), calls=calls)
 
     def clean(self):
