@@ -122,10 +122,7 @@ def expected_rollups() -> dict[str, dict[tuple, tuple]]:
             for anc in lineage(pk):
                 subtree[(anc, at)] += minutes
         result[name] = {k: (own.get(k, 0), subtree.get(k, 0)) for k in {*own, *subtree} if subtree.get(k, 0)}
-    blocked = defaultdict(int)
-    for pk, period, calls in expected_blocked_calls():
-        for anc in lineage(pk):
-            blocked[(anc, period)] += calls
+    blocked = expected_blocked(lineage)
     result["period"] = {k: (*result["period"].get(k, (0, 0)), blocked.get(k, 0))
                         for k in {*result["period"], *blocked}}
     result["payer"] = {
@@ -156,25 +153,24 @@ def rollups_recount_blocked(conversation_model=None, account_model=None, rollup_
     (after conversations were written around ``Conversation.save``, and by the migration that added them, with
     its historical models). Returns how many (account, period) rows hold some."""
     rollup_model = rollup_model or UsageRollup
-    lineage, blocked = _lineages(account_model), defaultdict(int)
-    for pk, period, calls in expected_blocked_calls(conversation_model):
-        for anc in lineage(pk):
-            blocked[(anc, period)] += calls
+    blocked = expected_blocked(_lineages(account_model), conversation_model)
     rollup_model.objects.exclude(subtree_blocked=0).update(subtree_blocked=0)
     _add(rollup_model, ("account", "period"), ("own_minutes", "subtree_minutes", "subtree_blocked"),
          [(pk, period, 0, 0, calls) for (pk, period), calls in blocked.items()])
     return len(blocked)
 
 
-def expected_blocked_calls(conversation_model=None) -> list[tuple[int, datetime.date, int]]:
-    """(account, period, calls) of the conversations blocked by a limit, each in the period it started. The
-    conversation model is given by a migration (its historical model), taken from the app otherwise."""
+def expected_blocked(lineage, conversation_model=None) -> dict[tuple[int, datetime.date], int]:
+    """(account, period) → the calls blocked by a limit in the account's subtree that started in the period, each
+    counted on every account of its lineage (``lineage``: ``_lineages()``). The conversation model is given by a
+    migration (its historical model), taken from the app otherwise."""
     if conversation_model is None:
         from workspace.models import Conversation as conversation_model
-    calls = defaultdict(int)
+    blocked = defaultdict(int)
     for pk, started in conversation_model.objects.filter(status="blocked").values_list("account_id", "started_at"):
-        calls[(pk, period_start(started))] += 1
-    return [(pk, period, n) for (pk, period), n in calls.items()]
+        for anc in lineage(pk):
+            blocked[(anc, period_start(started))] += 1
+    return dict(blocked)
 
 
 def _groups(payer: dict[tuple, int]) -> dict[tuple, int]:
