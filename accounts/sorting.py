@@ -105,16 +105,25 @@ class SortOrder:
         query[self.sorting.param] = f"-{key}" if descending else key
         return query.urlencode()
 
+    def query_with(self, **changes) -> str:
+        """This page's query string in the order shown (not one that fell back to the default), without what a new
+        order or filter resets (``RESET_ON_SORT``), with ``changes`` (None drops a parameter): a filter's link."""
+        query = self.params.copy()
+        for name in (*RESET_ON_SORT, self.sorting.param):
+            query.pop(name, None)
+        if not self.is_default:
+            query[self.sorting.param] = self.value
+        for name, value in changes.items():
+            query.pop(name, None)
+            if value is not None:
+                query[name] = value
+        return query.urlencode()
+
     @property
     def extra_query(self) -> str:
         """The parameters a page link must carry besides ``page`` and ``q`` (which ``_pagination.html`` adds
         itself), ending with ``&``, or an empty string."""
-        query = self.params.copy()
-        for name in (*RESET_ON_SORT, "q", self.sorting.param):
-            query.pop(name, None)
-        if not self.is_default:
-            query[self.sorting.param] = self.value
-        encoded = query.urlencode()
+        encoded = self.query_with(q=None)
         return f"{encoded}&" if encoded else ""
 
 

@@ -66,6 +66,14 @@ CONVERSATIONS = Kind("conversation", "conversations", Conversation, "conversatio
                      edit_form=forms.ConversationEditForm)
 
 
+def containing(q: str, fields) -> Q:
+    """The rows where one of ``fields`` contains ``q``, whatever the case."""
+    match = Q()
+    for name in fields:
+        match |= Q(**{f"{name}__icontains": q})
+    return match
+
+
 # Past this many matching contacts (or agents) the search says which by a subquery instead: so many match that
 # the newest calls hold the first page's, and the scan by start that finds them stops early.
 MATCHES_LISTED = 5_000
@@ -77,10 +85,7 @@ def conversations_matching(account, q: str, *, summaries: bool = False) -> Q:
     index rather than by reading every call of the account and its joins."""
     found = Q()
     for model, field, fields in ((Contact, "contact", ("name", "phone")), (Agent, "agent", ("name",))):
-        match = Q()
-        for name in fields:
-            match |= Q(**{f"{name}__icontains": q})
-        ids = model.objects.in_account(account).filter(match).values_list("pk", flat=True)
+        ids = model.objects.in_account(account).filter(containing(q, fields)).values_list("pk", flat=True)
         listed = list(ids[: MATCHES_LISTED + 1])
         if listed:
             found |= Q(**{f"{field}__in": listed if len(listed) <= MATCHES_LISTED else ids})
@@ -122,19 +127,6 @@ class ScopedListView(KindMixin, ListView):
         paginator = AtMostPaginator if self.kind is CONVERSATIONS else Paginator
         return paginator(queryset, per_page, **kwargs)
 
-    def query(self, **changes) -> str:
-        """This page's query string with ``changes`` (None drops a parameter), without its page number."""
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        query.pop(self.sort.sorting.param, None)  # the order shown, not one that fell back to the default
-        if not self.sort.is_default:
-            query[self.sort.sorting.param] = self.sort.value
-        for name, value in changes.items():
-            query.pop(name, None)
-            if value is not None:
-                query[name] = value
-        return query.urlencode()
-
     @property
     def summaries(self) -> bool:
         """Whether the conversations' search reads their summaries too (``?summaries=1``): every call of the
@@ -159,23 +151,20 @@ class ScopedListView(KindMixin, ListView):
         if q and self.kind is CONVERSATIONS:
             qs = qs.filter(conversations_matching(self.account, q, summaries=self.summaries))
         elif q:
-            match = Q()
-            for field in self.kind.search:
-                match |= Q(**{f"{field}__icontains": q})
-            qs = qs.filter(match)
+            qs = qs.filter(containing(q, self.kind.search))
         return qs.order_by(*self.sort.order_by)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx.update(q=search_text(self.request.GET), sort=self.sort, extra_query=self.sort.extra_query,
-                   clear_query=self.query(q=None, summaries=None))
+                   clear_query=self.sort.query_with(q=None, summaries=None))
         if self.kind is CONVERSATIONS:
+            any_agent = self.sort.query_with(agent=None)
             ctx.update(agent=self.agent, summaries=self.summaries, max_rows=AtMostPaginator.cap,
                        more_than_max=bool(ctx["paginator"] and ctx["paginator"].more),
-                       status_queries={"all": self.query(status=None),
-                                       **{status: self.query(status=status) for status in Conversation.Status.values}},
-                       all_agents_query=self.query(agent=None),
-                       one_agent_prefix=(self.query(agent=None) + "&").lstrip("&"))
+                       status_queries={"all": self.sort.query_with(status=None), **{
+                           status: self.sort.query_with(status=status) for status in Conversation.Status.values}},
+                       all_agents_query=any_agent, one_agent_prefix=f"{any_agent}&" if any_agent else "")
         return ctx
 
 
