@@ -29,6 +29,7 @@ from members.roles import RoleId
 from .admin_base import ReadOnlyAdminMixin, refusal_text
 from .audit import audit, audit_actions
 from .models import LIMIT_NAMES, Account, AccountHasSubaccounts, AuditEvent
+from .paging import count_at_most
 from .permissions import clean_matrix
 from .services import (
     account_delete,
@@ -52,7 +53,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
-        return self.object_list.values("pk")[: self.cap + 1].count()
+        return count_at_most(self.object_list, self.cap)
 
     @property
     def is_capped(self) -> bool:

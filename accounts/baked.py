@@ -39,6 +39,8 @@ from django.db import NotSupportedError, connections
 from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
 
+from .paging import count_at_most
+
 # Off: every call runs the plain queryset (tests/conftest.py turns it off under TEST_FAKE_NOW, whose ``Now()`` is
 # a parameter read from the Python clock).
 ENABLED = True
@@ -371,7 +373,7 @@ class Pages:
         if self.cap is None:
             return self.baked.counted()(*self.args, **self.shape)[0][0]
         # Not baked: Django writes COUNT(*) over a LIMIT subquery, which the count of ``counted`` cannot express.
-        found = self.baked.build(*self.args, **self.shape).order_by().values("pk")[: self.cap + 1].count()
+        found = count_at_most(self.baked.build(*self.args, **self.shape), self.cap)
         self.more = found > self.cap
         return min(found, self.cap)
 

@@ -8,6 +8,12 @@ from django.utils.functional import cached_property
 MAX_ROWS = 10_000
 
 
+def count_at_most(queryset, cap: int) -> int:
+    """The rows of ``queryset``, counted no further than ``cap + 1`` (``SELECT COUNT(*) FROM (… LIMIT cap + 1)``, in
+    any order): a count over ``cap`` says only that more match."""
+    return queryset.order_by().values("pk")[: cap + 1].count()
+
+
 class AtMostPaginator(Paginator):
     """A ``Paginator`` over the first ``cap`` rows of its list: ``count`` is exact up to ``cap`` (``SELECT COUNT(*)
     FROM (… LIMIT cap + 1)``) and ``more`` says whether more match. A page past the cap is out of range (404)."""
@@ -16,7 +22,7 @@ class AtMostPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        found = self.object_list.order_by().values("pk")[: self.cap + 1].count()
+        found = count_at_most(self.object_list, self.cap)
         self.more = found > self.cap
         return min(found, self.cap)
 
