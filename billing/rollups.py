@@ -88,8 +88,13 @@ def rollups_add(*, lineage_ids: list[int], billing_root_id: int, period: datetim
 def rollups_add_blocked(*, lineage_ids: list[int], period: datetime.date, calls: int) -> None:
     """Count ``calls`` (1, or -1 when one is deleted) blocked calls of the last account of ``lineage_ids`` in
     every lineage account's subtree figure for ``period``. One statement."""
-    _add(UsageRollup, ("account", "period"), ("own_minutes", "subtree_minutes", "subtree_blocked"),
-         [(pk, period, 0, 0, calls) for pk in lineage_ids])
+    _add_blocked(UsageRollup, [(pk, period, calls) for pk in lineage_ids])
+
+
+def _add_blocked(model, rows) -> None:
+    """Add each row's (account, period, calls) to that account's blocked calls of the period."""
+    _add(model, ("account", "period"), ("own_minutes", "subtree_minutes", "subtree_blocked"),
+         [(pk, period, 0, 0, calls) for pk, period, calls in rows])
 
 
 def rollups_follow_move(*, account_id: int, old_ancestor_ids: list[int], new_ancestor_ids: list[int]) -> None:
@@ -155,8 +160,7 @@ def rollups_recount_blocked(conversation_model=None, account_model=None, rollup_
     rollup_model = rollup_model or UsageRollup
     blocked = expected_blocked(_lineages(account_model), conversation_model)
     rollup_model.objects.exclude(subtree_blocked=0).update(subtree_blocked=0)
-    _add(rollup_model, ("account", "period"), ("own_minutes", "subtree_minutes", "subtree_blocked"),
-         [(pk, period, 0, 0, calls) for (pk, period), calls in blocked.items()])
+    _add_blocked(rollup_model, [(pk, period, calls) for (pk, period), calls in blocked.items()])
     return len(blocked)
 
 
