@@ -32,12 +32,15 @@ import datetime
 import threading
 import uuid
 import weakref
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet, ImproperlyConfigured, ValidationError
 from django.db import NotSupportedError, connections
 from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
+
+from config.postgres import unprepared
 
 from .paging import count_at_most
 
@@ -292,7 +295,10 @@ class Baked:
         compiler.get_converters = lambda expressions, converters=converters[1]: converters
         queryset = entry.queryset
         baked = _QuerySet(queryset, _Query(queryset.query, compiler))
-        if not self.prepare or not _prepares(connection):
+        if not self.prepare:
+            with unprepared():  # nor by the connection's own cursor (config/postgres.py)
+                return list(queryset._iterable_class(baked))
+        if not _prepares(connection):
             return list(queryset._iterable_class(baked))
         compiler.connection = _Preparing(connection)
         try:
@@ -373,7 +379,8 @@ class Pages:
         if self.cap is None:
             return self.baked.counted()(*self.args, **self.shape)[0][0]
         # Not baked: Django writes COUNT(*) over a LIMIT subquery, which the count of ``counted`` cannot express.
-        found = count_at_most(self.baked.build(*self.args, **self.shape), self.cap)
+        with nullcontext() if self.baked.prepare else unprepared():
+            found = count_at_most(self.baked.build(*self.args, **self.shape), self.cap)
         self.more = found > self.cap
         return min(found, self.cap)
 
