@@ -40,7 +40,7 @@ from django.db import NotSupportedError, connections
 from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
 
-from config.postgres import unprepared
+from config.postgres import STALE_PLAN_SQLSTATE, forget_prepared, is_stale_plan, unprepared
 
 from .paging import count_at_most
 
@@ -178,9 +178,9 @@ except ImportError:  # nothing is prepared
     psycopg = None
 
 # PostgreSQL's refusal of a prepared statement whose columns changed type since it was prepared (a migration):
-# "cached plan must not change result type", SQLSTATE 0A000 (feature_not_supported) whatever the server's language.
-# Retrying a baked query (always a SELECT) on any error of that class is harmless: it fails again or answers.
-_STALE_PLAN_SQLSTATE = "0A000"
+# "cached plan must not change result type", SQLSTATE 0A000 (feature_not_supported). On any error of that class
+# outside a transaction the connection's statements are deallocated (``config.postgres.forget_prepared``); the
+# query (always a SELECT, refused before it ran) runs again when the message says the plan was stale.
 
 
 if psycopg is not None:
@@ -266,7 +266,7 @@ class Baked:
     def __call__(self, *args, **shape):
         if not ENABLED or any(a is None or isinstance(a, bool) or (isinstance(a, (list, tuple)) and (
                 len(a) > MAX_LIST or any(v is None or isinstance(v, bool) for v in a))) for a in args):
-            return list(self.build(*args, **shape))
+            return self._plain(args, shape)
         connection = connections["default"]
         key = (connection.alias, connection.vendor, tuple(sorted(shape.items())),
                tuple((type(a), tuple(map(type, a))) if isinstance(a, (list, tuple)) else type(a) for a in args))
@@ -280,7 +280,7 @@ class Baked:
                         self._entries.pop(next(iter(self._entries)))
                     self._entries[key] = entry
         if entry is False:  # the ORM writes no SQL for this shape (an empty IN): let it answer
-            return list(self.build(*args, **shape))
+            return self._plain(args, shape)
         compiler = copy.copy(entry.compiler)
         compiler.connection = connection  # connections are per thread
         sql, params = entry.sql, tuple(p(args) for p in entry.params)
@@ -304,12 +304,18 @@ class Baked:
         try:
             return list(queryset._iterable_class(baked))
         except NotSupportedError as exc:
-            if (getattr(exc.__cause__, "sqlstate", None) != _STALE_PLAN_SQLSTATE or connection.in_atomic_block
+            if (getattr(exc.__cause__, "sqlstate", None) != STALE_PLAN_SQLSTATE or connection.in_atomic_block
                     or not connection.get_autocommit()):
                 raise  # in a transaction: its rollback makes psycopg forget the connection's statements
-            with connection.cursor() as cursor:
-                cursor.execute("DEALLOCATE ALL")  # psycopg sees it and forgets its names too
+            forget_prepared(connection.connection)
+            if not is_stale_plan(exc.__cause__):
+                raise
             return list(queryset._iterable_class(baked))
+
+    def _plain(self, args, shape) -> list:
+        """The plain queryset's rows (not baked), not prepared either when the query says so."""
+        with nullcontext() if self.prepare else unprepared():
+            return list(self.build(*args, **shape))
 
     def _compile(self, connection, args, shape, stand_set):
         numbers = iter(range(10**6))  # one stand-in number per argument and per list element, none shared

@@ -387,7 +387,8 @@ def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction()
         other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
         with CaptureQueriesContext(connection) as queries:
             assert probe(account.pk) == [7]
-        assert [q["sql"] for q in queries.captured_queries][1:] == ["DEALLOCATE ALL", queries[0]["sql"]]
+        # refused, the statements deallocated (by psycopg, not in the log), run again
+        assert [q["sql"] for q in queries.captured_queries] == [queries[0]["sql"]] * 2
         assert probe(account.pk) == [7]  # prepared again (its second run since)
 
         other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE integer")
