@@ -32,15 +32,12 @@ import datetime
 import threading
 import uuid
 import weakref
-from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet, ImproperlyConfigured, ValidationError
 from django.db import NotSupportedError, connections
 from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
-
-from config.postgres import STALE_PLAN_SQLSTATE, forget_prepared, is_stale_plan, unprepared
 
 from .paging import count_at_most
 
@@ -178,9 +175,22 @@ except ImportError:  # nothing is prepared
     psycopg = None
 
 # PostgreSQL's refusal of a prepared statement whose columns changed type since it was prepared (a migration):
-# "cached plan must not change result type", SQLSTATE 0A000 (feature_not_supported). On any error of that class
-# outside a transaction the connection's statements are deallocated (``config.postgres.forget_prepared``); the
-# query (always a SELECT, refused before it ran) runs again when the message says the plan was stale.
+# "cached plan must not change result type", SQLSTATE 0A000 (feature_not_supported), raised before the statement
+# runs. On any error of that class outside a transaction the connection's statements are deallocated
+# (``forget_prepared``); the query runs again only when the message says the plan was stale (another refusal of
+# that class, a function's own, is not run twice).
+_STALE_PLAN_SQLSTATE = "0A000"
+_STALE_PLAN_MESSAGE = "cached plan must not change result type"
+
+
+def forget_prepared(pg_connection) -> None:
+    """Deallocate every prepared statement of the psycopg connection and make psycopg forget their names, whatever
+    it believes it has prepared: it notices a ``DEALLOCATE ALL`` sent as a query only the first time it sees one, so
+    a second stale plan on a connection would leave the server without the statements psycopg still runs."""
+    manager = pg_connection._prepared
+    if not manager.clear():  # clear() queues DEALLOCATE ALL only when it knows of a statement
+        manager._to_flush.append(None)
+    pg_connection.wait(manager.maintain_gen(pg_connection))
 
 
 if psycopg is not None:
@@ -266,7 +276,7 @@ class Baked:
     def __call__(self, *args, **shape):
         if not ENABLED or any(a is None or isinstance(a, bool) or (isinstance(a, (list, tuple)) and (
                 len(a) > MAX_LIST or any(v is None or isinstance(v, bool) for v in a))) for a in args):
-            return self._plain(args, shape)
+            return list(self.build(*args, **shape))
         connection = connections["default"]
         key = (connection.alias, connection.vendor, tuple(sorted(shape.items())),
                tuple((type(a), tuple(map(type, a))) if isinstance(a, (list, tuple)) else type(a) for a in args))
@@ -280,7 +290,7 @@ class Baked:
                         self._entries.pop(next(iter(self._entries)))
                     self._entries[key] = entry
         if entry is False:  # the ORM writes no SQL for this shape (an empty IN): let it answer
-            return self._plain(args, shape)
+            return list(self.build(*args, **shape))
         compiler = copy.copy(entry.compiler)
         compiler.connection = connection  # connections are per thread
         sql, params = entry.sql, tuple(p(args) for p in entry.params)
@@ -295,27 +305,19 @@ class Baked:
         compiler.get_converters = lambda expressions, converters=converters[1]: converters
         queryset = entry.queryset
         baked = _QuerySet(queryset, _Query(queryset.query, compiler))
-        if not self.prepare:
-            with unprepared():  # nor by the connection's own cursor (config/postgres.py)
-                return list(queryset._iterable_class(baked))
-        if not _prepares(connection):
+        if not self.prepare or not _prepares(connection):
             return list(queryset._iterable_class(baked))
         compiler.connection = _Preparing(connection)
         try:
             return list(queryset._iterable_class(baked))
         except NotSupportedError as exc:
-            if (getattr(exc.__cause__, "sqlstate", None) != STALE_PLAN_SQLSTATE or connection.in_atomic_block
+            if (getattr(exc.__cause__, "sqlstate", None) != _STALE_PLAN_SQLSTATE or connection.in_atomic_block
                     or not connection.get_autocommit()):
                 raise  # in a transaction: its rollback makes psycopg forget the connection's statements
             forget_prepared(connection.connection)
-            if not is_stale_plan(exc.__cause__):
+            if exc.__cause__.diag.message_primary != _STALE_PLAN_MESSAGE:
                 raise
             return list(queryset._iterable_class(baked))
-
-    def _plain(self, args, shape) -> list:
-        """The plain queryset's rows (not baked), not prepared either when the query says so."""
-        with nullcontext() if self.prepare else unprepared():
-            return list(self.build(*args, **shape))
 
     def _compile(self, connection, args, shape, stand_set):
         numbers = iter(range(10**6))  # one stand-in number per argument and per list element, none shared
@@ -385,8 +387,7 @@ class Pages:
         if self.cap is None:
             return self.baked.counted()(*self.args, **self.shape)[0][0]
         # Not baked: Django writes COUNT(*) over a LIMIT subquery, which the count of ``counted`` cannot express.
-        with nullcontext() if self.baked.prepare else unprepared():
-            found = count_at_most(self.baked.build(*self.args, **self.shape), self.cap)
+        found = count_at_most(self.baked.build(*self.args, **self.shape), self.cap)
         self.more = found > self.cap
         return min(found, self.cap)
 

@@ -130,15 +130,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# PostgreSQL: reads are prepared statements of each connection (config/postgres.py; the hot path's baked queries,
-# accounts/baked.py, from their second run); writes and long parameter lists bind client-side. Behind a pooler in
-# transaction mode: PgBouncer 1.22+ with max_prepared_statements set, or off.
+# PostgreSQL: the hot path's baked queries (accounts/baked.py) are prepared statements of each connection. Behind a
+# pooler in transaction mode: PgBouncer 1.22+ with max_prepared_statements set, or off. Django's other queries
+# always bind client-side.
 BAKED_PREPARED_STATEMENTS = env.bool("BAKED_PREPARED_STATEMENTS", default=True)
-if BAKED_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    from config.postgres import ReadPreparingCursor
-
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"cursor_factory": ReadPreparingCursor, "prepare_threshold": 1})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

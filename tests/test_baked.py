@@ -4,7 +4,6 @@ with the same SQL; what it cannot run safely (a value that is not an argument, a
 import datetime
 import re
 import uuid
-from contextlib import nullcontext
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -18,7 +17,6 @@ from accounts.access import _account_by_public_id, _accounts_by_path, _membershi
 from accounts.baked import Baked
 from accounts.models import Account, AuditEvent, subtree_bounds
 from accounts.selectors import _entry_points, _memberships_in_force, _search, _search_within
-from config.postgres import unprepared
 from members.models import Membership
 from members.roles import RoleId
 from security.models import SupportAccess
@@ -33,8 +31,7 @@ pytestmark = [pytest.mark.django_db,
 def same_as_plain(query: Baked, *args, **shape):
     """The baked rows equal the plain queryset's (model instances by pk and every field), one query each, same SQL."""
     plain_qs = query.build(*args, **shape)
-    # the plain read as the baked one is sent: prepared (config/postgres.py), or not when the query says so
-    with CaptureQueriesContext(connection) as plain_sql, nullcontext() if query.prepare else unprepared():
+    with CaptureQueriesContext(connection) as plain_sql:
         plain = list(plain_qs)
     with CaptureQueriesContext(connection) as baked_sql:
         got = query(*args, **shape)
@@ -319,18 +316,19 @@ on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="pr
 def prepared_statements() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return {row[0] for row in cursor.fetchall() if "pg_prepared_statements" not in row[0]}
+        return {row[0] for row in cursor.fetchall()}
 
 
 @on_postgresql
-def test_a_baked_query_is_prepared_on_its_second_run(tree):
-    """(The connection's other reads are too: tests/test_prepared_reads.py.)"""
+def test_a_baked_query_is_prepared_on_its_second_run_and_the_orm_s_own_never(tree):
     chain, _ = tree
     by_name = Baked(lambda name: Account.objects.filter(name=name).order_by("pk"))
     before = prepared_statements()
     assert by_name(chain[0].name) == [chain[0]]
     assert prepared_statements() == before  # run once: not prepared (a far page, a search)
     assert by_name(chain[1].name) == [chain[1]]  # the second time
+    for _ in range(3):
+        assert list(Account.objects.filter(name=chain[1].name)) == [chain[1]]  # Django's: bound client-side
     added = prepared_statements() - before
     assert len(added) == 1 and '"accounts_account"."name" = $1' in next(iter(added))
     with CaptureQueriesContext(connection) as queries:
@@ -411,3 +409,66 @@ def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction()
         other.close()
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE baked_probe")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice():
+    """However often plans go stale on one connection, its other prepared queries keep working (psycopg forgets the
+    names the server dropped: it noticed a DEALLOCATE ALL sent as a query only once). And only a stale plan, refused
+    before anything ran, is retried: another refusal of its class (0A000) from a prepared query with a side effect
+    stands, the side effect once."""
+    import psycopg
+    from django.db import NotSupportedError
+    from django.db.models.expressions import RawSQL
+
+    account = AccountFactory(name="Probe")
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE TABLE baked_flag (fail boolean); INSERT INTO baked_flag VALUES (false);
+            CREATE SEQUENCE baked_calls;
+            CREATE TABLE baked_probe (v integer); INSERT INTO baked_probe VALUES (7);
+            CREATE FUNCTION baked_call(n integer) RETURNS integer LANGUAGE plpgsql AS $$
+            BEGIN
+              PERFORM nextval('baked_calls');
+              IF (SELECT fail FROM baked_flag) THEN
+                RAISE EXCEPTION 'not today' USING ERRCODE = 'feature_not_supported';
+              END IF;
+              RETURN n;
+            END $$;""")
+    probe = Baked(lambda pk: Account.objects.filter(pk=pk).values_list(
+        RawSQL("SELECT v FROM baked_probe", ()), flat=True))
+    names = Baked(lambda name: Account.objects.filter(name=name).values_list("name", flat=True))
+    calls = Baked(lambda pk: Account.objects.filter(pk=pk).values_list(RawSQL("SELECT baked_call(5)", ()), flat=True))
+
+    def calls_made():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT last_value FROM baked_calls")
+            return cursor.fetchone()[0]
+
+    connection.close()  # a connection with no prepared statement yet
+    other = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    try:
+        other.execute("UPDATE baked_flag SET fail = true")
+        with pytest.raises(NotSupportedError, match="not today"):
+            calls(account.pk)  # its first run: not prepared
+        assert calls_made() == 1  # run once, not retried
+        other.execute("UPDATE baked_flag SET fail = false")
+        assert calls(account.pk) == [5] and calls(account.pk) == [5]  # prepared
+        other.execute("UPDATE baked_flag SET fail = true")
+        with pytest.raises(NotSupportedError, match="not today"):
+            calls(account.pk)  # prepared: refused as it ran, not as it was planned
+        assert calls_made() == 4  # run once, not retried
+        other.execute("UPDATE baked_flag SET fail = false")
+
+        for kind in ("bigint", "integer", "bigint"):
+            for _ in range(2):
+                assert probe(account.pk) == [7] and names("Probe") == ["Probe"]  # both prepared
+            other.execute(f"ALTER TABLE baked_probe ALTER COLUMN v TYPE {kind}")
+            assert probe(account.pk) == [7]  # stale: deallocated and run again
+            assert names("Probe") == ["Probe"] and calls(account.pk) == [5]  # the others prepared again, not lost
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE baked_probe; DROP TABLE baked_flag; DROP SEQUENCE baked_calls; "
+                           "DROP FUNCTION baked_call(integer)")
