@@ -314,9 +314,10 @@ class Baked:
             if (getattr(exc.__cause__, "sqlstate", None) != _STALE_PLAN_SQLSTATE or connection.in_atomic_block
                     or not connection.get_autocommit()):
                 raise  # in a transaction: its rollback makes psycopg forget the connection's statements
-            forget_prepared(connection.connection)
+            with connection.wrap_database_errors:  # a connection that breaks here is marked unusable
+                forget_prepared(connection.connection)
             if exc.__cause__.diag.message_primary != _STALE_PLAN_MESSAGE:
-                raise
+                raise  # (a server answering in another language: deallocated, the next run prepares again)
             return list(queryset._iterable_class(baked))
 
     def _compile(self, connection, args, shape, stand_set):

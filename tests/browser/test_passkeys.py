@@ -34,6 +34,8 @@ def test_register_a_passkey_then_sign_in_with_it(page, live_server, sign_in, aut
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Confirm").click()
     page.get_by_label("Name").fill("Work laptop")
+    # allauth binds the button when the page has loaded (``data-allauth-onload``): a click before that does nothing
+    page.wait_for_load_state("load")
     page.locator("#mfa_webauthn_add").click()
     # The first factor set up makes recovery codes, shown once.
     expect(page.get_by_role("heading", name="Recovery codes")).to_be_visible()
@@ -46,6 +48,7 @@ def test_register_a_passkey_then_sign_in_with_it(page, live_server, sign_in, aut
     page.get_by_role("button", name="Sign out").first.click()
     sign_in(casey.email, PASSWORD)
     expect(page.get_by_role("button", name="Use a security key")).to_be_visible()  # the password is not enough
+    page.wait_for_load_state("load")  # (bound on load, as above)
     page.get_by_role("button", name="Use a security key").click()
     expect(page.get_by_role("link", name=casey.email)).to_be_visible()
     assert "/accounts/2fa/authenticate" not in page.url
