@@ -362,49 +362,21 @@ def test_a_query_made_not_to_prepare_never_is_nor_are_its_pages(tree):
     assert by_name._entries and by_name.sliced()._entries  # compiled once all the same
 
 
-@on_postgresql
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction():
-    """Another connection changes the type of a column the statement returns (a migration while the app runs):
-    PostgreSQL refuses the prepared plan. Outside a transaction the query is prepared again and answers; inside
-    one the error stands, and once that transaction has rolled back the query answers again."""
+@pytest.fixture
+def stale_probe():
+    """(an account, a baked query returning ``baked_probe.v`` (7) beside it, another connection that can change that
+    column's type as a migration would); the table is dropped afterwards."""
     import psycopg
-    from django.db import NotSupportedError, transaction
     from django.db.models.expressions import RawSQL
 
-    account = AccountFactory(name="Stale plan")
+    account = AccountFactory(name="Probe")
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE baked_probe (v integer); INSERT INTO baked_probe VALUES (7)")
     probe = Baked(lambda pk: Account.objects.filter(pk=pk).values_list(
         RawSQL("SELECT v FROM baked_probe", ()), flat=True))
     other = psycopg.connect(**connection.get_connection_params(), autocommit=True)
     try:
-        assert probe(account.pk) == [7] and probe(account.pk) == [7]  # prepared on the second run
-        assert any("baked_probe" in statement for statement in prepared_statements())
-
-        other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
-        with CaptureQueriesContext(connection) as queries:
-            assert probe(account.pk) == [7]
-        # refused, the statements deallocated (by psycopg, not in the log), run again
-        assert [q["sql"] for q in queries.captured_queries] == [queries[0]["sql"]] * 2
-        assert probe(account.pk) == [7]  # prepared again (its second run since)
-
-        other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE integer")
-        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):  # noqa: SIM117
-            with transaction.atomic():
-                probe(account.pk)
-        assert probe(account.pk) == [7] and probe(account.pk) == [7]  # and prepared again
-
-        # a transaction opened by turning autocommit off is one too: the error stands, the rollback clears
-        other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
-        transaction.set_autocommit(False)
-        try:
-            with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
-                probe(account.pk)
-            transaction.rollback()
-        finally:
-            transaction.set_autocommit(True)
-        assert probe(account.pk) == [7]
+        yield account, probe, other
     finally:
         other.close()
         with connection.cursor() as cursor:
@@ -413,21 +385,56 @@ def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction()
 
 @on_postgresql
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice():
+def test_a_plan_a_migration_made_stale_is_prepared_again_outside_a_transaction(stale_probe):
+    """Another connection changes the type of a column the statement returns (a migration while the app runs):
+    PostgreSQL refuses the prepared plan. Outside a transaction the query is prepared again and answers; inside
+    one the error stands, and once that transaction has rolled back the query answers again."""
+    from django.db import NotSupportedError, transaction
+
+    account, probe, other = stale_probe
+    assert probe(account.pk) == [7] and probe(account.pk) == [7]  # prepared on the second run
+    assert any("baked_probe" in statement for statement in prepared_statements())
+
+    other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
+    with CaptureQueriesContext(connection) as queries:
+        assert probe(account.pk) == [7]
+    # refused, the statements deallocated (by psycopg, not in the log), run again
+    assert [q["sql"] for q in queries.captured_queries] == [queries[0]["sql"]] * 2
+    assert probe(account.pk) == [7]  # prepared again (its second run since)
+
+    other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE integer")
+    with pytest.raises(NotSupportedError, match="cached plan must not change result type"):  # noqa: SIM117
+        with transaction.atomic():
+            probe(account.pk)
+    assert probe(account.pk) == [7] and probe(account.pk) == [7]  # and prepared again
+
+    # a transaction opened by turning autocommit off is one too: the error stands, the rollback clears
+    other.execute("ALTER TABLE baked_probe ALTER COLUMN v TYPE bigint")
+    transaction.set_autocommit(False)
+    try:
+        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
+            probe(account.pk)
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert probe(account.pk) == [7]
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice(stale_probe):
     """However often plans go stale on one connection, its other prepared queries keep working (psycopg forgets the
     names the server dropped: it noticed a DEALLOCATE ALL sent as a query only once). And only a stale plan, refused
     before anything ran, is retried: another refusal of its class (0A000) from a prepared query with a side effect
     stands, the side effect once."""
-    import psycopg
     from django.db import NotSupportedError
     from django.db.models.expressions import RawSQL
 
-    account = AccountFactory(name="Probe")
+    account, probe, other = stale_probe
     with connection.cursor() as cursor:
         cursor.execute("""
             CREATE TABLE baked_flag (fail boolean); INSERT INTO baked_flag VALUES (false);
             CREATE SEQUENCE baked_calls;
-            CREATE TABLE baked_probe (v integer); INSERT INTO baked_probe VALUES (7);
             CREATE FUNCTION baked_call(n integer) RETURNS integer LANGUAGE plpgsql AS $$
             BEGIN
               PERFORM nextval('baked_calls');
@@ -436,8 +443,6 @@ def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice():
               END IF;
               RETURN n;
             END $$;""")
-    probe = Baked(lambda pk: Account.objects.filter(pk=pk).values_list(
-        RawSQL("SELECT v FROM baked_probe", ()), flat=True))
     names = Baked(lambda name: Account.objects.filter(name=name).values_list("name", flat=True))
     calls = Baked(lambda pk: Account.objects.filter(pk=pk).values_list(RawSQL("SELECT baked_call(5)", ()), flat=True))
 
@@ -447,7 +452,6 @@ def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice():
             return cursor.fetchone()[0]
 
     connection.close()  # a connection with no prepared statement yet
-    other = psycopg.connect(**connection.get_connection_params(), autocommit=True)
     try:
         other.execute("UPDATE baked_flag SET fail = true")
         with pytest.raises(NotSupportedError, match="not today"):
@@ -468,7 +472,5 @@ def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice():
             assert probe(account.pk) == [7]  # stale: deallocated and run again
             assert names("Probe") == ["Probe"] and calls(account.pk) == [5]  # the others prepared again, not lost
     finally:
-        other.close()
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE baked_probe; DROP TABLE baked_flag; DROP SEQUENCE baked_calls; "
-                           "DROP FUNCTION baked_call(integer)")
+            cursor.execute("DROP TABLE baked_flag; DROP SEQUENCE baked_calls; DROP FUNCTION baked_call(integer)")
