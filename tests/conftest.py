@@ -3,7 +3,9 @@ import os
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.conf import settings as django_settings
+from django.db import connection, connections
+from django.test import TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 
 from members.roles import RoleId
@@ -39,8 +41,34 @@ def _now_from_the_python_clock(self, compiler, conn, **extra_context):
     return "%s", [conn.ops.adapt_datetimefield_value(timezone.now())]
 
 
+STRIPE_SCHEMA = "tests.stripe_schema.migrations"
+_django_fixture_teardown = None
+
+
+def _flush_then_restore_serialized_rows(self):
+    """Django empties the database after a ``serialized_rollback`` test and puts the migrated rows (content types,
+    permissions, the seeded plans and groups) back only when the next test asks for ``serialized_rollback`` too:
+    any other transactional test that came next (an order pytest-xdist changes from run to run) found no
+    permission rows. Put them back at once."""
+    _django_fixture_teardown(self)
+    if not self.serialized_rollback:
+        return
+    for alias in self._databases_names(include_mirrors=False):
+        if hasattr(connections[alias], "_test_serialized_contents"):
+            connections[alias].creation.deserialize_db_from_string(connections[alias]._test_serialized_contents)
+
+
 def pytest_configure(config):
-    """Starts the session's fake clock before any test module is imported (some compute dates at import)."""
+    """dj-stripe's tables from one migration, the migrated rows kept after a ``serialized_rollback`` test, and the
+    session's fake clock started before any test module is imported (some compute dates at import)."""
+    # dj-stripe's migration history takes 85-105 s to apply here in every test database (a third of a CI pass):
+    # its tables come from one migration made from its models (tests/stripe_schema); the project's own
+    # migrations run as in production.
+    django_settings.MIGRATION_MODULES = {**getattr(django_settings, "MIGRATION_MODULES", {}), "djstripe": STRIPE_SCHEMA}
+    global _django_fixture_teardown
+    if _django_fixture_teardown is None:
+        _django_fixture_teardown = TransactionTestCase._fixture_teardown
+        TransactionTestCase._fixture_teardown = _flush_then_restore_serialized_rows
     moment = fake_now_from_env()
     if moment is None:
         return
