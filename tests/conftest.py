@@ -1,5 +1,8 @@
 import datetime
+import gc
 import os
+import time
+import warnings
 from unittest import mock
 
 import pytest
@@ -173,3 +176,28 @@ class QueryCounter:
 @pytest.fixture
 def count_queries():
     return QueryCounter()
+
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before it drops a PostgreSQL test database: the connections of threads that have ended
+    are collected (psycopg closes them), and processes still exiting (a test's gunicorn workers) get up to 10 s.
+    A session still connected after that is named in a warning, and the drop fails (pytest-django warns;
+    .ci/run fails)."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    gc.collect()
+    with django_db_blocker.unblock():
+        for _ in range(100):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pid, application_name, state, backend_start, left(query, 200) "
+                               "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                               " AND backend_type = 'client backend'")
+                others = cursor.fetchall()
+            if not others:
+                return
+            time.sleep(0.1)
+    warnings.warn(f"still connected to {connection.settings_dict['NAME']}: {others}", pytest.PytestWarning,
+                  stacklevel=1)
