@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from members.roles import RoleId
 
 from .factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory
+from .stripe_schema import MIGRATIONS
 
 # Time is an input. Tests whose outcome depends on the date freeze the clock themselves
 # (``pytest.mark.time_machine(instant, tick=False)`` or ``time_machine.travel(instant, tick=False)``).
@@ -44,8 +45,7 @@ def _now_from_the_python_clock(self, compiler, conn, **extra_context):
     return "%s", [conn.ops.adapt_datetimefield_value(timezone.now())]
 
 
-STRIPE_SCHEMA = "tests.stripe_schema.migrations"
-_django_fixture_teardown = None
+_django_fixture_teardown = TransactionTestCase._fixture_teardown
 
 
 def _flush_then_restore_serialized_rows(self):
@@ -67,11 +67,8 @@ def pytest_configure(config):
     # dj-stripe's migration history takes 85-105 s to apply here in every test database (a third of a CI pass):
     # its tables come from one migration made from its models (tests/stripe_schema); the project's own
     # migrations run as in production.
-    django_settings.MIGRATION_MODULES = {**getattr(django_settings, "MIGRATION_MODULES", {}), "djstripe": STRIPE_SCHEMA}
-    global _django_fixture_teardown
-    if _django_fixture_teardown is None:
-        _django_fixture_teardown = TransactionTestCase._fixture_teardown
-        TransactionTestCase._fixture_teardown = _flush_then_restore_serialized_rows
+    django_settings.MIGRATION_MODULES = {**getattr(django_settings, "MIGRATION_MODULES", {}), "djstripe": MIGRATIONS}
+    TransactionTestCase._fixture_teardown = _flush_then_restore_serialized_rows
     moment = fake_now_from_env()
     if moment is None:
         return
@@ -176,7 +173,6 @@ class QueryCounter:
 @pytest.fixture
 def count_queries():
     return QueryCounter()
-
 
 
 @pytest.fixture(scope="session")

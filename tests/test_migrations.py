@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from .conftest import STRIPE_SCHEMA
+from .stripe_schema import MIGRATIONS as STRIPE_SCHEMA
 
 
 def makemigrations_check(*apps) -> str:

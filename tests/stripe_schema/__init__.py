@@ -7,3 +7,5 @@ this migration and dj-stripe's own migrations build. After upgrading dj-stripe, 
     rm tests/stripe_schema/migrations/0001_schema.py
     .venv/bin/python tests/stripe_schema/make.py
 """
+
+MIGRATIONS = f"{__name__}.migrations"  # the MIGRATION_MODULES entry for djstripe

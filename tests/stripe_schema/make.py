@@ -15,5 +15,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-settings.MIGRATION_MODULES = {"djstripe": "tests.stripe_schema.migrations"}
+from tests.stripe_schema import MIGRATIONS  # noqa: E402
+
+settings.MIGRATION_MODULES = {"djstripe": MIGRATIONS}
 call_command("makemigrations", "djstripe", "--name", "schema")
