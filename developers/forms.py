@@ -47,7 +47,10 @@ class WebhookForm(forms.Form):
     events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)
     agents = forms.ModelMultipleChoiceField(queryset=None, required=False,
                                             help_text="None chosen: every agent of this account.")
-    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active",
+                                   help_text="It sends only while the people who set its address and its secret "
+                                             "manage developer tools here. Turning it on makes you answer for "
+                                             "both; so does a new address.")
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)

@@ -94,6 +94,14 @@ class Webhook(models.Model):
     agents = models.ManyToManyField("workspace.Agent", blank=True, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Who answers for where its events go and who can sign as it: the person who last set its address, and the
+    # one who last set its secret (creating it, or turning it on again, sets both). It sends only while both
+    # still manage developer tools here (``developers.webhooks.unanswered``): an agency user's endpoint stops
+    # when the agency's access does. None: the platform (admin, commands). A person who answers for an endpoint
+    # cannot be deleted until someone else does (PROTECT), so no endpoint passes to the platform by a deletion.
+    url_set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    secret_set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
+                                      related_name="+")
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_reason = models.CharField(max_length=200, blank=True)
 

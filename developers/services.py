@@ -2,7 +2,7 @@
 
 import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -73,13 +73,32 @@ def apikey_create(*, account: Account, by, label: str, expires_at=None, scopes: 
     return key, keys.full_key(prefix, secret)
 
 
+def _extends(key: ApiKey, expires_at: datetime.datetime | None) -> bool:
+    """Whether ``expires_at`` gives the key time it does not have: no expiry where it had one, or a later one."""
+    return key.expires_at is not None and (expires_at is None or expires_at > key.expires_at)
+
+
+def _only_the_creator(key: ApiKey, by, doing: str) -> None:
+    """A key acts with its creator's access (DESIGN, "Developers' access"). Bringing one back into force
+    (reactivating it, giving it more time) hands that access on again, so only its creator may, or the platform
+    (``by=None``): another manager of developer tools, an agency user say, would otherwise revive an Owner's
+    revoked key and act as that Owner. Anyone who manages developer tools can still revoke it or shorten it."""
+    if by is not None and by.pk != key.created_by_id:
+        creator = key.created_by.email if key.created_by else "a deleted user"
+        raise PermissionDenied(f"Only its creator ({creator}) can {doing} API key “{key.label}”: it acts with "
+                               "their access. Create a key of your own instead.")
+
+
 @transaction.atomic
 def apikey_update(*, key: ApiKey, by, label: str, expires_at=None, request=None) -> ApiKey:
-    """Change a key's label and expiry (the key itself and its account never change)."""
+    """Change a key's label and expiry (the key itself and its account never change). A later expiry, or none
+    where it had one, only by the key's creator (``_only_the_creator``)."""
     require(by, key.account, "manage_developer_tools")
     label = _clean_label(label)
     if expires_at != key.expires_at:
         expires_at = _clean_expiry(expires_at)
+        if _extends(key, expires_at):
+            _only_the_creator(key, by, "extend")
     changed = {k: v for k, v in (("label", label), ("expires_at", expires_at)) if getattr(key, k) != v}
     if changed:
         ApiKey.objects.filter(pk=key.pk).update(**changed)
@@ -92,11 +111,14 @@ def apikey_update(*, key: ApiKey, by, label: str, expires_at=None, request=None)
 
 @transaction.atomic
 def apikey_set_revoked(*, key: ApiKey, revoked: bool, by, request=None) -> ApiKey:
-    """Revoke a key (it stops working at once, and stays listed) or reactivate a revoked one."""
+    """Revoke a key (it stops working at once, and stays listed) or reactivate a revoked one (its creator only:
+    ``_only_the_creator``)."""
     require(by, key.account, "manage_developer_tools")
-    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    key = ApiKey.objects.select_for_update().select_related("created_by").get(pk=key.pk)
     if (key.revoked_at is not None) == revoked:
         return key
+    if not revoked:
+        _only_the_creator(key, by, "reactivate")
     key.revoked_at = timezone.now() if revoked else None
     key.save(update_fields=["revoked_at"])
     verb = "revoked" if revoked else "reactivated"

@@ -1,7 +1,7 @@
 """Account → API keys: list, create (the full key shown once), edit, revoke, reactivate."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -90,6 +90,13 @@ class ApiKeyEditView(KeyMixin, FormView):
         return {**super().get_form_kwargs(),
                 "initial": {"label": self.key.label, "expires_at": self.key.expires_at}}
 
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        if self.key.created_by_id != self.request.user.pk and self.key.expires_at is not None:
+            form.fields["expires_at"].help_text = ("In UTC. You can bring it forward; only the key's creator can "
+                                                   "extend it, since it acts with their access.")
+        return form
+
     def get_context_data(self, **kwargs):
         return super().get_context_data(key=self.key, **kwargs)
 
@@ -99,6 +106,9 @@ class ApiKeyEditView(KeyMixin, FormView):
                                    label=form.cleaned_data["label"], expires_at=form.cleaned_data["expires_at"])
         except ValidationError as exc:
             form_errors_from(form, exc)
+            return self.form_invalid(form)
+        except PermissionDenied as exc:  # a later expiry, asked by someone other than the key's creator
+            form.add_error("expires_at", str(exc))
             return self.form_invalid(form)
         messages.success(self.request, f"API key “{self.key.label}” updated.")
         return redirect(list_url(self.account))
@@ -110,6 +120,11 @@ class ApiKeyRevokeView(KeyMixin, View):
     revoked = True
 
     def post(self, request, *args, **kwargs):
-        key = services.apikey_set_revoked(key=self.get_key(), revoked=self.revoked, by=request.user, request=request)
+        try:
+            key = services.apikey_set_revoked(key=self.get_key(), revoked=self.revoked, by=request.user,
+                                              request=request)
+        except PermissionDenied as exc:  # reactivating someone else's key
+            messages.error(request, str(exc))
+            return redirect(list_url(self.account))
         messages.success(request, f"API key “{key.label}” {'revoked' if self.revoked else 'reactivated'}.")
         return redirect(list_url(self.account))

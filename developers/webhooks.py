@@ -11,6 +11,11 @@
   fact, so a subtree-wide endpoint would have to re-check the creator's reach per subaccount at emit time and
   could still leak what was logged before. Each subaccount has its own endpoints instead, set up by whoever
   manages its developer tools (a parent's people can do so from above); ``emit`` is per account.
+- An endpoint sends for the people who set it up: whoever last set its address and whoever last set its secret
+  must still manage developer tools in its account (``unanswered``), checked when an event is recorded and again
+  before every attempt. Otherwise it is turned off, with the reason on the Webhooks page: an agency user's
+  endpoint stops when the agency's access does, a leaver's when they leave (DESIGN rule 8). Turning it on again
+  makes the person who does answer for both.
 - ``deliver(delivery_id)``: one attempt (the background task in ``developers.tasks``). The URL is checked
   again after DNS resolution and the connection goes to the checked address (no rebinding in between).
 
@@ -38,7 +43,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.access import require
+from accounts.access import require, resolve_access
 from accounts.audit import audit
 from accounts.models import Account
 from members.models import Membership
@@ -178,7 +183,8 @@ def webhook_create(*, account: Account, by, name: str, url: str, events, agents=
     values = _clean(account, name=name, url=url, events=events, agents=agents)
     agents = values.pop("agents")
     secret = new_secret()
-    webhook = Webhook.objects.create(account=account, secret=secret, is_active=is_active, created_by=by, **values)
+    webhook = Webhook.objects.create(account=account, secret=secret, is_active=is_active, created_by=by,
+                                     url_set_by=by, secret_set_by=by, **values)
     webhook.agents.set(agents)
     audit(account=account, actor=by, request=request, action="webhook.created",
           summary=f"Webhook “{webhook.name}” created", url=url, events=values["events"])
@@ -188,13 +194,18 @@ def webhook_create(*, account: Account, by, name: str, url: str, events, agents=
 @transaction.atomic
 def webhook_update(*, webhook: Webhook, by, name: str, url: str, events, agents=(), is_active: bool,
                    request=None) -> Webhook:
+    """Change an endpoint. A new address makes ``by`` answer for it; turning the endpoint on makes ``by`` answer
+    for its address and its secret (``unanswered``)."""
     require(by, webhook.account, "manage_developer_tools")
     values = _clean(webhook.account, name=name, url=url, events=events, agents=agents)
     agents = values.pop("agents")
+    if values["url"] != webhook.url:
+        webhook.url_set_by = by
     for key, value in values.items():
         setattr(webhook, key, value)
     if is_active and not webhook.is_active:
         webhook.consecutive_failures, webhook.disabled_reason = 0, ""
+        webhook.url_set_by = webhook.secret_set_by = by
     webhook.is_active = is_active
     webhook.save()
     webhook.agents.set(agents)
@@ -206,8 +217,8 @@ def webhook_update(*, webhook: Webhook, by, name: str, url: str, events, agents=
 @transaction.atomic
 def webhook_regenerate_secret(*, webhook: Webhook, by, request=None) -> str:
     require(by, webhook.account, "manage_developer_tools")
-    webhook.secret = new_secret()
-    webhook.save(update_fields=["secret"])
+    webhook.secret, webhook.secret_set_by = new_secret(), by
+    webhook.save(update_fields=["secret", "secret_set_by"])
     audit(account=webhook.account, actor=by, request=request, action="webhook.secret_regenerated",
           summary=f"Signing secret of webhook “{webhook.name}” regenerated")
     return webhook.secret
@@ -238,8 +249,9 @@ def delivery_redeliver(*, delivery: WebhookDelivery, by, request=None) -> Webhoo
 def emit(account: Account, event_type: str, data: dict, *, agent=None) -> list[WebhookDelivery]:
     """Record the event for every active endpoint of ``account`` subscribed to it (and, when the event is about
     an agent, scoped to that agent or to all agents); deliveries are sent after commit, in the background."""
-    endpoints = [w for w in Webhook.objects.filter(account=account, is_active=True).prefetch_related("agents")
-                 if event_type in w.events]
+    endpoints = [w for w in Webhook.objects.filter(account=account, is_active=True)
+                 .select_related("account", "url_set_by", "secret_set_by").prefetch_related("agents")
+                 if event_type in w.events and not _turned_off_if_unanswered(w)]
     if agent is not None:
         endpoints = [w for w in endpoints if not w.agents.all() or any(a.pk == agent.pk for a in w.agents.all())]
     if not endpoints:
@@ -271,12 +283,21 @@ def _enqueue_after_commit(ids: list[int], *, manual: bool = False) -> None:
 def deliver(delivery_id: int, manual: bool = False) -> str | None:
     """One attempt. Returns the delivery's status, or None when there is nothing to do. Schedules the next
     try with exponential backoff (about a day in all); repeated failed deliveries disable the endpoint."""
-    delivery = (WebhookDelivery.objects.select_related("webhook", "account").filter(pk=delivery_id).first())
+    delivery = (WebhookDelivery.objects.select_related("webhook__account", "webhook__url_set_by",
+                                                       "webhook__secret_set_by", "account")
+                .filter(pk=delivery_id).first())
     if delivery is None or (delivery.status == WebhookDelivery.Status.SUCCEEDED and not manual):
         return None
     webhook = delivery.webhook
     if not webhook.is_active and not manual:
         return None
+    if _turned_off_if_unanswered(webhook):  # its people lost their access since the event (manual sends too)
+        with transaction.atomic():
+            WebhookAttempt.objects.create(delivery=delivery, number=delivery.attempts + 1,
+                                          error=f"Not sent: {unanswered(webhook)}"[:300])
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                attempts=delivery.attempts + 1, status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+        return WebhookDelivery.Status.FAILED
     number = delivery.attempts + 1
     timestamp = int(time.time())
     body = delivery.body.encode()
@@ -327,6 +348,50 @@ def deliver(delivery_id: int, manual: bool = False) -> str | None:
     return delivery.status
 
 
+def unanswered(webhook: Webhook) -> str | None:
+    """Why nobody answers for the endpoint any more, or None: the people who set its address and its secret
+    (None: the platform) must still manage developer tools in its account, as their access stands now (grants in
+    force, caps, suspension: ``resolve_access``)."""
+    seen = set()
+    for person, what in ((webhook.url_set_by, "address"), (webhook.secret_set_by, "signing secret")):
+        if person is None or person.pk in seen:
+            continue
+        seen.add(person.pk)
+        access = resolve_access(person, webhook.account)
+        if access is None or not access.has("manage_developer_tools"):
+            return (f"Turned off: {person.email} set its {what} and no longer manages developer tools in "
+                    f"{webhook.account.name}. Check its address before turning it on again (you will answer for "
+                    "it); regenerate the secret if they knew it.")
+    return None
+
+
+def _turned_off_if_unanswered(webhook: Webhook) -> bool:
+    """Turns the endpoint off when nobody answers for it (``unanswered``), with the reason, an audit row and a
+    mail to the account's Owners and Admins; True when it did (or it was off already for that reason)."""
+    reason = unanswered(webhook)
+    if reason is None:
+        return False
+    with transaction.atomic():
+        webhook = Webhook.objects.select_for_update().select_related("account").get(pk=webhook.pk)
+        if webhook.is_active:
+            webhook.is_active, webhook.disabled_reason = False, reason[:200]
+            webhook.save(update_fields=["is_active", "disabled_reason"])
+            audit(account=webhook.account, actor=None, action="webhook.disabled",
+                  summary=f"Webhook “{webhook.name}” turned off: the person who set it up lost access")
+            _mail_admins(webhook, f"Webhook “{webhook.name}” was turned off",
+                         f"{reason}\n\nIt sent to {webhook.url}. Nothing more is sent until someone who manages "
+                         "developer tools turns it on again under Developers → Webhooks.")
+    return True
+
+
+def _mail_admins(webhook: Webhook, subject: str, body: str) -> None:
+    """After commit, to the account's own (not the agency's) Owners and Admins."""
+    emails = list(Membership.objects.filter(account=webhook.account, role__in=[RoleId.OWNER, RoleId.ADMIN],
+                                            is_agency=False).values_list("user__email", flat=True))
+    if emails:
+        transaction.on_commit(lambda: send_mail(subject, body, None, emails))
+
+
 def _count_outcome(webhook: Webhook, *, ok: bool, failed: bool) -> None:
     webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
     if ok:
@@ -343,13 +408,8 @@ def _count_outcome(webhook: Webhook, *, ok: bool, failed: bool) -> None:
         fields += ["is_active", "disabled_reason"]
         audit(account=webhook.account, actor=None, action="webhook.disabled",
               summary=f"Webhook “{webhook.name}” disabled after repeated failures")
-        emails = list(Membership.objects.filter(account=webhook.account, role__in=[RoleId.OWNER, RoleId.ADMIN],
-                                                is_agency=False).values_list("user__email", flat=True))
-        name, url = webhook.name, webhook.url
-        if emails:
-            transaction.on_commit(lambda: send_mail(
-                f"Webhook “{name}” was disabled",
-                f"Deliveries to {url} failed {webhook.consecutive_failures} times in a row, so the webhook was "
-                "disabled. Fix the receiver, then turn the webhook on again under Developers → Webhooks.",
-                None, emails))
+        _mail_admins(webhook, f"Webhook “{webhook.name}” was disabled",
+                     f"Deliveries to {webhook.url} failed {webhook.consecutive_failures} times in a row, so the "
+                     "webhook was disabled. Fix the receiver, then turn the webhook on again under Developers → "
+                     "Webhooks.")
     webhook.save(update_fields=fields)

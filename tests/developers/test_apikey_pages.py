@@ -132,6 +132,73 @@ class TestLifecycle:
             apikey_update(key=key, label="y", by=demoted)
 
 
+class TestOnlyTheCreatorBringsAKeyBack:
+    """A key acts with its creator's access: another manager of developer tools (an agency user, say) may revoke
+    or shorten it, never revive or extend it, or they would act with the creator's access."""
+
+    @pytest.fixture
+    def other(self, account, make_member):
+        return make_member(account, RoleId.AGENCY_ADMIN)  # manages developer tools, less than the Owner
+
+    def test_reactivating_someone_elses_revoked_key_is_refused_by_the_service(self, account, owner, other):
+        key, _ = apikey_create(account=account, by=owner, label="Owner's")
+        apikey_set_revoked(key=key, revoked=True, by=other)  # revoking is anyone's with the permission
+        with pytest.raises(PermissionDenied, match="Only its creator"):
+            apikey_set_revoked(key=key, revoked=False, by=other)
+        key.refresh_from_db()
+        assert key.status == ApiKey.Status.REVOKED
+        assert not AuditEvent.objects.filter(account=account, action="api_key.reactivated").exists()
+        apikey_set_revoked(key=key, revoked=False, by=None)  # the platform (admin, commands) may
+        apikey_set_revoked(key=key, revoked=True, by=owner)
+        apikey_set_revoked(key=key, revoked=False, by=owner)  # and the creator
+        key.refresh_from_db()
+        assert key.status == ApiKey.Status.ACTIVE
+
+    def test_the_page_offers_no_reactivation_and_a_forged_post_changes_nothing(self, client, account, owner, other):
+        key, _ = apikey_create(account=account, by=owner, label="Owner's")
+        apikey_set_revoked(key=key, revoked=True, by=owner)
+        client.force_login(other)
+        listing = client.get(u("list", account)).content.decode()
+        assert u("reactivate", account, key) not in listing and "Only its creator can reactivate it" in listing
+        response = client.post(u("reactivate", account, key), follow=True)
+        assert "Only its creator (" in response.content.decode()
+        key.refresh_from_db()
+        assert key.status == ApiKey.Status.REVOKED
+
+    def test_extending_or_clearing_someone_elses_expiry_is_refused_shortening_is_not(self, client, account, owner,
+                                                                                      other):
+        soon = timezone.now() + datetime.timedelta(days=2)
+        key, _ = apikey_create(account=account, by=owner, label="Owner's", expires_at=soon)
+        for later in (None, soon + datetime.timedelta(days=30)):
+            with pytest.raises(PermissionDenied, match="extend"):
+                apikey_update(key=key, by=other, label="Owner's", expires_at=later)
+            key.refresh_from_db()
+            assert key.expires_at == soon
+        sooner = soon - datetime.timedelta(days=1)
+        apikey_update(key=key, by=other, label="Renamed", expires_at=sooner)
+        key.refresh_from_db()
+        assert key.expires_at == sooner and key.label == "Renamed"
+        client.force_login(other)
+        page = client.get(u("edit", account, key)).content.decode()
+        assert "only the key&#x27;s creator can extend it" in page
+        response = client.post(u("edit", account, key), {"label": "Renamed", "expires_at": ""})
+        assert response.status_code == 200 and "Only its creator (" in response.content.decode()
+        key.refresh_from_db()
+        assert key.expires_at == sooner
+        apikey_update(key=key, by=owner, label="Renamed", expires_at=None)  # the creator may
+        key.refresh_from_db()
+        assert key.expires_at is None
+
+    def test_an_expired_key_is_not_revived_by_another_person(self, account, owner, other):
+        key, _ = apikey_create(account=account, by=owner, label="Owner's",
+                               expires_at=timezone.now() + datetime.timedelta(hours=1))
+        ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - datetime.timedelta(hours=1))
+        key.refresh_from_db()
+        with pytest.raises(PermissionDenied):
+            apikey_update(key=key, by=other, label="Owner's", expires_at=None)
+        assert ApiKey.objects.get(pk=key.pk).status == ApiKey.Status.EXPIRED
+
+
 class TestIsolationAndPermissions:
     def test_another_tenants_key_is_404(self, client, account, owner):
         other = AccountFactory()

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from developers import webhooks
 from developers.models import Webhook, WebhookDelivery, WebhookEvent
 from members.roles import RoleId
@@ -341,3 +342,120 @@ def test_agency_access_changes_reach_both_sides(account, owner, make_member):
         bodies = [json.loads(d.body) for d in WebhookDelivery.objects.filter(webhook=hook).order_by("pk")]
         assert [b["data"]["status"] for b in bodies] == ["requested", "active"]
         assert {b["account_id"] for b in bodies} == {str(hook.account.public_id)}
+
+
+class TestAnEndpointSendsOnlyWhileItsPeopleManageDeveloperTools:
+    """DESIGN rule 8 (delegated access never outlives its source): an endpoint sends this account's events to the
+    address its people chose, signed with a secret they knew. Whoever last set the address or the secret must
+    still manage developer tools here, or nothing more is sent (the rule in ``developers.webhooks.unanswered``,
+    checked when an event is recorded and before every attempt)."""
+
+    @pytest.fixture
+    def world(self, account, owner, make_member):
+        from agency import services as agency
+
+        northwind = AccountFactory(name="Northwind Agency")
+        adam = make_member(northwind, RoleId.ADMIN)
+        grant = agency.access_request(agency=northwind, client=account, by=adam)
+        agency.access_decide(grant=grant, approve=True, by=owner)
+        grant.refresh_from_db()
+        return dict(adam=fresh(adam), grant=grant)
+
+    @staticmethod
+    def revoke(world, owner):
+        from agency import services as agency
+
+        agency.access_revoke(grant=world["grant"], by=fresh(owner), remove=[])
+
+    def test_an_agency_users_endpoint_stops_when_the_agencys_access_ends(self, account, owner, world,
+                                                                         django_capture_on_commit_callbacks):
+        hook, _ = webhooks.webhook_create(account=account, by=world["adam"], name="Agency CRM",
+                                          url="https://agency.example.com/h", events=["conversation.ended"])
+        record(account, owner)
+        assert WebhookDelivery.objects.filter(webhook=hook).count() == 1  # while the grant is in force
+        self.revoke(world, owner)
+        with django_capture_on_commit_callbacks(execute=True):
+            record(account, owner)
+        assert WebhookDelivery.objects.filter(webhook=hook).count() == 1  # nothing new
+        hook.refresh_from_db()
+        assert not hook.is_active and world["adam"].email in hook.disabled_reason
+        assert AuditEvent.objects.filter(account=account, action="webhook.disabled").count() == 1
+        assert [m.to for m in mail.outbox if "turned off" in m.subject] == [[owner.email]]
+        record(account, owner)  # once off, it stays off and says so once
+        assert AuditEvent.objects.filter(account=account, action="webhook.disabled").count() == 1
+
+    def test_what_was_queued_before_the_revocation_is_not_sent_after_it(self, account, owner, world, receiver,
+                                                                        local_urls):
+        r = receiver(200)
+        hook, _ = webhooks.webhook_create(account=account, by=world["adam"], name="Agency CRM", url=r.url,
+                                          events=["conversation.ended"])
+        record(account, owner)
+        delivery = WebhookDelivery.objects.get(webhook=hook)
+        self.revoke(world, owner)
+        for manual in (False, True):  # a retry, and a manager's "send again"
+            assert webhooks.deliver(delivery.pk, manual) == WebhookDelivery.Status.FAILED
+        assert not r.requests
+        assert delivery.attempt_log.first().error.startswith("Not sent: ")
+
+    @pytest.mark.parametrize("change", ["address", "secret"])
+    def test_an_agency_user_who_changed_the_owners_endpoint_takes_it_with_them(self, account, owner, world,
+                                                                                change):
+        hook, _ = webhooks.webhook_create(account=account, by=owner, name="Owner's", url="https://o.example.com/",
+                                          events=["conversation.ended"])
+        if change == "address":
+            webhooks.webhook_update(webhook=hook, by=world["adam"], name=hook.name, url="https://agency.example/h",
+                                    events=hook.events, is_active=True)
+        else:
+            webhooks.webhook_regenerate_secret(webhook=hook, by=world["adam"])
+        webhooks.webhook_update(webhook=Webhook.objects.get(pk=hook.pk), by=fresh(owner), name="Renamed",
+                                url=Webhook.objects.get(pk=hook.pk).url, events=hook.events, is_active=True)
+        self.revoke(world, owner)  # renaming it did not make the Owner answer for what the agency user set
+        record(account, owner)
+        assert not WebhookDelivery.objects.filter(webhook=hook).exists()
+        hook.refresh_from_db()
+        assert not hook.is_active and f"set its {'address' if change == 'address' else 'signing secret'}" in \
+            hook.disabled_reason
+
+    def test_turning_it_on_again_makes_the_person_who_does_answer_for_it(self, account, owner, world):
+        hook, _ = webhooks.webhook_create(account=account, by=world["adam"], name="Agency CRM",
+                                          url="https://agency.example.com/h", events=["conversation.ended"])
+        self.revoke(world, owner)
+        record(account, owner)
+        hook.refresh_from_db()
+        assert not hook.is_active
+        webhooks.webhook_update(webhook=hook, by=fresh(owner), name=hook.name, url=hook.url, events=hook.events,
+                                is_active=True)
+        hook.refresh_from_db()
+        assert hook.is_active and hook.url_set_by == owner and hook.secret_set_by == owner
+        record(account, owner)
+        assert WebhookDelivery.objects.filter(webhook=hook).count() == 1
+
+    def test_a_leaver_and_a_demoted_admin_stop_their_endpoints_the_platforms_sends_on(self, account, owner,
+                                                                                     make_member):
+        from members.models import Membership
+        from members.services import membership_change_role, membership_remove
+
+        leaver, demoted = make_member(account, RoleId.ADMIN), make_member(account, RoleId.ADMIN)
+        hooks = {who: webhooks.webhook_create(account=account, by=by, name=who, url=f"https://{who}.example.com/",
+                                              events=["conversation.ended"])[0]
+                 for who, by in (("leaver", leaver), ("demoted", demoted), ("platform", None))}
+        membership_remove(membership=Membership.objects.get(user=leaver, account=account), by=fresh(owner))
+        membership_change_role(membership=Membership.objects.get(user=demoted, account=account),
+                               role=RoleId.MEMBER, by=fresh(owner))
+        record(account, owner)
+        sent = set(WebhookDelivery.objects.values_list("webhook__name", flat=True))
+        assert sent == {"platform"}
+        assert not Webhook.objects.get(pk=hooks["leaver"].pk).is_active
+        assert not Webhook.objects.get(pk=hooks["demoted"].pk).is_active
+
+    def test_a_person_who_answers_for_an_endpoint_cannot_be_deleted_into_the_platform(self, account, owner):
+        from django.db.models import ProtectedError
+
+        webhooks.webhook_create(account=account, by=owner, name="Owner's", url="https://o.example.com/",
+                                events=["conversation.ended"])
+        with pytest.raises(ProtectedError):
+            type(owner).objects.get(pk=owner.pk).delete()
+
+
+def fresh(user):
+    return type(user).objects.get(pk=user.pk)
