@@ -88,7 +88,8 @@ LIMIT_LABELS = {
 
 
 class LimitsForm(forms.Form):
-    """The four limits. ``parent_defaults`` (on a subaccount) says what a blank field takes."""
+    """The four limits. ``parent_defaults`` (on a subaccount) says what a blank field takes
+    (``services.blank_limits``)."""
 
     def __init__(self, *args, parent_defaults: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -97,7 +98,8 @@ class LimitsForm(forms.Form):
                 help_text = "Blank: no limit."
             else:
                 default = parent_defaults[name]
-                help_text = f"Blank: the parent's default ({'no limit' if default is None else default})."
+                help_text = ("Blank: the most the parent's own limits allow (no limit if they have none)."
+                             if default is None else f"Blank: the parent's default ({default}).")
             self.fields[name] = forms.IntegerField(label=LIMIT_LABELS[name], required=False, min_value=0,
                                                    max_value=10_000_000, help_text=help_text)
 

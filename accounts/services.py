@@ -247,18 +247,28 @@ def subaccount_set_access(*, account: Account, matrix: dict, by, request=None) -
     return account
 
 
+def blank_limits(parent: Account) -> dict[str, int | None]:
+    """What a blank limit of a subaccount of ``parent`` becomes: the parent's default, or, with no default, the
+    smallest limit of the parent's lineage (None only when the lineage has none: R1, a blank is never "more than
+    the parent has")."""
+    from members.grants import limit_ceiling
+
+    ceiling = limit_ceiling([*Account.objects.filter(path__in=parent.ancestor_paths), parent])
+    return {name: ceiling[name] if getattr(parent, f"default_limit_{name}") is None
+            else getattr(parent, f"default_limit_{name}") for name in LIMIT_NAMES}
+
+
 @transaction.atomic
 def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -> Account:
-    """Set a subaccount's limits. ``None`` means "use the parent's default" (resolved now). Never above the
-    smallest limit of the parent and its ancestors (R1)."""
+    """Set a subaccount's limits. ``None`` means "use the parent's default", or the most the parent's lineage
+    allows when it has none (``blank_limits``, resolved now). Never above the smallest limit of the parent and
+    its ancestors (R1)."""
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have limits set by a parent.")
     parent = account.parent
     _require_parent_manager(by, parent)
-    values = {}
-    for name in LIMIT_NAMES:
-        value = limits.get(name)
-        values[name] = getattr(parent, f"default_limit_{name}") if value is None else value
+    blank = blank_limits(parent)
+    values = {name: blank[name] if limits.get(name) is None else limits[name] for name in LIMIT_NAMES}
     check_grant(by, parent, limits=values)
     old = account.limits()
     Account.objects.filter(pk=account.pk).update(**{f"limit_{n}": v for n, v in values.items()})
@@ -278,7 +288,9 @@ def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by,
     The same ceilings as setting a subaccount directly (R1, R5)."""
     _require_parent_manager(by, account)
     matrix = clean_matrix(matrix)
-    check_grant(by, account, matrix=matrix, structural=composed_categories(account), limits=limits)
+    # (a default left blank is no default: a new subaccount then takes the lineage's smallest limit, _clamp_limits)
+    check_grant(by, account, matrix=matrix, structural=composed_categories(account),
+                limits={name: value for name, value in limits.items() if value is not None})
     account.default_access_categories = stored(matrix)
     values = {"default_access_categories": account.default_access_categories}
     for name in LIMIT_NAMES:

@@ -125,8 +125,10 @@ def check_grant(by, account: Account, *, role: str | None = None, matrix: Matrix
         lineage = (*access.ancestors, account) if access is not None else (
             *Account.objects.filter(path__in=account.ancestor_paths), account)
         ceiling = limit_ceiling(lineage)
+        # a None given is "no limit": above any finite ceiling (a name not given is not being set)
         over = [f"{name.replace('_', ' ')} at most {ceiling[name]}" for name in LIMIT_NAMES
-                if limits.get(name) is not None and ceiling[name] is not None and limits[name] > ceiling[name]]
+                if name in limits and ceiling[name] is not None and (limits[name] is None
+                                                                      or limits[name] > ceiling[name])]
         if over:
             raise GrantRefused(f"A subaccount cannot get more than this account has itself: {'; '.join(over)}.")
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.access import resolve_access
-from accounts.models import Account, AuditEvent
+from accounts.models import LIMIT_NAMES, Account, AuditEvent
 from billing.models import period_start
 from members.models import User
 from members.roles import RoleId
@@ -245,6 +245,45 @@ class TestDetailTabs:
         assert "greater than or equal to 0" in bad.content.decode()
         sub.refresh_from_db()
         assert sub.limit_minutes == 100
+
+    def test_a_blank_limit_is_never_more_than_the_parent_has(self, client, make_member):
+        """R1 for limits: with no default, a blank takes the smallest limit of the parent's lineage, not "no
+        limit" (a hostile review found every blank field lifted a child above its limited parent)."""
+        from accounts.services import subaccount_set_limits
+        from members.grants import GrantRefused, check_grant
+
+        top = AccountFactory(limit_agents=4)
+        parent = AccountFactory(parent=top, limit_concurrent_calls=2, limit_members=3)
+        sub = AccountFactory(parent=parent)
+        owner = make_member(parent, RoleId.OWNER)
+        subaccount_set_limits(account=sub, limits=dict.fromkeys(LIMIT_NAMES), by=fresh(owner))
+        sub.refresh_from_db()
+        assert sub.limits() == {"minutes": None, "concurrent_calls": 2, "agents": 4, "members": 3}
+        client.force_login(owner)
+        page = client.get(url("subaccount-limits", parent, sub)).content.decode()
+        assert "the most the parent's own limits allow" in page
+        client.post(url("subaccount-limits", parent, sub), {"minutes": "", "concurrent_calls": "", "agents": "",
+                                                            "members": ""})
+        sub.refresh_from_db()
+        assert sub.limits() == {"minutes": None, "concurrent_calls": 2, "agents": 4, "members": 3}
+        with pytest.raises(GrantRefused, match="agents at most 4"):  # "no limit" given outright: refused
+            check_grant(fresh(owner), parent, limits={"agents": None})
+
+    def test_a_blank_limit_through_the_api_is_never_more_than_the_parent_has(self, make_member):
+        from rest_framework.test import APIClient
+
+        from developers.services import apikey_create
+
+        parent = AccountFactory(limit_agents=5)
+        sub = AccountFactory(parent=parent, limit_agents=2)
+        owner = make_member(parent, RoleId.OWNER)
+        _, key = apikey_create(account=parent, by=owner, label="k")
+        api = APIClient(HTTP_X_API_KEY=key)
+        response = api.patch(f"/api/v1/accounts/{parent.public_id}/subaccounts/{sub.public_id}",
+                             {"limits": {"agents": None}}, format="json")
+        assert response.status_code == 200, response.content
+        sub.refresh_from_db()
+        assert sub.limit_agents == 5
 
 
 class TestDefaults:
