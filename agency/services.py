@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.access import resolve_access
 from accounts.audit import audit
-from accounts.models import Account
+from accounts.models import Account, subtree_q
 from accounts.permissions import clean_matrix, compose, matrix_of
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -71,11 +71,12 @@ def grant_matrix_ceiling(client: Account, by):
 
 
 def added_through(grant: AgencyGrant):
-    """Members of the client that agency users added (directly or through people they added) under
-    this agency's grants: what revoking offers to remove (R3)."""
-    return (Membership.objects.filter(account=grant.client, is_agency=False, via_agency=True,
-                                      via_grant__agency=grant.agency)
-            .select_related("user").order_by("user__email"))
+    """Members of the client and of its subaccounts that agency users added (directly or through people they
+    added, who may have invited people into the client's subaccounts) under this agency's grants: what revoking
+    offers to remove (R3)."""
+    return (Membership.objects.filter(subtree_q(grant.client.path, "account__path"), is_agency=False,
+                                      via_agency=True, via_grant__agency=grant.agency)
+            .select_related("user", "account").order_by("account__path", "user__email"))
 
 
 def _require_agency_manager(agency: Account, by) -> None:
@@ -284,7 +285,6 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None
     for membership in Membership.objects.filter(account=grant.client, is_agency=True, agency_account=grant.agency):
         membership_remove(membership=membership, by=None, request=request)
     for membership in extra:  # the governance decision authorizes these removals (R3)
-        membership.account = grant.client
         check_not_last_owner(membership, "be removed with the agency's access")
         membership_end(membership, by=by or staff, request=request,
                           summary=f"{membership.user.email} removed with {grant.agency.name}'s agency access")

@@ -141,6 +141,27 @@ class TestFailure1AgencyUserPlantsAnAdmin:
         assert access_of(added.user, w["client"]) is None
         assert access_of(w["adam"], w["client"]) is None
 
+    def test_revoking_offers_the_people_the_agencys_people_added_in_the_clients_subaccounts(self, agency_world,
+                                                                                        client):
+        """A hostile review: an agency user's invitee, promoted to Admin by the Owner, stays delegated and invites
+        someone into a subaccount; revoking listed only members of the client itself, so that person stayed."""
+        w = agency_world
+        helper = invite_and_accept(w["client"], "helper@outside.example", RoleId.MEMBER, w["adam"])
+        membership_change_role(membership=helper, role=RoleId.ADMIN, by=fresh(w["olivia"]))
+        branch = AccountFactory(parent=w["client"], name="Blue Harbor West")
+        below = invite_and_accept(branch, "second@outside.example", RoleId.MEMBER, helper.user)
+        assert below.via_agency and below.via_grant_id == w["grant"].pk
+        own = invite_and_accept(branch, "own@outside.example", RoleId.MEMBER, w["olivia"])
+        assert {m.pk for m in agency.added_through(w["grant"])} == {helper.pk, below.pk}
+        client.force_login(w["olivia"])
+        revoke_url = url("revoke", w["client"], ns="agency", grant_id=w["grant"].public_id)
+        html = client.get(revoke_url).content.decode()
+        assert f'value="{below.public_id}" checked' in html and "in Blue Harbor West" in html
+        client.post(revoke_url, {"remove": [str(helper.public_id), str(below.public_id)]})
+        assert not Membership.objects.filter(pk__in=[helper.pk, below.pk]).exists()
+        assert access_of(below.user, branch) is None
+        assert Membership.objects.filter(pk=own.pk).exists()  # the Owner's own invitee stays
+
     def test_revoking_keeps_an_added_member_the_owner_unticks(self, agency_world):
         w = agency_world
         added = invite_and_accept(w["client"], "keeper@outside.example", RoleId.VIEWER, w["adam"])
