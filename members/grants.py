@@ -64,6 +64,9 @@ def limit_ceiling(lineage) -> dict[str, int | None]:
 def _role_refusal(access: AccountAccess, role_id: str, handover: bool = False, caps: Caps | None = None) -> str | None:
     target = get_role(role_id)
     actor = access.role
+    if access.is_support:  # support ends by itself: nothing it adds may stay behind it (rule 8)
+        return ("Platform support cannot add people or give roles: ask the account's Owner or Admins to invite "
+                "whoever needs access.")
     if not access.has("manage_members") and not (handover and access.is_owner):
         return f"Your access in {access.account.name} does not include managing members."
     if access.is_delegated and role_id not in DELEGATED_ROLES:

@@ -13,7 +13,9 @@ from django.utils import timezone
 from accounts.models import Account, AuditEvent
 from accounts.services import subaccount_set_access
 from members import invitations as inv
+from members.models import Invitation
 from members.roles import RoleId
+from members.services import membership_add
 from security import support as svc
 from security.models import SecurityPolicy, SupportAccess
 from security.services import policy_update
@@ -125,6 +127,14 @@ def test_full_access_acts_and_is_audited_as_support_but_never_grants_or_governs(
     staff = fresh(world["staff"])
     with pytest.raises(PermissionDenied):
         inv.invitation_create(account=world["acme"], email="new@x.test", role=RoleId.ADMIN, by=staff)
+    # Nor a Member or Viewer (a hostile review: staff invited their own address as Member, accepted it while
+    # support lasted, and stayed a Member after it ended, listed nowhere for removal).
+    for role in (RoleId.MEMBER, RoleId.VIEWER):
+        with pytest.raises(PermissionDenied, match="Platform support cannot add people"):
+            inv.invitation_create(account=world["acme"], email=staff.email, role=role, by=fresh(world["staff"]))
+        with pytest.raises(PermissionDenied, match="Platform support cannot add people"):
+            membership_add(account=world["acme"], user=UserFactory(), role=role, by=fresh(world["staff"]))
+    assert not Invitation.objects.filter(account=world["acme"]).exists()
     with pytest.raises(PermissionDenied):
         policy_update(account=world["acme"], by=fresh(world["staff"]), require_mfa=SecurityPolicy.MfaScope.NOBODY)
     with pytest.raises(PermissionDenied):  # nor approve their own request
