@@ -206,13 +206,26 @@ def _pending(invitation: Invitation) -> Invitation:
     return locked
 
 
+# Sending again floods nobody's inbox: at most once a minute, and at most this many emails per invitation (the
+# counter is a small integer: without a cap, the 32,768th resend was a server error).
+RESEND_INTERVAL = timedelta(minutes=1)
+MAX_SENDS = 10
+
+
 @transaction.atomic
 def invitation_resend(*, invitation: Invitation, by, staff=None, request=None) -> Invitation:
     """Send again with a fresh link and a fresh expiry; the previous link stops working. ``by=None`` is the
-    platform; ``staff`` then names the staff member in the audit trail."""
+    platform; ``staff`` then names the staff member in the audit trail. Not within ``RESEND_INTERVAL`` of the
+    last email, nor after ``MAX_SENDS`` of them (whoever asks: the limit protects the invitee)."""
     invitation = _pending(invitation)
     require(by, invitation.account, "manage_members")
     _validate_role(invitation.account, invitation.role, invitation.is_agency, by)
+    if invitation.send_count >= MAX_SENDS:
+        raise ValidationError(f"The invitation to {invitation.email} has been sent {invitation.send_count} times "
+                              "already. Check the address; withdraw it and invite again if it is right.")
+    if timezone.now() - invitation.last_sent_at < RESEND_INTERVAL:
+        raise ValidationError(f"The invitation to {invitation.email} was sent less than a minute ago: give it a "
+                              "moment to arrive (check the spam folder) before sending it again.")
     invitation.nonce = new_nonce()
     invitation.last_sent_at = timezone.now()
     invitation.expires_at = invitation.last_sent_at + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)

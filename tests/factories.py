@@ -1,6 +1,9 @@
 """factory-boy factories. ``account_tree`` builds a tree of any depth and breadth in one call."""
 
+import datetime
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account
@@ -107,3 +110,15 @@ def usage(account: Account, minutes: int, *, period=None, day=None, root: Accoun
         account=account, billing_root=root or Account.objects.get(path=account.root_path), period=period,
         occurred_on=day or period, minutes=minutes, seconds=minutes * 60,
     )
+
+
+def sent_earlier(*invitations):
+    """Invitations whose last email went out long enough ago to send them again (``RESEND_INTERVAL``)."""
+    from members.invitations import RESEND_INTERVAL
+    from members.models import Invitation
+
+    earlier = timezone.now() - RESEND_INTERVAL - datetime.timedelta(seconds=1)
+    Invitation.objects.filter(pk__in=[i.pk for i in invitations]).update(last_sent_at=earlier)
+    for invitation in invitations:
+        invitation.last_sent_at = earlier
+    return invitations[0] if len(invitations) == 1 else invitations

@@ -46,7 +46,7 @@ from members.models import Invitation, Membership, User
 from members.roles import RoleId
 from security import services as security_services
 from security.models import SecurityPolicy
-from tests.factories import AccountFactory, UserFactory, plan
+from tests.factories import AccountFactory, UserFactory, plan, sent_earlier
 from workspace import services as workspace_services
 from workspace.models import Agent, Contact, Conversation
 
@@ -726,7 +726,7 @@ INVITE_REFUSALS_AGENCY = [
 def pending(tree, ag):
     """Pending invitations sent by each account's Owner."""
     def invite(account, email, role, sender):
-        return invitations.invitation_create(account=account, email=email, role=role, by=fresh(sender))
+        return sent_earlier(invitations.invitation_create(account=account, email=email, role=role, by=fresh(sender)))
 
     return SimpleNamespace(
         root_member=invite(tree.root, "rm@example.test", MEMBER, tree.r_owner),

@@ -11,7 +11,7 @@ from agency.models import AgencyGrant
 from members.invitations import invitation_create
 from members.models import Invitation, Membership
 from members.roles import RoleId
-from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.factories import AccountFactory, MembershipFactory, UserFactory, sent_earlier
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ class TestInvitations:
 
     def test_resend_rotates_the_link_and_names_the_staff_member(self, invitations, support_client, mailoutbox,
                                                                  django_capture_on_commit_callbacks):
-        pending, revoked = invitations
+        pending, revoked = sent_earlier(*invitations)
         with django_capture_on_commit_callbacks(execute=True):
             response = support_client.post(reverse(self.URL), {"action": "resend_selected",
                                                                 "_selected_action": [pending.pk, revoked.pk]})

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from members.models import Invitation, Membership
 from members.roles import RoleId
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, sent_earlier
 from workspace.models import Agent, Contact
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +36,7 @@ def test_every_write_operation_is_audited_with_the_keys_label(client, make_membe
     gone = Membership.objects.get(user=make_member(root, RoleId.MEMBER), account=root)
     invitation = Invitation.objects.create(account=root, email="one@example.test", invited_by=owner)
     to_revoke = Invitation.objects.create(account=root, email="two@example.test", invited_by=owner)
+    sent_earlier(invitation)
     transfer = {}
 
     def w(method: str, rest: str, data=None):

@@ -10,7 +10,7 @@ from billing.models import BillingTransfer
 from members.models import Invitation, Membership
 from members.roles import RoleId
 from members.services import membership_change_role
-from tests.factories import AccountFactory, MembershipFactory
+from tests.factories import AccountFactory, MembershipFactory, sent_earlier
 
 from .conftest import acc
 
@@ -141,6 +141,8 @@ class TestInvitations:
         assert api.post(acc(root, "/invitations"), {"email": "new@example.test", "role": "viewer"}).status_code == 400
         url = acc(root, f"/invitations/{response.json()['id']}")
         assert api.get(url).json()["status"] == "pending"
+        assert api.post(f"{url}/resend").status_code == 400  # just sent: not again within a minute
+        sent_earlier(Invitation.objects.get(public_id=response.json()["id"]))
         with django_capture_on_commit_callbacks(execute=True):
             assert api.post(f"{url}/resend").status_code == 200
         assert len(mail.outbox) == 2

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +12,7 @@ from accounts.models import AuditEvent
 from members.invitations import invitation_create, invitation_token
 from members.models import Invitation, Membership, User
 from members.roles import RoleId
-from tests.factories import PASSWORD, AccountFactory, UserFactory
+from tests.factories import PASSWORD, AccountFactory, UserFactory, sent_earlier
 
 pytestmark = pytest.mark.django_db
 
@@ -164,6 +165,7 @@ class TestInvitations:
         elif case == "tampered":
             token = token.replace(str(invitation.public_id)[:8], "00000000")
         elif case == "resent":
+            sent_earlier(invitation)
             with django_capture_on_commit_callbacks(execute=True):
                 client.post(members_url(team["account"], "invitation-resend", invitation_id=invitation.public_id))
             assert len(mail.outbox) == 1
@@ -173,10 +175,33 @@ class TestInvitations:
         assert response.status_code == 410 and message in response.content.decode()
         assert not User.objects.filter(email="late@example.test").exists()
 
+    def test_resending_waits_a_minute_and_stops_after_the_cap(self, client, team, django_capture_on_commit_callbacks):
+        """A hostile review: resending had no limit (an invitee's inbox flooded; the counter overflowed into a
+        server error after 32,767 sends). Once a minute at most, MAX_SENDS emails in all, whoever asks."""
+        from members.invitations import MAX_SENDS, invitation_resend
+
+        invitation = invitation_create(account=team["account"], email="flood@example.test", role="member",
+                                       by=team["owner"])
+        client.force_login(team["owner"])
+        resend = members_url(team["account"], "invitation-resend", invitation_id=invitation.public_id)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(resend, follow=True)
+        assert "sent less than a minute ago" in response.content.decode() and not mail.outbox
+        for _ in range(MAX_SENDS - 1):
+            sent_earlier(invitation)
+            with django_capture_on_commit_callbacks(execute=True):
+                invitation_resend(invitation=invitation, by=None)
+        assert len(mail.outbox) == MAX_SENDS - 1
+        sent_earlier(invitation)
+        with pytest.raises(ValidationError, match=f"sent {MAX_SENDS} times"):
+            invitation_resend(invitation=invitation, by=None)  # the platform too: the limit protects the invitee
+        assert Invitation.objects.get(pk=invitation.pk).send_count == MAX_SENDS and len(mail.outbox) == MAX_SENDS - 1
+
     def test_resent_link_works(self, client, team, django_capture_on_commit_callbacks):
         invitation = invitation_create(account=team["account"], email="again@example.test", role="member",
                                        by=team["owner"])
         client.force_login(team["owner"])
+        sent_earlier(invitation)
         with django_capture_on_commit_callbacks(execute=True):
             client.post(members_url(team["account"], "invitation-resend", invitation_id=invitation.public_id))
         link = link_in(mail.outbox[-1])
