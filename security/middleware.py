@@ -17,7 +17,15 @@ from accounts.audit import audit
 from .activity import event_record
 from .models import SecurityEvent, SupportAccess
 from .policy import effective_policy
-from .sessions import ACTIVE_AT_KEY, LOGIN_AT_KEY, SEEN_KEY, SESSIONS_ENDED_KEY, end_other_sessions, session_seen
+from .sessions import (
+    ACTIVE_AT_KEY,
+    IDLE_LIMIT_KEY,
+    LOGIN_AT_KEY,
+    SEEN_KEY,
+    SESSIONS_ENDED_KEY,
+    end_other_sessions,
+    session_seen,
+)
 
 SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
 
@@ -26,7 +34,13 @@ class SessionActivityMiddleware:
     """Keeps the session list's "last activity" current at no cost per request: one write at most every
     few minutes per session (allauth's own tracking writes on every request). Notes the session's own last
     activity too, at most once per ``SESSION_IDLE_RESOLUTION_SECONDS``, for accounts' idle timeouts; the
-    previous value is left on the request (``security_last_active_at``) for ``AccountPolicyMiddleware``."""
+    previous value is left on the request (``security_last_active_at``) for ``AccountPolicyMiddleware``.
+
+    A session that has opened an account with an idle timeout keeps the strictest such timeout
+    (``IDLE_LIMIT_KEY``): a request after that long without activity ends the session here, before the
+    activity is noted, whatever page it asks for. Otherwise any page outside an account (the brand link to
+    home, the profile, the switcher, an account without the policy) would restart the clock and the account's
+    next page would find a fresh "last active" (found by a hostile review)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -38,6 +52,10 @@ class SessionActivityMiddleware:
             session = request.session
             active = session.get(ACTIVE_AT_KEY)
             request.security_last_active_at = active
+            limit = session.get(IDLE_LIMIT_KEY)
+            if limit and active is not None and now - active > limit:
+                return end_session(request, f"Your session ended after {limit // 60} minutes without activity, "
+                                            "as an account you work in requires.", "idle")
             if LOGIN_AT_KEY not in session:  # signed in before sessions recorded it: count from now
                 session[LOGIN_AT_KEY] = int(now)
             if active is None or now - active >= settings.SESSION_IDLE_RESOLUTION_SECONDS:
@@ -45,6 +63,20 @@ class SessionActivityMiddleware:
             if now - session.get(SEEN_KEY, 0) >= settings.SESSION_ACTIVITY_INTERVAL_SECONDS:
                 session_seen(request)
         return self.get_response(request)
+
+
+def end_session(request, problem: str, where: str):
+    """Sign the session out for a security policy (recorded as a security event), back to the sign-in page."""
+    event_record(kind=SecurityEvent.Kind.SESSION_EXPIRED_BY_POLICY, request=request, user=request.user,
+                 detail=f"{problem} ({where})")
+    path = request.get_full_path()
+    logout(request)
+    messages.info(request, problem)
+    if getattr(request, "htmx", False) or request.headers.get("HX-Request") == "true":  # (before HtmxMiddleware)
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("login")
+        return response
+    return redirect_to_login(path)
 
 
 def _redirect(request, url: str):
@@ -89,14 +121,11 @@ class AccountPolicyMiddleware:
         problem = policy.session_problem(now=time.time(), login_at=request.session.get(LOGIN_AT_KEY),
                                          last_active_at=request.security_last_active_at)
         if problem:
-            event_record(kind=SecurityEvent.Kind.SESSION_EXPIRED_BY_POLICY, request=request, user=request.user,
-                         detail=f"{problem} ({access.account.name})")
-            path = request.get_full_path()
-            logout(request)
-            messages.info(request, problem)
-            if getattr(request, "htmx", False):
-                return _redirect(request, reverse("login"))
-            return redirect_to_login(path)
+            return end_session(request, problem, access.account.name)
+        if policy.idle_timeout:  # from now on this session's idle clock holds everywhere (SessionActivityMiddleware)
+            seconds = policy.idle_timeout.value * 60
+            if seconds < request.session.get(IDLE_LIMIT_KEY, seconds + 1):
+                request.session[IDLE_LIMIT_KEY] = seconds
         requirement = policy.mfa_for_role(access.role.id)
         if requirement is None or is_mfa_enabled(request.user, SECOND_FACTORS):
             return None

@@ -9,6 +9,9 @@ SEEN_KEY = "_security_seen_at"
 LOGIN_AT_KEY = "_security_login_at"  # when this session signed in (UNIX seconds)
 ACTIVE_AT_KEY = "_security_active_at"  # this session's last request, to SESSION_IDLE_RESOLUTION_SECONDS
 SESSIONS_ENDED_KEY = "_security_policy_ended_others"
+# The strictest idle timeout (seconds) of the accounts this session has opened: it holds on every later request,
+# wherever it goes, so a page outside an account (home, profile, the switcher) cannot restart the idle clock.
+IDLE_LIMIT_KEY = "_security_idle_limit"
 
 
 def session_seen(request) -> None:

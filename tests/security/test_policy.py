@@ -327,6 +327,36 @@ def test_idle_timeout(acme):
                                         kind=SecurityEvent.Kind.SESSION_EXPIRED_BY_POLICY).exists()
 
 
+@pytest.mark.parametrize("first", ["home", "profile", "switcher", "an account without the policy"])
+def test_the_idle_clock_is_not_restarted_by_a_page_outside_the_account(acme, make_member, first):
+    """A hostile review: every signed-in request noted activity, and only account pages checked it, so after a
+    long absence the brand link (home), the profile, the switcher or another account restarted the clock and
+    the account's page found a fresh "last active"."""
+    account, people = acme
+    set_policy(account, idle_timeout_minutes=30)
+    elsewhere = AccountFactory(name="No policy")
+    make_member(elsewhere, RoleId.MEMBER, user=people["member"])
+    url, headers = {"home": (reverse("home"), {}), "profile": (reverse("profile"), {}),
+                    "switcher": (reverse("accounts:switcher"), {"HTTP_HX_REQUEST": "true"}),
+                    "an account without the policy": (dashboard(elsewhere), {})}[first]
+    with time_machine.travel(T0, tick=False) as clock:
+        browser = browser_for(people["member"])
+        assert browser.get(dashboard(account)).status_code == 200
+        clock.shift(datetime.timedelta(minutes=29))
+        assert browser.get(url, **headers).status_code in (200, 302)  # within the window: activity
+        clock.shift(datetime.timedelta(minutes=29))
+        assert browser.get(dashboard(account)).status_code == 200  # the window moved
+        clock.shift(datetime.timedelta(minutes=31))
+        response = browser.get(url, **headers)
+        if headers:
+            assert response.status_code == 204 and response["HX-Redirect"] == reverse("login")
+        else:
+            assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+        assert browser.get(dashboard(account)).status_code == 302  # signed out, not only turned away
+    assert SecurityEvent.objects.filter(user=people["member"],
+                                        kind=SecurityEvent.Kind.SESSION_EXPIRED_BY_POLICY).count() == 1
+
+
 def test_session_lifetime(acme):
     account, people = acme
     set_policy(account, session_lifetime_hours=8)
@@ -347,6 +377,8 @@ def test_the_policy_costs_one_query_per_account_page(acme, count_queries):
     without = count_queries(lambda: browser.get(dashboard(account)))
     set_policy(account, idle_timeout_minutes=30, session_lifetime_hours=8, allowed_email_domains=["x.test"],
                require_mfa=Scope.ADMINS)
+    # the first page under an idle timeout notes it in the session once (a session write), then nothing more
+    assert count_queries(lambda: browser.get(dashboard(account))) > without
     assert count_queries(lambda: browser.get(dashboard(account))) == without  # the same lineage query
     set_policy(account, require_mfa=Scope.EVERYONE, mfa_deadline=T0 + datetime.timedelta(days=3650))
     give_second_factor(people["member"])
