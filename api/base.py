@@ -55,7 +55,25 @@ class ApiView(GenericAPIView):
             raise ApiError(404, "not_found", "Not found.")
         if access.is_locked_out:
             raise ApiError(403, "account_suspended", "This account is suspended.")
+        self.require_second_factor(access)
         return access
+
+    def require_second_factor(self, access) -> None:
+        """A key acts as its creator at the moment of each request (DESIGN): where the account's security policy
+        requires two-factor of them and its deadline has passed, a creator without one is refused here as the
+        pages turn them away (found by a hostile review: keys went on working). No query unless the policy
+        requires it of them."""
+        from allauth.mfa.utils import is_mfa_enabled
+
+        from security.middleware import SECOND_FACTORS
+        from security.policy import effective_policy
+
+        requirement = effective_policy(access.account, access.ancestors).mfa_for_role(access.role.id)
+        if requirement is not None and requirement.is_due() and not is_mfa_enabled(self.request.user,
+                                                                                   SECOND_FACTORS):
+            raise ApiError(403, "mfa_required", f"{access.account.name} requires two-factor authentication: the "
+                                                "key's creator must set up an authenticator app or a passkey "
+                                                "before the key works here again.")
 
     def finalize_response(self, request, response, *args, **kwargs):
         if request.method in ("GET", "HEAD") and response.status_code == 200 and isinstance(response, Response) \

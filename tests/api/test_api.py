@@ -132,6 +132,31 @@ class TestCreatorsRights:
         assert api.get(acc(root, "/agents")).status_code == 401
         assert list(Agent.objects.values_list("name", flat=True)) == ["Before"]
 
+    def test_a_key_stops_where_its_creator_must_have_a_second_factor_and_has_none(self, root, owner, api_for,
+                                                                                 make_member):
+        """A hostile review: the pages sent a creator without a second factor to set one up once the policy's
+        deadline passed, but their key went on working. The policy of the URL's account (its lineage's) holds."""
+        from allauth.mfa.models import Authenticator
+
+        from security.models import SecurityPolicy
+        from security.services import policy_update
+
+        admin = make_member(root, RoleId.ADMIN)
+        child = AccountFactory(parent=root)
+        api = api_for(root, admin)
+        assert api.get(acc(child, "/agents")).status_code == 200
+        policy_update(account=root, by=None, require_mfa=SecurityPolicy.MfaScope.ADMINS,
+                      mfa_deadline=timezone.now() + datetime.timedelta(days=3))
+        assert api.get(acc(root, "/agents")).status_code == 200  # before the deadline: a banner on the pages only
+        policy_update(account=root, by=None, require_mfa=SecurityPolicy.MfaScope.ADMINS, mfa_deadline=None)
+        for account in (root, child):  # the subaccount is under the root's policy too
+            response = api.post(acc(account, "/agents"), {"name": "x"})
+            assert response.status_code == 403 and response.json()["error"]["code"] == "mfa_required"
+            assert api.get(acc(account, "/agents")).status_code == 403
+        assert not Agent.objects.exists()
+        Authenticator.objects.create(user=admin, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"})
+        assert api.post(acc(root, "/agents"), {"name": "x"}).status_code == 201
+
     def test_scopes_cap_the_creator(self, root, owner, api_for):
         api = api_for(root, owner, scopes={"agents": "read"})
         assert api.get(acc(root, "/agents")).status_code == 200
