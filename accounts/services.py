@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Max, Value, When
+from django.db.models import Case, F, IntegerField, Max, Q, Value, When
 from django.db.models.functions import Concat, Substr
 
 from billing.rollups import rollups_follow_move
@@ -18,7 +18,15 @@ from members.rows import composed_categories
 from members.services import account_sync_permissions, membership_add
 
 from .audit import audit
-from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AccountHasSubaccounts, ids_by_path
+from .models import (
+    LIMIT_NAMES,
+    NAME_MAX_LENGTH,
+    NAME_MIN_LENGTH,
+    Account,
+    AccountHasSubaccounts,
+    ids_by_path,
+    subtree_q,
+)
 from .names import name_key, normalize_name
 from .permissions import clean_matrix, compose, stored
 
@@ -36,6 +44,12 @@ def clean_account_name(name: str, *, parent: Account | None, exclude: Account | 
         if exclude is not None:
             siblings = siblings.exclude(pk=exclude.pk)
         if siblings.exists():
+            # Renaming (``exclude``): the person may be the account's own and not reach its parent, which the
+            # message must then not name (rule 10, found by a hostile review); creating or moving under a parent
+            # is done by someone who reaches it.
+            if exclude is not None:
+                raise ValidationError(f"Another account beside this one is already named “{name}”.",
+                                      code="duplicate")
             raise ValidationError(f"{parent.name} already has a subaccount named “{name}”.", code="duplicate")
     return name
 
@@ -425,7 +439,7 @@ def subaccount_move(*, account: Account, new_parent: Account, by, request=None) 
                               "cancel it before moving.", code="transfer_open")
     clean_account_name(account.name, parent=new_parent)
     subtree_move(account, new_parent)
-    _clamp_limits(account, new_parent)
+    _clamp_limits(account, new_parent, subtree=True)
     account_sync_permissions(account, subtree=True)  # the new parent's caps compose from now on (R5)
     # R6: each side's audit row names only the accounts its readers reach (the other parent may be a
     # sibling they cannot see).
@@ -437,12 +451,23 @@ def subaccount_move(*, account: Account, new_parent: Account, by, request=None) 
     return account
 
 
-def _clamp_limits(account: Account, parent: Account) -> None:
+def _clamp_limits(account: Account, parent: Account, *, subtree: bool = False) -> None:
     """R1 for limits: a subaccount never has more than its parent's lineage has itself (at creation, after a
-    move). A child with no limit of its own takes the lineage's smallest one."""
+    move). A child with no limit of its own takes the lineage's smallest one. ``subtree`` (after a move): every
+    account below it too, one UPDATE per limit the new lineage has (a hostile review found the moved account's
+    descendants keeping limits above their new lineage's: agents, members and calls are counted per account)."""
     from members.grants import limit_ceiling
 
     ceiling = limit_ceiling([*Account.objects.filter(path__in=parent.ancestor_paths), parent])
+    if subtree:
+        account.refresh_from_db(fields=["path"])  # (where the move put it)
+        for name, cap_value in ceiling.items():
+            if cap_value is not None:
+                field = f"limit_{name}"
+                Account.objects.filter(subtree_q(account.path)).filter(
+                    Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": cap_value})).update(**{field: cap_value})
+        account.refresh_from_db(fields=[f"limit_{name}" for name in LIMIT_NAMES])
+        return
     values = {}
     for name in LIMIT_NAMES:
         own, cap_value = getattr(account, f"limit_{name}"), ceiling[name]

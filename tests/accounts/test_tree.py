@@ -95,3 +95,23 @@ def test_reachable_by_is_downward_only_and_one_query(django_assert_num_queries, 
         reachable = set(Account.objects.reachable_by(user))
     assert reachable == {client_a, client_a_team}
     assert agency not in reachable and client_b not in reachable and other_root not in reachable
+
+
+def test_a_move_brings_the_whole_subtree_within_the_new_lineages_limits(make_member):
+    """R1 for limits after a move (a hostile review: only the moved account was clamped; agents, members and
+    calls are counted per account, so a descendant kept more than its new lineage allows)."""
+    from accounts.services import subaccount_move
+
+    root = AccountFactory(plan_code="agency")
+    old_parent = AccountFactory(parent=root)
+    new_parent = AccountFactory(parent=root, limit_agents=5, limit_members=10)
+    moved = AccountFactory(parent=old_parent, limit_agents=20)
+    below = AccountFactory(parent=moved, limit_agents=50, limit_members=4)
+    deepest = AccountFactory(parent=below)  # no limits of its own
+    untouched = AccountFactory(parent=old_parent, limit_agents=50)
+    subaccount_move(account=moved, new_parent=new_parent, by=make_member(root, RoleId.OWNER))
+    limits = {a.name: (a.limit_agents, a.limit_members) for a in Account.objects.filter(
+        pk__in=[moved.pk, below.pk, deepest.pk, untouched.pk])}
+    assert limits == {moved.name: (5, 10), below.name: (5, 4), deepest.name: (5, 10), untouched.name: (50, None)}
+    moved.refresh_from_db()
+    assert moved.parent_id == new_parent.pk

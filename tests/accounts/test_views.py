@@ -110,14 +110,16 @@ class TestSettings:
         assert AuditEvent.objects.filter(account=account, action="account.renamed").exists()
 
     def test_bad_name_shows_a_message_and_changes_nothing(self, client, make_member):
-        parent = AccountFactory()
+        parent = AccountFactory(name="Hidden Reseller")
         AccountFactory(parent=parent, name="Taken")
         account = AccountFactory(parent=parent, name="Mine")
         client.force_login(make_member(account, RoleId.OWNER))
-        for bad, message in (("x", "at least 2 characters"), ("taken", "already has a subaccount")):
+        for bad, message in (("x", "at least 2 characters"), ("taken", "Another account beside this one")):
             response = client.post(settings_url(account), {"name": bad})
             assert response.status_code == 200
             assert message in response.content.decode()
+            # rule 10: the subaccount's Owner does not reach the parent, which no message names
+            assert "Hidden Reseller" not in response.content.decode()
         account.refresh_from_db()
         assert account.name == "Mine"
 
