@@ -168,6 +168,25 @@ class TestFailure1AgencyUserPlantsAnAdmin:
         agency.access_revoke(grant=w["grant"], by=fresh(w["olivia"]), remove=[])
         assert Membership.objects.filter(pk=added.pk).exists()
 
+    def test_revoking_one_agency_removes_nothing_another_agency_added(self, agency_world, make_member):
+        """Two agencies serve one client: what each added is its own (a planted bug dropping the grant's agency
+        from added_through survived the suite, which only ever had one agency)."""
+        w = agency_world
+        other = AccountFactory(name="Southwind Agency")
+        sam = make_member(other, RoleId.ADMIN)
+        second = agency.access_request(agency=other, client=w["client"], by=sam)
+        agency.access_decide(grant=second, approve=True, by=fresh(w["olivia"]))
+        second.refresh_from_db()
+        by_north = invite_and_accept(w["client"], "north@outside.example", RoleId.MEMBER, w["adam"])
+        by_south = invite_and_accept(w["client"], "south@outside.example", RoleId.MEMBER, sam)
+        assert [m.pk for m in agency.added_through(w["grant"])] == [by_north.pk]
+        assert [m.pk for m in agency.added_through(second)] == [by_south.pk]
+        with pytest.raises(ValidationError, match="Only members that the agency's people added"):
+            agency.access_revoke(grant=second, by=fresh(sam), remove=[by_north])
+        agency.access_revoke(grant=second, by=fresh(sam), remove=[by_south])
+        assert Membership.objects.filter(pk=by_north.pk).exists()
+        assert not Membership.objects.filter(pk=by_south.pk).exists()
+
     def test_revoke_refuses_members_the_agency_did_not_add(self, agency_world, make_member):
         w = agency_world
         own = Membership.objects.get(user=make_member(w["client"], RoleId.MEMBER), account=w["client"])

@@ -97,6 +97,24 @@ def test_reachable_by_is_downward_only_and_one_query(django_assert_num_queries, 
     assert agency not in reachable and client_b not in reachable and other_root not in reachable
 
 
+def test_limits_take_the_smallest_of_a_lineage_with_several(make_member):
+    """R1 for limits where more than one account of the lineage has one (planted bugs taking the largest, or
+    leaving a new child unlimited, survived the suite, whose lineages had one finite value each)."""
+    from accounts.services import subaccount_move, subaccount_set_limits
+    from members.grants import GrantRefused
+
+    root = AccountFactory(limit_agents=10)
+    alpha = AccountFactory(parent=root, limit_agents=5)
+    child = subaccount_create(parent=alpha, name="Child", by=None)
+    assert child.limit_agents == 5
+    with pytest.raises(GrantRefused, match="agents at most 5"):
+        subaccount_set_limits(account=child, limits={"agents": 8}, by=None)
+    unlimited = AccountFactory(parent=root)
+    subaccount_move(account=unlimited, new_parent=alpha, by=make_member(root, RoleId.OWNER))
+    unlimited.refresh_from_db()
+    assert unlimited.limit_agents == 5
+
+
 def test_a_move_brings_the_whole_subtree_within_the_new_lineages_limits(make_member):
     """R1 for limits after a move (a hostile review: only the moved account was clamped; agents, members and
     calls are counted per account, so a descendant kept more than its new lineage allows)."""

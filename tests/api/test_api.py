@@ -157,6 +157,23 @@ class TestCreatorsRights:
         Authenticator.objects.create(user=admin, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"})
         assert api.post(acc(root, "/agents"), {"name": "x"}).status_code == 201
 
+    def test_a_parents_key_holds_no_more_in_a_subaccount_than_its_creator_holds_in_the_parent(self, root, owner,
+                                                                                              api_for,
+                                                                                              make_member):
+        """A key of P acts in P's subaccounts with at most what its creator holds in P (AccessCeiling), even where
+        the creator holds more of their own (a planted bug dropping that intersection survived the suite)."""
+        person = make_member(root, RoleId.ADMIN)
+        child = AccountFactory(parent=root)
+        make_member(child, RoleId.OWNER, user=person)  # the direct Owner of the child
+        api = api_for(root, person)
+        assert api.post(acc(child, "/agents"), {"name": "While Admin above"}).status_code == 201
+        membership_change_role(membership=Membership.objects.get(user=person, account=root), role=RoleId.VIEWER,
+                               by=owner)
+        response = api.post(acc(child, "/agents"), {"name": "As Viewer above"})
+        assert response.status_code == 403, response.content
+        assert api.get(acc(child, "/agents")).status_code == 200  # a Viewer above still reads
+        assert list(Agent.objects.values_list("name", flat=True)) == ["While Admin above"]
+
     def test_scopes_cap_the_creator(self, root, owner, api_for):
         api = api_for(root, owner, scopes={"agents": "read"})
         assert api.get(acc(root, "/agents")).status_code == 200

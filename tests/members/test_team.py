@@ -197,6 +197,15 @@ class TestInvitations:
             invitation_resend(invitation=invitation, by=None)  # the platform too: the limit protects the invitee
         assert Invitation.objects.get(pk=invitation.pk).send_count == MAX_SENDS and len(mail.outbox) == MAX_SENDS - 1
 
+    def test_the_platform_also_waits_a_minute_before_resending(self, team):
+        from members.invitations import invitation_resend
+
+        invitation = invitation_create(account=team["account"], email="soon@example.test", role="member",
+                                       by=team["owner"])
+        with pytest.raises(ValidationError, match="less than a minute ago"):
+            invitation_resend(invitation=invitation, by=None)
+        assert Invitation.objects.get(pk=invitation.pk).send_count == 1 and not mail.outbox
+
     def test_resent_link_works(self, client, team, django_capture_on_commit_callbacks):
         invitation = invitation_create(account=team["account"], email="again@example.test", role="member",
                                        by=team["owner"])
