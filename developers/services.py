@@ -114,7 +114,7 @@ def apikey_set_revoked(*, key: ApiKey, revoked: bool, by, request=None) -> ApiKe
     """Revoke a key (it stops working at once, and stays listed) or reactivate a revoked one (its creator only:
     ``_only_the_creator``)."""
     require(by, key.account, "manage_developer_tools")
-    key = ApiKey.objects.select_for_update().select_related("created_by").get(pk=key.pk)
+    key = ApiKey.objects.select_for_update(of=("self",)).select_related("created_by").get(pk=key.pk)
     if (key.revoked_at is not None) == revoked:
         return key
     if not revoked:
