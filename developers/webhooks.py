@@ -359,9 +359,7 @@ def unanswered(webhook: Webhook) -> str | None:
         seen.add(person.pk)
         access = resolve_access(person, webhook.account)
         if access is None or not access.has("manage_developer_tools"):
-            return (f"Turned off: {person.email} set its {what} and no longer manages developer tools in "
-                    f"{webhook.account.name}. Check its address before turning it on again (you will answer for "
-                    "it); regenerate the secret if they knew it.")
+            return f"Turned off: {person.email} set its {what} and no longer manages developer tools here."
     return None
 
 
@@ -379,8 +377,10 @@ def _turned_off_if_unanswered(webhook: Webhook) -> bool:
             audit(account=webhook.account, actor=None, action="webhook.disabled",
                   summary=f"Webhook “{webhook.name}” turned off: the person who set it up lost access")
             _mail_admins(webhook, f"Webhook “{webhook.name}” was turned off",
-                         f"{reason}\n\nIt sent to {webhook.url}. Nothing more is sent until someone who manages "
-                         "developer tools turns it on again under Developers → Webhooks.")
+                         f"{reason}\n\nIt sent to {webhook.url} in {webhook.account.name}. Nothing more is sent "
+                         "until someone who manages developer tools turns it on again under Developers → Webhooks, "
+                         "and so answers for its address and secret: check the address first, and regenerate the "
+                         "secret if they knew it.")
     return True
 
 

@@ -378,7 +378,8 @@ class TestAnEndpointSendsOnlyWhileItsPeopleManageDeveloperTools:
             record(account, owner)
         assert WebhookDelivery.objects.filter(webhook=hook).count() == 1  # nothing new
         hook.refresh_from_db()
-        assert not hook.is_active and world["adam"].email in hook.disabled_reason
+        assert not hook.is_active and hook.disabled_reason == (
+            f"Turned off: {world['adam'].email} set its address and no longer manages developer tools here.")
         assert AuditEvent.objects.filter(account=account, action="webhook.disabled").count() == 1
         assert [m.to for m in mail.outbox if "turned off" in m.subject] == [[owner.email]]
         record(account, owner)  # once off, it stays off and says so once
