@@ -265,9 +265,7 @@ def blank_limits(parent: Account) -> dict[str, int | None]:
     """What a blank limit of a subaccount of ``parent`` becomes: the parent's default, or, with no default, the
     smallest limit of the parent's lineage (None only when the lineage has none: R1, a blank is never "more than
     the parent has")."""
-    from members.grants import limit_ceiling
-
-    ceiling = limit_ceiling([*Account.objects.filter(path__in=parent.ancestor_paths), parent])
+    ceiling = _lineage_ceiling(parent)
     return {name: ceiling[name] if getattr(parent, f"default_limit_{name}") is None
             else getattr(parent, f"default_limit_{name}") for name in LIMIT_NAMES}
 
@@ -451,14 +449,19 @@ def subaccount_move(*, account: Account, new_parent: Account, by, request=None) 
     return account
 
 
+def _lineage_ceiling(parent: Account) -> dict[str, int | None]:
+    """The smallest limit per resource of ``parent`` and its ancestors (one query)."""
+    from members.grants import limit_ceiling
+
+    return limit_ceiling([*Account.objects.filter(path__in=parent.ancestor_paths), parent])
+
+
 def _clamp_limits(account: Account, parent: Account, *, subtree: bool = False) -> None:
     """R1 for limits: a subaccount never has more than its parent's lineage has itself (at creation, after a
     move). A child with no limit of its own takes the lineage's smallest one. ``subtree`` (after a move): every
     account below it too, one UPDATE per limit the new lineage has (a hostile review found the moved account's
     descendants keeping limits above their new lineage's: agents, members and calls are counted per account)."""
-    from members.grants import limit_ceiling
-
-    ceiling = limit_ceiling([*Account.objects.filter(path__in=parent.ancestor_paths), parent])
+    ceiling = _lineage_ceiling(parent)
     if subtree:
         account.refresh_from_db(fields=["path"])  # (where the move put it)
         for name, cap_value in ceiling.items():

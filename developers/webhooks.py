@@ -291,10 +291,11 @@ def deliver(delivery_id: int, manual: bool = False) -> str | None:
     webhook = delivery.webhook
     if not webhook.is_active and not manual:
         return None
-    if _turned_off_if_unanswered(webhook):  # its people lost their access since the event (manual sends too)
+    reason = _turned_off_if_unanswered(webhook)
+    if reason:  # its people lost their access since the event (manual sends too)
         with transaction.atomic():
             WebhookAttempt.objects.create(delivery=delivery, number=delivery.attempts + 1,
-                                          error=f"Not sent: {unanswered(webhook)}"[:300])
+                                          error=f"Not sent: {reason}"[:300])
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
                 attempts=delivery.attempts + 1, status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
         return WebhookDelivery.Status.FAILED
@@ -363,12 +364,12 @@ def unanswered(webhook: Webhook) -> str | None:
     return None
 
 
-def _turned_off_if_unanswered(webhook: Webhook) -> bool:
+def _turned_off_if_unanswered(webhook: Webhook) -> str | None:
     """Turns the endpoint off when nobody answers for it (``unanswered``), with the reason, an audit row and a
-    mail to the account's Owners and Admins; True when it did (or it was off already for that reason)."""
+    mail to the account's Owners and Admins; the reason when it did (or it was off already for that reason)."""
     reason = unanswered(webhook)
     if reason is None:
-        return False
+        return None
     with transaction.atomic():
         webhook = Webhook.objects.select_for_update().select_related("account").get(pk=webhook.pk)
         if webhook.is_active:
@@ -381,7 +382,7 @@ def _turned_off_if_unanswered(webhook: Webhook) -> bool:
                          "until someone who manages developer tools turns it on again under Developers → Webhooks, "
                          "and so answers for its address and secret: check the address first, and regenerate the "
                          "secret if they knew it.")
-    return True
+    return reason
 
 
 def _mail_admins(webhook: Webhook, subject: str, body: str) -> None:

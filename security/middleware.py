@@ -72,15 +72,18 @@ def end_session(request, problem: str, where: str):
     path = request.get_full_path()
     logout(request)
     messages.info(request, problem)
-    if getattr(request, "htmx", False) or request.headers.get("HX-Request") == "true":  # (before HtmxMiddleware)
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = reverse("login")
-        return response
+    if _is_htmx(request):
+        return _redirect(request, reverse("login"))
     return redirect_to_login(path)
 
 
+def _is_htmx(request) -> bool:
+    """A fragment request, also before HtmxMiddleware has run (SessionActivityMiddleware sits above it)."""
+    return getattr(request, "htmx", False) or request.headers.get("HX-Request") == "true"
+
+
 def _redirect(request, url: str):
-    if getattr(request, "htmx", False):  # a fragment request: have htmx load the whole page
+    if _is_htmx(request):  # a fragment request: have htmx load the whole page
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response
