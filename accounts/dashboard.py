@@ -49,6 +49,7 @@ class LimitMeter(Meter):
     """A limit on the Limits tab: what is used against it, and what stops once it is reached."""
 
     reached: str = ""  # what stops at 100 %
+    note: str = ""  # what ``used`` holds beyond the obvious
 
     @property
     def full_from(self) -> float:
@@ -68,6 +69,8 @@ class Step:
 @dataclass
 class Panels:
     minutes: Meter | None = None
+    minutes_used: int = 0  # the subtree's, as the tree is now (the pool's meter adds ``departed``)
+    departed: int = 0  # minutes of subaccounts that left this month, which the pool still counts
     plan_meter: Meter | None = None
     blocked: int | None = None
     near_limit: list = field(default_factory=list)
@@ -100,6 +103,9 @@ def _figures_query(account_id, low, high, period, now, *, parts):
         "all_subaccounts": lambda: _count(Account.objects.filter(path__gt=low, path__lte=high)),
         "used": lambda: Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
                                  .values("subtree_minutes")[:1]),
+        # (minutes of subaccounts that used the pool this period and have left: the pool still counts them)
+        "departed": lambda: Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
+                                     .values("departed_minutes")[:1]),
         # (the subtree's calls blocked by a limit this period: one row, however many accounts and calls)
         "blocked": lambda: Coalesce(Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
                                              .values("subtree_blocked")[:1]), Value(0)),
@@ -121,9 +127,10 @@ def _grants_query(client_id, now, soon):
 
 
 def _near_limit_query(parent_id, period):
-    return (Account.objects.filter(parent_id=parent_id, limit_minutes__gt=0, usage_rollups__period=period,
-                                   usage_rollups__subtree_minutes__gte=F("limit_minutes") * WARN_AT)
-            .annotate(used=F("usage_rollups__subtree_minutes")).order_by("-used")[:5])
+    # (what the pool has given: its subtree's minutes and those of subaccounts that left it this period)
+    return (Account.objects.filter(parent_id=parent_id, limit_minutes__gt=0, usage_rollups__period=period)
+            .annotate(used=F("usage_rollups__subtree_minutes") + F("usage_rollups__departed_minutes"))
+            .filter(used__gte=F("limit_minutes") * WARN_AT).order_by("-used")[:5])
 
 
 # Every dashboard asks these: compiled once (``accounts.baked``).
@@ -151,7 +158,7 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     shows_minutes = bool(can.get("view_usage") or can.get("view_billing"))
     checklist = account.is_root() and can.get("manage_settings") and account.onboarding_dismissed_at is None
     parts = ["members", "subaccounts", "all_subaccounts"]
-    parts += ["used"] if shows_minutes else []
+    parts += ["used", "departed"] if shows_minutes else []
     parts += ["blocked"] if can.get("view_conversations") else []
     parts += ["invitations"] if can.get("manage_members") else []
     parts += ["has_agent", "is_agency"] if checklist else []
@@ -164,7 +171,8 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     if shows_minutes:
         used = row["used"] or 0
         pool = limit_ceiling([*access.ancestors, account])["minutes"]
-        panels.minutes = Meter(used, pool, "minutes pool" if pool else "")
+        panels.minutes_used, panels.departed = used, (row["departed"] or 0) if pool else 0
+        panels.minutes = Meter(used + panels.departed, pool, "minutes pool" if pool else "")
         if account.is_root():
             plan = plan_for(account)
             if plan is not None and plan.included_minutes:

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import pluralize
 
 from billing.models import period_start
-from billing.selectors import minutes_used_in_subtrees
+from billing.selectors import minutes_drawn_from_pools
 
 from .models import Account
 
@@ -24,12 +24,13 @@ def check_agent_limit(account: Account, current: int) -> None:
 def minutes_block_reason(lineage: list[Account], minutes: int, started_at) -> str | None:
     """Why ``minutes`` more would break a minutes pool on the account or an ancestor, or None.
 
-    A subaccount's minutes count against every ancestor's pool. One query for all pools.
+    A subaccount's minutes count against every ancestor's pool, and keep counting there for the rest of the
+    period when it moves away (``departed_minutes``). One query for all pools.
     """
     limited = [a for a in lineage if a.limit_minutes is not None]
     if not limited:
         return None
-    used = minutes_used_in_subtrees(limited, period_start(started_at))
+    used = minutes_drawn_from_pools(limited, period_start(started_at))
     own = lineage[-1]
     for account in limited:
         if used[account.pk] + minutes > account.limit_minutes:

@@ -173,6 +173,8 @@ def subaccount_rows(qs, period=None):
         members_count=count_of(Membership),
         agents_count=count_of(Agent),
         minutes_used=Coalesce("rollup__subtree_minutes", 0),
+        # (minutes of subaccounts that left this period, which the account's pool still counts: Limits tab)
+        minutes_departed=Coalesce("rollup__departed_minutes", 0),
         transfer_status=Subquery(transfer[:1]),
     )
 

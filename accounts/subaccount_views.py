@@ -230,8 +230,11 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
         row = figures_of(sub)
         ctx["usage"] = {"minutes": row.minutes_used, "agents": row.agents_count, "members": row.members_count}
         ctx["meters"] = [
-            LimitMeter(row.minutes_used, sub.limit_minutes, "Minutes this period",
-                       "new conversations here are blocked until the next period"),
+            # the pool still counts what subaccounts used here this period before they left
+            LimitMeter(row.minutes_used + row.minutes_departed, sub.limit_minutes, "Minutes this period",
+                       "new conversations here are blocked until the next period",
+                       f"{row.minutes_departed} of them by subaccounts that left this period"
+                       if row.minutes_departed else ""),
             LimitMeter(row.agents_count, sub.limit_agents, "Agents", "no more agents can be created"),
             LimitMeter(row.members_count, sub.limit_members, "Members", "no one else can be added or invited"),
         ]

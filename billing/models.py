@@ -261,6 +261,10 @@ class UsageRollup(models.Model):
     # Calls blocked by a limit that started in the period, in the subtree as it is now (the dashboard's figure):
     # kept by ``Conversation.save`` and ``.delete``, not from the ledger (a blocked call meters nothing).
     subtree_blocked = models.BigIntegerField(default=0, db_default=0)
+    # Minutes used in the period by subaccounts that have since left the subtree (a billing transfer or a move).
+    # Not a cache: a record the move writes (``rollups_follow_move``) and the rebuild keeps. The account's minutes
+    # pool counts them until the period ends, so moving a used-up subaccount away does not fill the pool again.
+    departed_minutes = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "period"], name="usage_rollup_one_per_period")]

@@ -19,7 +19,9 @@ create-or-increment that two transactions can run at once without losing either 
 
 Moving a subtree (billing transfer, move within a tree) moves its subtree minutes, for every period and
 day, from the accounts that are no longer above it to those that now are: the figures follow the tree,
-so the rollups always equal what ``rollups_rebuild`` computes from the ledger and the current paths.
+so the rollups always equal what ``rollups_rebuild`` computes from the ledger and the current paths. The
+minutes that leave an account's subtree are also added to its ``departed_minutes`` for their period, which its
+minutes pool keeps counting (a record of the move, not a cache: the rebuild keeps it).
 Who paid never changes (``UsagePayerRollup`` and ``UsagePayerGroup`` are not touched by a move).
 """
 
@@ -105,13 +107,19 @@ def rollups_follow_move(*, account_id: int, old_ancestor_ids: list[int], new_anc
     joining = [pk for pk in new_ancestor_ids if pk not in set(old_ancestor_ids)]
     if not leaving and not joining:
         return
-    for model, key, figures in ((UsageRollup, "period", ("subtree_minutes", "subtree_blocked")),
-                                (UsageDayRollup, "day", ("subtree_minutes",))):
-        moved = [(when, *values) for when, *values in model.objects.filter(account_id=account_id)
-                 .values_list(key, *figures) if any(values)]
-        rows = [(pk, when, 0, *(-v for v in values)) for pk in leaving for when, *values in moved]
-        rows += [(pk, when, 0, *values) for pk in joining for when, *values in moved]
-        _add(model, ("account", key), ("own_minutes", *figures), rows)
+    # The minutes leaving an account's subtree stay in its minutes pool until their period ends (its
+    # ``departed_minutes``): otherwise a subaccount could move a used-up child away and draw the pool again.
+    moved = [(period, minutes, blocked) for period, minutes, blocked in UsageRollup.objects.filter(
+        account_id=account_id).values_list("period", "subtree_minutes", "subtree_blocked") if minutes or blocked]
+    figures = ("own_minutes", "subtree_minutes", "subtree_blocked", "departed_minutes")
+    _add(UsageRollup, ("account", "period"), figures,
+         [(pk, period, 0, -minutes, -blocked, minutes) for pk in leaving for period, minutes, blocked in moved]
+         + [(pk, period, 0, minutes, blocked, 0) for pk in joining for period, minutes, blocked in moved])
+    moved = [(day, minutes) for day, minutes in UsageDayRollup.objects.filter(account_id=account_id)
+             .values_list("day", "subtree_minutes") if minutes]
+    _add(UsageDayRollup, ("account", "day"), ("own_minutes", "subtree_minutes"),
+         [(pk, day, 0, -minutes) for pk in leaving for day, minutes in moved]
+         + [(pk, day, 0, minutes) for pk in joining for day, minutes in moved])
 
 
 def expected_rollups() -> dict[str, dict[tuple, tuple]]:
@@ -202,15 +210,22 @@ def stored_rollups() -> dict[str, dict[tuple, tuple]]:
 
 @transaction.atomic
 def rollups_rebuild() -> dict[str, int]:
-    """Replace the three rollups by what the ledger says (atomic). Returns the row count of each."""
+    """Replace the rollups by what the ledger says (atomic), keeping the minutes that left each subtree (a record
+    of the moves, which the ledger does not hold). Returns the row count of each."""
     expected = expected_rollups()
+    departed = {(pk, at): m for pk, at, m in UsageRollup.objects.exclude(departed_minutes=0)
+                .values_list("account_id", "period", "departed_minutes")}
     UsageRollup.objects.all().delete()
     UsageDayRollup.objects.all().delete()
     UsagePayerRollup.objects.all().delete()
     UsagePayerGroup.objects.all().delete()
     UsageRollup.objects.bulk_create(
-        (UsageRollup(account_id=pk, period=at, own_minutes=own, subtree_minutes=sub, subtree_blocked=blocked)
+        (UsageRollup(account_id=pk, period=at, own_minutes=own, subtree_minutes=sub, subtree_blocked=blocked,
+                     departed_minutes=departed.get((pk, at), 0))
          for (pk, at), (own, sub, blocked) in expected["period"].items()), batch_size=2000)
+    UsageRollup.objects.bulk_create((UsageRollup(account_id=pk, period=at, departed_minutes=m)
+                                     for (pk, at), m in departed.items() if (pk, at) not in expected["period"]),
+                                    batch_size=2000)
     UsageDayRollup.objects.bulk_create(
         (UsageDayRollup(account_id=pk, day=at, own_minutes=own, subtree_minutes=sub)
          for (pk, at), (own, sub) in expected["day"].items()), batch_size=2000)

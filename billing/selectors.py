@@ -1,5 +1,7 @@
 """Reads about plans and usage that other apps ask for."""
 
+from django.db.models import F
+
 from accounts.baked import Baked
 from accounts.models import Account
 
@@ -12,6 +14,8 @@ _subscription = Baked(lambda root_path: Subscription.objects.select_related("pla
 
 _subtree_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
                          .values_list("account_id", "subtree_minutes"))
+_pool_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
+                      .values_list("account_id", F("subtree_minutes") + F("departed_minutes")))
 
 
 def plan_for(account: Account) -> Plan | None:
@@ -27,4 +31,15 @@ def minutes_used_in_subtrees(accounts: list[Account], period=None) -> dict[int, 
     if not accounts:
         return {}
     used = dict(_subtree_minutes(sorted(a.pk for a in accounts), period))
+    return {a.pk: used.get(a.pk, 0) for a in accounts}
+
+
+def minutes_drawn_from_pools(accounts: list[Account], period=None) -> dict[int, int]:
+    """What each account's minutes pool has given in the period: its subtree's minutes (as the tree is now) and
+    the minutes of subaccounts that used it in the period and have since left (a billing transfer or a move).
+    One indexed query reading one row per account."""
+    period = period or period_start()
+    if not accounts:
+        return {}
+    used = dict(_pool_minutes(sorted(a.pk for a in accounts), period))
     return {a.pk: used.get(a.pk, 0) for a in accounts}

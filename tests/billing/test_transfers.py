@@ -387,3 +387,67 @@ class TestMovePage:
         AccountFactory(parent=world["northwind"], name="Somewhere")
         r = client.post(url, {"new_parent": str(AccountFactory().public_id)})  # another tenant's account
         assert r.status_code == 200 and "Select a valid choice" in r.content.decode()
+
+
+class TestTheOldPoolKeepsWhatDepartedUsed:
+    """A billing transfer (or a move) takes a subaccount's minutes out of the old lineage's figures, but the
+    pools it drew from keep counting them until the period ends: otherwise a subaccount whose pool is full could
+    transfer a used-up child away and draw the pool again, billed to the root that set the limit."""
+
+    def test_a_used_up_child_transferred_away_does_not_free_the_pool(self, world):
+        acme, sales = world["acme"], world["sales"]  # Acme has a 500-minute pool
+        support = AccountFactory(parent=acme, name="Acme Support")
+        assert talk(sales, 500, NOW - datetime.timedelta(days=1)).status == "completed"
+        assert talk(support, 1, NOW - datetime.timedelta(hours=3)).status == "blocked"
+        sam = UserFactory(email="sam@sales.example")
+        transfer = start(world, account=sales, billing_owner_email=sam.email)
+        transfers.transfer_accept(transfer=transfer, user=fresh(sam))
+        assert Account.objects.get(pk=sales.pk).is_root()
+
+        from billing.selectors import minutes_drawn_from_pools, minutes_used_in_subtrees
+        acme = Account.objects.get(pk=acme.pk)
+        # the lists show the tree as it is now; the pool remembers what it gave
+        assert minutes_used_in_subtrees([acme], period_start(NOW))[acme.pk] == 0
+        assert minutes_drawn_from_pools([acme], period_start(NOW))[acme.pk] == 500
+        blocked = talk(support, 1, NOW - datetime.timedelta(hours=2))
+        assert blocked.status == "blocked" and blocked.blocked_reason == "A minutes pool above this account is used up."
+        own = talk(acme, 1, NOW - datetime.timedelta(hours=1))
+        assert own.status == "blocked" and "500 of 500 minutes used" in own.blocked_reason
+        assert not UsageRecord.objects.filter(account__in=[acme, support], period=period_start(NOW)).exists()
+
+        # the record is not a cache of the ledger: the rebuild keeps it
+        from billing.rollups import expected_rollups, rollups_rebuild, stored_rollups
+        rollups_rebuild()
+        assert stored_rollups() == expected_rollups()
+        assert talk(support, 1, NOW - datetime.timedelta(minutes=30)).status == "blocked"
+
+        # the transferred account took its minutes along: its own lineage counts them, under its new owner
+        assert minutes_used_in_subtrees([Account.objects.get(pk=sales.pk)], period_start(NOW))[sales.pk] == 500
+
+    def test_the_pool_counts_them_for_their_period_only(self, world):
+        acme, sales = world["acme"], world["sales"]
+        last_period = NOW.replace(day=1) - datetime.timedelta(days=2)
+        assert talk(sales, 500, last_period).status == "completed"  # last month's pool
+        sam = UserFactory(email="sam@sales.example")
+        transfers.transfer_accept(transfer=start(world, account=sales, billing_owner_email=sam.email),
+                                  user=fresh(sam))
+        assert talk(Account.objects.get(pk=acme.pk), 500, NOW - datetime.timedelta(hours=1)).status == "completed"
+
+    def test_the_agency_dashboard_shows_the_pool_with_what_left(self, world, client):
+        acme, sales = world["acme"], world["sales"]
+        talk(sales, 450, NOW - datetime.timedelta(days=1))
+        talk(acme, 20, NOW - datetime.timedelta(days=1))
+        sam = UserFactory(email="sam@sales.example")
+        transfers.transfer_accept(transfer=start(world, account=sales, billing_owner_email=sam.email),
+                                  user=fresh(sam))
+        client.force_login(world["owner"])
+        page = client.get(reverse("accounts:dashboard", kwargs={"account_id": acme.public_id})).content.decode()
+        assert '<p class="stat-value">20</p>' in page  # Acme's minutes as the tree is now
+        assert "470 of 500 in the minutes pool (450 of them by subaccounts that left this month)" in page
+        # the agency's list of subaccounts near their limit counts them too
+        page = client.get(reverse("accounts:dashboard", kwargs={"account_id": world["northwind"].public_id}))
+        assert "Acme</a>: 470 of 500 minutes" in page.content.decode()
+        # and so does Acme's Limits tab
+        page = client.get(reverse("accounts:subaccount-limits", kwargs={
+            "account_id": world["northwind"].public_id, "sub_id": acme.public_id})).content.decode()
+        assert "470 of 500 · 94 %" in page and "450 of them by subaccounts that left this period." in page

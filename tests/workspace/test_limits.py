@@ -73,3 +73,18 @@ def test_the_service_refuses_another_accounts_agent():
         conversation_record(account=mine, agent=foreign_agent, contact=contact, by=None,
                             started_at=timezone.now(), duration_seconds=60)
     assert not Conversation.objects.exists()
+
+
+def test_moving_a_used_up_subaccount_elsewhere_in_the_tree_does_not_free_the_pool(make_member):
+    from accounts.services import subaccount_move
+    from members.roles import RoleId
+
+    agency = AccountFactory(name="Agency")
+    owner = make_member(agency, RoleId.OWNER)
+    reseller = AccountFactory(parent=agency, name="Reseller", limit_minutes=100)
+    busy, quiet = AccountFactory(parent=reseller, name="Busy"), AccountFactory(parent=reseller, name="Quiet")
+    elsewhere = AccountFactory(parent=agency, name="Elsewhere")
+    assert record(busy, 100).status == "completed"
+    subaccount_move(account=busy, new_parent=elsewhere, by=owner)
+    assert record(quiet, 1).status == "blocked"  # Reseller's pool gave its 100 minutes this period
+    assert record(elsewhere, 1).status == "completed"  # Elsewhere has no pool
