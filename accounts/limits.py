@@ -3,7 +3,6 @@
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import pluralize
 
-from billing.models import period_start
 from billing.selectors import minutes_drawn_from_pools
 
 from .models import Account
@@ -21,8 +20,9 @@ def check_agent_limit(account: Account, current: int) -> None:
             "Delete or reuse an agent, or ask the parent account to raise the limit.", code="agent_limit")
 
 
-def minutes_block_reason(lineage: list[Account], minutes: int, started_at) -> str | None:
-    """Why ``minutes`` more would break a minutes pool on the account or an ancestor, or None.
+def minutes_block_reason(lineage: list[Account], minutes: int, period) -> str | None:
+    """Why ``minutes`` more in ``period`` (the period they are metered in: ``billing.services.usage_period``)
+    would break a minutes pool on the account or an ancestor, or None.
 
     A subaccount's minutes count against every ancestor's pool, and keep counting there for the rest of the
     period when it moves away (``departed_minutes``). One query for all pools.
@@ -30,7 +30,7 @@ def minutes_block_reason(lineage: list[Account], minutes: int, started_at) -> st
     limited = [a for a in lineage if a.limit_minutes is not None]
     if not limited:
         return None
-    used = minutes_drawn_from_pools(limited, period_start(started_at))
+    used = minutes_drawn_from_pools(limited, period)
     own = lineage[-1]
     for account in limited:
         if used[account.pk] + minutes > account.limit_minutes:

@@ -415,8 +415,11 @@ def subaccount_move(*, account: Account, new_parent: Account, by, request=None) 
     parent's caps and pools apply at once; usage stays with the same root."""
     from .access import require
 
-    account = Account.objects.select_for_update().get(pk=account.pk)
-    new_parent = Account.objects.select_for_update().get(pk=new_parent.pk)
+    # both rows locked in path order, as recording a call locks a lineage (root first): no deadlock when the
+    # account moves up under one of its own ancestors while a call is recorded below it
+    locked = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=[account.pk, new_parent.pk])
+              .order_by("path")}
+    account, new_parent = locked[account.pk], locked[new_parent.pk]
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts move within a tree; use a billing transfer to make one independent.")
     if account.root_path != new_parent.root_path:

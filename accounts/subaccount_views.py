@@ -229,12 +229,12 @@ class SubaccountLimitsView(SubaccountMixin, FormView):
         # one query for all three; minutes from the usage rollup (the subtree's, this period), never raw usage
         row = figures_of(sub)
         ctx["usage"] = {"minutes": row.minutes_used, "agents": row.agents_count, "members": row.members_count}
+        departed = row.minutes_departed if sub.limit_minutes is not None else 0
         ctx["meters"] = [
-            # the pool still counts what subaccounts used here this period before they left
-            LimitMeter(row.minutes_used + row.minutes_departed, sub.limit_minutes, "Minutes this period",
+            # its pool still counts what subaccounts used here this period before they left
+            LimitMeter(row.minutes_used + departed, sub.limit_minutes, "Minutes this period",
                        "new conversations here are blocked until the next period",
-                       f"{row.minutes_departed} of them by subaccounts that left this period"
-                       if row.minutes_departed else ""),
+                       f"{departed} of them by subaccounts that left this period" if departed else ""),
             LimitMeter(row.agents_count, sub.limit_agents, "Agents", "no more agents can be created"),
             LimitMeter(row.members_count, sub.limit_members, "Members", "no one else can be added or invited"),
         ]

@@ -126,7 +126,9 @@ class ConversationRecordSerializer(serializers.Serializer):
     agent_id = serializers.UUIDField()
     contact_id = serializers.UUIDField()
     direction = serializers.ChoiceField(choices=Conversation.Direction.values, default=Conversation.Direction.INBOUND)
-    started_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(help_text="Not in the future (5 minutes of clock skew allowed) and not "
+                                           "before the first day of last month (UTC). Minutes are metered in this "
+                                           "month, or in the current one when this month's invoice is closed.")
     duration_seconds = serializers.IntegerField(min_value=1, max_value=6 * 3600)
     summary = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
     transcript = serializers.ListField(child=TranscriptMessageSerializer(), required=False, max_length=2000,
@@ -174,6 +176,9 @@ class UsageRowSerializer(serializers.Serializer):
     level = serializers.IntegerField()
     minutes = serializers.IntegerField(help_text="Minutes used in the period by the account itself.")
     subtree_minutes = serializers.IntegerField(help_text="Minutes of the account and every account below it.")
+    pool_minutes = serializers.IntegerField(help_text=(
+        "What the account's minutes pool has given in the period: subtree_minutes and the minutes of subaccounts "
+        "that used it and have since left (a billing transfer or a move). The pool's limit applies to this."))
 
 
 class UsageSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from accounts.access import resolve_access
 from accounts.models import Account
 from accounts.params import uuid_or_none
 from billing.models import BillingTransfer, Invoice, Plan, UsageRecord, period_start
-from billing.selectors import minutes_used_in_subtrees
+from billing.selectors import subtree_and_pool_minutes
 from billing.transfers import transfer_cancel, transfer_start
 from members.invitations import invitation_create, invitation_resend, invitation_revoke
 from members.models import Invitation, Membership
@@ -427,13 +427,13 @@ class UsageView(ApiView):
                 raise ApiError(400, "invalid", "Some fields are not valid.",
                                {"period": ["Use YYYY-MM, e.g. 2026-01."]}) from exc
         children = list(Account.objects.filter(parent=self.account).order_by("path")[:500])
-        subtree = minutes_used_in_subtrees([self.account, *children], period)
+        subtree = subtree_and_pool_minutes([self.account, *children], period)
         own = dict(UsageRecord.objects.filter(period=period, account__in=[self.account, *children])
                    .values("account").annotate(total=Sum("minutes")).values_list("account", "total"))
 
         def row(a):
             return {"account_id": a.public_id, "name": a.name, "level": a.depth, "minutes": own.get(a.pk, 0),
-                    "subtree_minutes": subtree[a.pk]}
+                    "subtree_minutes": subtree[a.pk][0], "pool_minutes": subtree[a.pk][1]}
 
         return Response(s.UsageSerializer({"period": period, "account": row(self.account),
                                            "subaccounts": [row(c) for c in children]}).data)

@@ -28,8 +28,10 @@ Who paid never changes (``UsagePayerRollup`` and ``UsagePayerGroup`` are not tou
 import datetime
 from collections import defaultdict
 
+from django.apps import apps as global_apps
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum, Value
+from django.db.models.functions import Least
 
 from accounts.models import Account
 
@@ -115,11 +117,48 @@ def rollups_follow_move(*, account_id: int, old_ancestor_ids: list[int], new_anc
     _add(UsageRollup, ("account", "period"), figures,
          [(pk, period, 0, -minutes, -blocked, minutes) for pk in leaving for period, minutes, blocked in moved]
          + [(pk, period, 0, minutes, blocked, 0) for pk in joining for period, minutes, blocked in moved])
+    _rejoined(joining, {period: minutes for period, minutes, _ in moved if minutes})
     moved = [(day, minutes) for day, minutes in UsageDayRollup.objects.filter(account_id=account_id)
              .values_list("day", "subtree_minutes") if minutes]
     _add(UsageDayRollup, ("account", "day"), ("own_minutes", "subtree_minutes"),
          [(pk, day, 0, -minutes) for pk in leaving for day, minutes in moved]
          + [(pk, day, 0, minutes) for pk in joining for day, minutes in moved])
+
+
+def _rejoined(joining: list[int], minutes: dict) -> None:
+    """Minutes that join an account which counts departed minutes in their period take the place of as many of
+    those (a subtree that leaves and comes back is counted once): its pool (subtree + departed) never shrinks,
+    and never counts the returning minutes twice. One query, and one update per row that has some."""
+    if not joining or not minutes:
+        return
+    for pk, period in UsageRollup.objects.filter(account_id__in=joining, period__in=list(minutes),
+                                                 departed_minutes__gt=0).values_list("account_id", "period"):
+        UsageRollup.objects.filter(account_id=pk, period=period).update(
+            departed_minutes=F("departed_minutes") - Least(F("departed_minutes"), Value(minutes[period])))
+
+
+def departed_from_transfers(period: datetime.date, apps=None) -> int:
+    """Give the pools that billing transfers completed in ``period`` took minutes from their departed minutes
+    for it: the moved subtree's minutes of the period still paid by the old root, on the old parent and its
+    lineage as it is now (for the migration that added the figure, with its historical models; moves within a
+    tree left no record and are not restored). Returns how many rollup rows it touched."""
+    get = (apps or global_apps).get_model
+    transfer_model, record_model, account_model = (get("billing", "BillingTransfer"), get("billing", "UsageRecord"),
+                                                   get("accounts", "Account"))
+    rollup_model = get("billing", "UsageRollup")
+    start = datetime.datetime.combine(period, datetime.time(), tzinfo=datetime.UTC)
+    departed = defaultdict(int)
+    lineage = _lineages(account_model)
+    for account_id, root_id, parent_id in transfer_model.objects.filter(
+            status="completed", cutover_at__gte=start).values_list("account_id", "from_root_id", "from_parent_id"):
+        path = account_model.objects.get(pk=account_id).path
+        minutes = record_model.objects.filter(account__path__startswith=path, billing_root_id=root_id,
+                                              period=period).aggregate(m=Sum("minutes"))["m"] or 0
+        for pk in lineage(parent_id) if minutes else ():
+            departed[pk] += minutes
+    _add(rollup_model, ("account", "period"), ("own_minutes", "subtree_minutes", "departed_minutes"),
+         [(pk, period, 0, 0, minutes) for pk, minutes in departed.items()])
+    return len(departed)
 
 
 def expected_rollups() -> dict[str, dict[tuple, tuple]]:
@@ -212,6 +251,9 @@ def stored_rollups() -> dict[str, dict[tuple, tuple]]:
 def rollups_rebuild() -> dict[str, int]:
     """Replace the rollups by what the ledger says (atomic), keeping the minutes that left each subtree (a record
     of the moves, which the ledger does not hold). Returns the row count of each."""
+    if connection.vendor == "postgresql":  # no move or usage may write between reading and replacing them
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {UsageRollup._meta.db_table} IN EXCLUSIVE MODE")
     expected = expected_rollups()
     departed = {(pk, at): m for pk, at, m in UsageRollup.objects.exclude(departed_minutes=0)
                 .values_list("account_id", "period", "departed_minutes")}

@@ -15,7 +15,7 @@ _subscription = Baked(lambda root_path: Subscription.objects.select_related("pla
 _subtree_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
                          .values_list("account_id", "subtree_minutes"))
 _pool_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
-                      .values_list("account_id", F("subtree_minutes") + F("departed_minutes")))
+                      .values_list("account_id", "subtree_minutes", F("subtree_minutes") + F("departed_minutes")))
 
 
 def plan_for(account: Account) -> Plan | None:
@@ -38,8 +38,13 @@ def minutes_drawn_from_pools(accounts: list[Account], period=None) -> dict[int, 
     """What each account's minutes pool has given in the period: its subtree's minutes (as the tree is now) and
     the minutes of subaccounts that used it in the period and have since left (a billing transfer or a move).
     One indexed query reading one row per account."""
+    return {pk: pool for pk, (_, pool) in subtree_and_pool_minutes(accounts, period).items()}
+
+
+def subtree_and_pool_minutes(accounts: list[Account], period=None) -> dict[int, tuple[int, int]]:
+    """Each account's ``minutes_used_in_subtrees`` and ``minutes_drawn_from_pools`` figures, in one query."""
     period = period or period_start()
     if not accounts:
         return {}
-    used = dict(_pool_minutes(sorted(a.pk for a in accounts), period))
-    return {a.pk: used.get(a.pk, 0) for a in accounts}
+    found = {pk: (subtree, pool) for pk, subtree, pool in _pool_minutes(sorted(a.pk for a in accounts), period)}
+    return {a.pk: found.get(a.pk, (0, 0)) for a in accounts}

@@ -29,17 +29,26 @@ def subscription_start(*, account: Account, plan: Plan | None = None) -> Subscri
     return sub
 
 
+def usage_period(billing_root: Account, started_at: datetime.datetime) -> datetime.date:
+    """The period a conversation that started at ``started_at`` is metered in: the one it started in, unless
+    ``billing_root``'s invoice for it is closed (a closed invoice never changes): then the current one. Minutes
+    pools are checked against this period, so a call dated in a closed month cannot slip past this month's."""
+    period = period_start(started_at)
+    if period < period_start() and Invoice.objects.filter(account=billing_root, period=period).exists():
+        return period_start()
+    return period
+
+
 def usage_record_conversation(conversation, *, billing_root: Account | None = None,
-                              lineage: list[Account] | None = None) -> UsageRecord:
+                              lineage: list[Account] | None = None, period: datetime.date | None = None
+                              ) -> UsageRecord:
     """Meter a completed conversation: its duration rounded up to whole minutes (61 s bill as 2),
-    in the period it started, paid by the account's billing root at this moment. Usage that
-    arrives for a period already closed goes to the current period: a closed invoice never changes.
-    ``lineage`` (the account's ancestors and itself, root first) saves a query when the caller has it."""
+    in its ``usage_period``, paid by the account's billing root at this moment. ``lineage`` (the account's
+    ancestors and itself, root first) saves a query when the caller has it, and ``period`` (``usage_period``)
+    one more."""
     if billing_root is None:
         billing_root = Account.objects.get(path=conversation.account.root_path)
-    period = period_start(conversation.started_at)
-    if Invoice.objects.filter(account=billing_root, period=period).exists():
-        period = period_start()
+    period = period or usage_period(billing_root, conversation.started_at)
     return usage_record_create(
         account=conversation.account, billing_root=billing_root, period=period,
         occurred_on=conversation.started_at.astimezone(datetime.UTC).date(),

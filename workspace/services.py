@@ -4,12 +4,14 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.access import require
 from accounts.audit import audit
 from accounts.limits import check_agent_limit, concurrency_block_reason, minutes_block_reason
 from accounts.models import Account
-from billing.services import usage_record_conversation
+from billing.models import period_start
+from billing.services import usage_period, usage_record_conversation
 from billing.transfers import apply_due_for
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -109,6 +111,22 @@ def contact_delete(*, contact: Contact, by, request=None) -> None:
     _delete(contact, by=by, request=request, kind="contact")
 
 
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+
+def started_at_refusal(started_at: datetime.datetime) -> None:
+    """Refuse a start in the future (beyond a few minutes of clock skew) or before last month: every month's
+    minutes pools and invoice are settled once that month and the next have passed, so a call dated in a
+    month long gone, or one to come, would draw a pool nobody checks and meter usage nobody bills."""
+    now = timezone.now()
+    if started_at > now + CLOCK_SKEW:
+        raise ValidationError({"started_at": "A conversation cannot start in the future."})
+    earliest = period_start(period_start(now) - datetime.timedelta(days=1))
+    if started_at.astimezone(datetime.UTC).date() < earliest:
+        raise ValidationError({"started_at": f"A conversation can be recorded until the end of the month after "
+                                             f"it started: the earliest start accepted now is {earliest:%-d %B %Y}."})
+
+
 @transaction.atomic
 def conversation_record(*, account: Account, agent: Agent, contact: Contact, started_at: datetime.datetime,
                         duration_seconds: int, by, direction=Conversation.Direction.INBOUND, summary="",
@@ -123,6 +141,7 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
     blanked before the row is saved, so it never reaches the database.
     """
     require(by, account, "manage_conversations")
+    started_at_refusal(started_at)
     apply_due_for(account)  # a billing transfer whose cut-over has passed switches the payer first
     lineage = _lock_lineage(account)
     locked = lineage[-1]
@@ -134,14 +153,15 @@ def conversation_record(*, account: Account, agent: Agent, contact: Contact, sta
         setattr(conversation, field, blank)
     conversation.ended_at = started_at + datetime.timedelta(seconds=duration_seconds)
     conversation.full_clean(exclude=["ended_at"])
-    reason = (minutes_block_reason(lineage, conversation.minutes, started_at)
+    period = usage_period(lineage[0], started_at)  # the pools are those of the period it is metered in
+    reason = (minutes_block_reason(lineage, conversation.minutes, period)
               or concurrency_block_reason(locked, started_at, conversation.ended_at))
     if reason:
         conversation.status, conversation.blocked_reason = Conversation.Status.BLOCKED, reason
     conversation.lineage_ids = [a.pk for a in lineage]  # for the blocked calls' figure: no query for them
     conversation.save()
     if not reason:
-        usage_record_conversation(conversation, billing_root=lineage[0], lineage=lineage)
+        usage_record_conversation(conversation, billing_root=lineage[0], lineage=lineage, period=period)
     audit(account=account, actor=by, request=request, action="conversation.recorded",
           summary=f"Conversation recorded ({conversation.minutes} min)" + (" — blocked" if reason else ""),
           id=str(conversation.public_id), blocked=reason or "")

@@ -7,13 +7,14 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import Account, AuditEvent
+from accounts.services import subtree_move
 from developers.models import ApiKey
 from developers.services import apikey_set_revoked
 from members.models import Invitation, Membership
 from members.roles import RoleId
 from members.services import membership_change_role, membership_remove
 from tests.factories import AccountFactory
-from workspace.models import Agent, Contact
+from workspace.models import Agent, Contact, Conversation
 
 from .conftest import Api, acc, v1
 
@@ -115,6 +116,17 @@ class TestReach:
             "started_at": (timezone.now() - datetime.timedelta(hours=1)).isoformat(), "duration_seconds": 60})
         assert response.status_code == 400 and "contact_id" in response.json()["error"]["fields"]
         assert Agent.objects.get(pk=agent.pk).name == "Theirs"
+
+
+    @pytest.mark.parametrize("started_at", ["2099-01-01T00:00:00Z", "2020-01-01T00:00:00Z"])
+    def test_a_call_dated_in_a_month_nobody_bills_is_a_400(self, api, root, started_at):
+        agent = Agent.objects.create(account=root, name="Mine")
+        contact = Contact.objects.create(account=root, name="Caller", phone="+14155550100")
+        response = api.post(acc(root, "/conversations"), {
+            "agent_id": str(agent.public_id), "contact_id": str(contact.public_id), "started_at": started_at,
+            "duration_seconds": 600})
+        assert response.status_code == 400 and "started_at" in response.json()["error"]["fields"]
+        assert not Conversation.objects.exists()
 
 
 class TestCreatorsRights:
@@ -409,12 +421,18 @@ class TestUsage:
         body = api.get(acc(root, "/usage?period=2026-03")).json()
         assert body["period"] == "2026-03-01"
         assert body["account"] | {"account_id": None} == {"account_id": None, "name": "Northwind", "level": 1,
-                                                           "minutes": 2, "subtree_minutes": 14}
+                                                           "minutes": 2, "subtree_minutes": 14,
+                                                           "pool_minutes": 14}
         assert [(r["name"], r["minutes"], r["subtree_minutes"]) for r in body["subaccounts"]] == [("Acme", 5, 12)]
         # a subaccount's own usage, with its subaccounts
         body = api.get(acc(child, "/usage?period=2026-03")).json()
         assert (body["account"]["minutes"], body["subaccounts"][0]["subtree_minutes"]) == (5, 7)
         assert api.get(acc(root, "/usage?period=2026-04")).json()["subaccounts"][0]["minutes"] == 1
+        # a subaccount that leaves takes its minutes from the lineage's figures, not from the pools it drew on
+        subtree_move(grandchild, None)
+        body = api.get(acc(root, "/usage?period=2026-03")).json()
+        assert (body["account"]["subtree_minutes"], body["account"]["pool_minutes"]) == (7, 14)
+        assert [(r["subtree_minutes"], r["pool_minutes"]) for r in body["subaccounts"]] == [(5, 12)]
         for bad in ("2026-13", "March", "2026-3-1"):
             response = api.get(acc(root, f"/usage?period={bad}"))
             assert response.status_code == 400 and response.json()["error"]["fields"]["period"], bad

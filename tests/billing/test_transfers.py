@@ -141,8 +141,9 @@ class TestAcceptance:
         talk(AccountFactory(parent=world["northwind"], name="Other customer"), 7, NOW - datetime.timedelta(days=3))
         transfer = start(world)
         transfers.transfer_accept(transfer=transfer, user=fresh(world["carla"]))
-        talk(Account.objects.get(pk=acme.pk), 11, NOW + datetime.timedelta(minutes=5))
-        talk(Account.objects.get(pk=sales.pk), 4, NOW + datetime.timedelta(minutes=6))
+        with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):  # calls after the cut-over
+            talk(Account.objects.get(pk=acme.pk), 11, NOW + datetime.timedelta(minutes=5))
+            talk(Account.objects.get(pk=sales.pk), 4, NOW + datetime.timedelta(minutes=6))
         period = period_start(NOW)
         old = compute_statement(Account.objects.get(pk=world["northwind"].pk), period)
         new = compute_statement(Account.objects.get(pk=acme.pk), period)
@@ -451,3 +452,20 @@ class TestTheOldPoolKeepsWhatDepartedUsed:
         page = client.get(reverse("accounts:subaccount-limits", kwargs={
             "account_id": world["northwind"].public_id, "sub_id": acme.public_id})).content.decode()
         assert "470 of 500 · 94 %" in page and "450 of them by subaccounts that left this period." in page
+
+    def test_the_migration_gives_this_months_transfers_their_departed_minutes_back(self, world):
+        from billing.models import UsageRollup
+        from billing.rollups import departed_from_transfers
+
+        sales = world["sales"]
+        talk(sales, 120, NOW - datetime.timedelta(days=1))
+        talk(sales, 30, NOW.replace(day=1) - datetime.timedelta(days=3))  # last month's: not this month's pool
+        sam = UserFactory(email="sam@sales.example")
+        transfers.transfer_accept(transfer=start(world, account=sales, billing_owner_email=sam.email),
+                                  user=fresh(sam))
+        with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
+            talk(Account.objects.get(pk=sales.pk), 9, NOW + datetime.timedelta(minutes=30))  # the new root's
+        UsageRollup.objects.update(departed_minutes=0)  # as a transfer left them before migration 0012
+        assert departed_from_transfers(period_start(NOW)) == 2
+        assert dict(UsageRollup.objects.filter(departed_minutes__gt=0, period=period_start(NOW)).values_list(
+            "account__name", "departed_minutes")) == {"Northwind": 120, "Acme": 120}
