@@ -434,10 +434,11 @@ def subaccount_move(*, account: Account, new_parent: Account, by, request=None) 
     from billing.models import BillingTransfer
 
     live = BillingTransfer.objects.filter(status__in=BillingTransfer.OPEN)
+    # (above it too: the customer accepted that subtree as it was, so nothing moves out of it meanwhile)
     if live.filter(account__path__startswith=account.path).exists() or \
-            live.filter(account__path__in=new_parent.lineage_paths).exists():
-        raise ValidationError("A billing transfer is under way in this subtree or above the new parent: finish or "
-                              "cancel it before moving.", code="transfer_open")
+            live.filter(account__path__in=[*new_parent.lineage_paths, *account.ancestor_paths]).exists():
+        raise ValidationError("A billing transfer is under way in this subtree, above it or above the new parent: "
+                              "finish or cancel it before moving.", code="transfer_open")
     clean_account_name(account.name, parent=new_parent)
     subtree_move(account, new_parent)
     _clamp_limits(account, new_parent, subtree=True)

@@ -90,6 +90,7 @@ class TransferWizardView(TransferMixin, SessionWizardView):
         keep, people, expires = access.chosen() if access.is_valid() else (False, [], None)
         return {"email": data.get("email"), "plan": data.get("plan"), "cutover": data.get("cutover"),
                 "keep": keep, "people": people, "expires": expires, "below": sub.descendants().count(),
+                "leaving": _leaving(sub, data.get("email") or ""),
                 "period": period_start(), "payer": self.access.reaches(sub.parent) and sub.parent}
 
     def get_context_data(self, form, **kwargs):
@@ -127,6 +128,13 @@ class TransferCancelView(TransferMixin, View):
         return redirect(self.billing_tab())
 
 
+def _leaving(account, billing_owner_email: str, shown: int = 20) -> dict:
+    """The provider's people whose memberships in the subtree end at the switch: how many, and the first ones."""
+    found = transfers.provider_memberships(account, billing_owner_email)
+    first = list(found[:shown])
+    return {"shown": first, "more": found.count() - len(first) if len(first) == shown else 0}
+
+
 def transfer_accept(request, token):
     """The link in the billing owner's email: review, give billing details, accept or decline."""
     try:
@@ -135,9 +143,12 @@ def transfer_accept(request, token):
         return render(request, "billing/transfer_invalid.html", {"reason": str(exc)}, status=410)
     user = request.user if request.user.is_authenticated else None
     existing = User.objects.filter(email__iexact=transfer.billing_owner_email).first()
-    ctx = {"transfer": transfer, "below": transfer.account.descendants().count(),
+    leaving = _leaving(transfer.account, transfer.billing_owner_email)
+    ctx = {"transfer": transfer, "below": transfer.account.descendants().count(), "leaving": leaving,
            # who keeps access whatever is chosen: the account's own people (shown so nobody is a surprise)
            "own_people": list(Membership.objects.filter(account=transfer.account, is_agency=False)
+                              .exclude(pk__in=transfers.provider_memberships(
+                                  transfer.account, transfer.billing_owner_email).values("pk"))
                               .select_related("user").order_by("user__email")[:50])}
     if user is None and existing is not None:
         return redirect(f"{reverse('login')}?next={request.path}")

@@ -38,7 +38,7 @@ from members.grants import check_grant
 from members.models import Membership, User, new_nonce
 from members.roles import ROLES, RoleId
 from members.rows import account_sync_permissions
-from members.services import membership_add
+from members.services import membership_add, membership_end
 
 from .models import BillingTransfer, Plan, period_start
 from .services import subscription_start
@@ -106,11 +106,28 @@ def plan_refusal(account: Account, plan: Plan) -> str | None:
 def agency_candidates(account: Account):
     """People who may keep access as agency members: direct Owners and Admins of the tree's root (the agency
     account the new grant joins them to; an agency membership counts only while its person belongs to the
-    agency). They reached the account uncapped from the root, so Agency Admin gives none of them more (R1)."""
-    return (User.objects.filter(memberships__account__path=account.root_path,
-                                memberships__role__in=[RoleId.OWNER, RoleId.ADMIN], memberships__is_agency=False,
-                                memberships__via_agency=False, is_active=True)
-            .distinct().order_by("email"))
+    agency) who hold every permission of Agency Admin on the account now, so Agency Admin gives none of them more
+    (R1): a root that is itself a client under agency access caps its own people by its agency settings."""
+    people = (User.objects.filter(memberships__account__path=account.root_path,
+                                  memberships__role__in=[RoleId.OWNER, RoleId.ADMIN], memberships__is_agency=False,
+                                  memberships__via_agency=False, is_active=True)
+              .distinct().order_by("email"))
+    needed = ROLES[RoleId.AGENCY_ADMIN].permissions
+    holding = [u.pk for u in people if (found := resolve_access(u, account)) and needed <= found.permissions]
+    return people.filter(pk__in=holding)
+
+
+def provider_memberships(account: Account, billing_owner_email: str = ""):
+    """Memberships inside ``account``'s subtree held by people of the tree above it (a membership on one of its
+    ancestors: its provider's people, who reached it from above), but the billing owner's. They end at the switch,
+    whatever is kept: a kept person's access is the agency membership on the account itself, and agency access is
+    not inherited below it, so a direct membership below would outlive the agency's revocation (rule 8)."""
+    low, high = subtree_bounds(account.path)
+    above = Membership.objects.filter(account__path__in=account.ancestor_paths).values("user_id")
+    found = Membership.objects.filter(account__path__gte=low, account__path__lte=high, user_id__in=above)
+    if billing_owner_email:
+        found = found.exclude(user__email__iexact=billing_owner_email)
+    return found.select_related("user", "account").order_by("user__email", "account__path")
 
 
 def billing_owner_candidates(account: Account):
@@ -194,8 +211,8 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
     if people:
         allowed = set(agency_candidates(account).values_list("pk", flat=True))
         if any(u.pk not in allowed for u in people):
-            raise ValidationError("Only Owners and Admins of the agency's own account can keep access as agency "
-                                  "members.")
+            raise ValidationError("Only Owners and Admins of the agency's own account who hold every permission of "
+                                  "Agency Admin here can keep access as agency members.")
         if by is not None and not resolve_access(by, account.parent).has("manage_members"):
             raise PermissionDenied("Choosing who keeps access takes member management in the parent account.")
     if agency_expires_at is not None and agency_expires_at <= timezone.now():
@@ -422,8 +439,12 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
                               "proposed: start it again so the customer accepts what is there now.", code="stale")
     from_parent = account.parent
     kept = list(agency_candidates(account).filter(pk__in=transfer.agency_people))  # re-checked now (before the move)
+    leaving = list(provider_memberships(account, transfer.billing_owner_email))  # (before the move, too)
     account = _move_to_top(transfer, account)
     _make_owner(transfer, account, request)
+    for membership in leaving:
+        membership_end(membership, by=None, request=request, summary=f"{membership.user.email} removed: "
+                       f"{account.name} became independent of {transfer.from_root.name}")
     _become_root(transfer, account)
     account_sync_permissions(account, subtree=True)  # former caps end; its own members' rows re-sync
     _keep_agency(transfer, account, kept, request)

@@ -469,3 +469,102 @@ class TestTheOldPoolKeepsWhatDepartedUsed:
         assert departed_from_transfers(period_start(NOW)) == 2
         assert dict(UsageRollup.objects.filter(departed_minutes__gt=0, period=period_start(NOW)).values_list(
             "account__name", "departed_minutes")) == {"Northwind": 120, "Acme": 120}
+
+
+class TestTheProvidersPeopleLeaveTheSubtree:
+    """People of the tree above who hold memberships inside the transferred subtree (an agency employee made Admin
+    of a client's team, say) lose them at the switch, kept or not: a kept person's access is the agency membership
+    on the account itself, which the customer can revoke; a direct membership below would outlive that."""
+
+    @pytest.fixture
+    def planted(self, world, make_member):
+        employee = world["admin"]  # Northwind's Admin…
+        make_member(world["sales"], RoleId.ADMIN, user=employee)  # …also Admin of Acme Sales, directly
+        make_member(world["acme"], RoleId.MEMBER, user=world["member"])  # Northwind's Member, also in Acme
+        neighbour = make_member(AccountFactory(parent=world["northwind"], name="Other client"), RoleId.OWNER)
+        make_member(world["sales"], RoleId.MEMBER, user=neighbour)  # only a sibling client's person: stays
+        return dict(world, employee=employee, neighbour=neighbour)
+
+    @pytest.mark.parametrize("keep", [False, True])
+    def test_they_lose_every_membership_below_at_the_switch(self, planted, keep):
+        w = planted
+        transfer = start(w, keep_agency_access=keep, agency_people=[w["employee"]] if keep else [])
+        transfers.transfer_accept(transfer=transfer, user=fresh(w["carla"]))
+        sales, acme = Account.objects.get(pk=w["sales"].pk), Account.objects.get(pk=w["acme"].pk)
+        assert resolve_access(fresh(w["employee"]), sales) is None  # agency access is not inherited below Acme
+        assert resolve_access(fresh(w["member"]), acme) is None
+        assert bool(resolve_access(fresh(w["employee"]), acme)) is keep  # as an agency member only
+        assert set(Membership.objects.filter(account__in=[acme, sales], is_agency=False)
+                   .values_list("user__email", "account__name")) == {
+            (w["carla"].email, "Acme"), (w["neighbour"].email, "Acme Sales")}
+        assert AuditEvent.objects.filter(account=sales, action="member.removed",
+                                         summary__contains="Acme became independent of Northwind").count() == 1
+
+    def test_the_billing_owner_keeps_theirs(self, planted):
+        w = planted  # Northwind's Member, also a member of Acme, is made its Owner
+        transfer = start(planted, billing_owner_email=w["member"].email)
+        transfers.transfer_accept(transfer=transfer, user=fresh(w["member"]))
+        acme = Account.objects.get(pk=w["acme"].pk)
+        assert Membership.objects.get(account=acme, user=w["member"]).role == RoleId.OWNER
+        assert resolve_access(fresh(w["employee"]), Account.objects.get(pk=w["sales"].pk)) is None
+
+    def test_the_wizard_and_the_acceptance_page_name_them(self, planted, client):
+        w = planted
+        client.force_login(w["owner"])
+        url = reverse("billing:transfer-start", kwargs={"account_id": w["northwind"].public_id,
+                                                        "sub_id": w["acme"].public_id})
+        step = f"transfer_{w['acme'].public_id}-current_step"
+        client.get(url)
+        client.post(url, {step: "owner", "owner-owner": str(w["carla"].pk)})
+        client.post(url, {step: "plan", "plan-plan": plan("agency").pk, "plan-cutover": "now"})
+        html = client.post(url, {step: "access", "access-keep": "none"}).content.decode()
+        leaving = html[html.index('data-testid="transfer-leaving"'):].split("</p>")[0]
+        assert f"{w['employee'].email} (Admin in Acme Sales)" in leaving
+        assert f"{w['member'].email} (Member in Acme)" in leaving and w["neighbour"].email not in leaving
+        client.post(url, {step: "review", "review-confirm": "on"})
+        client.logout()
+        client.force_login(w["carla"])
+        token = transfers.transfer_token(BillingTransfer.objects.get())
+        link = reverse("billing:transfer-accept", kwargs={"token": token})
+        html = client.get(link).content.decode()
+        leaving = html[html.index('data-testid="transfer-leaving"'):].split("</p>")[0]
+        assert w["employee"].email in leaving and w["member"].email in leaving
+        keep = html[html.index("keep their access"):].split("</p>")[0]
+        assert w["carla"].email in keep and w["member"].email not in keep
+
+
+class TestNothingMovesAcrossAnOpenTransfer:
+    """The customer accepts an account with its subtree as it is: while the transfer is open or scheduled, nothing
+    moves into it, out of it or under it."""
+
+    @pytest.mark.parametrize("move", ["out of it", "into it", "the account itself"])
+    def test_a_move_is_refused(self, world, move):
+        acme, sales = world["acme"], world["sales"]
+        other = AccountFactory(parent=world["northwind"], name="Other client")
+        transfers.transfer_accept(transfer=start(world, cutover=BillingTransfer.Cutover.PERIOD_END),
+                                  user=fresh(world["carla"]))  # scheduled for the end of the period
+        account, new_parent = {"out of it": (sales, other), "into it": (other, acme),
+                               "the account itself": (acme, other)}[move]
+        with pytest.raises(ValidationError, match="billing transfer is under way"):
+            subaccount_move(account=Account.objects.get(pk=account.pk),
+                            new_parent=Account.objects.get(pk=new_parent.pk), by=fresh(world["owner"]))
+        assert Account.objects.get(pk=sales.pk).parent_id == acme.pk
+        assert Account.objects.get(pk=other.pk).parent_id == world["northwind"].pk
+
+
+def test_only_people_who_hold_all_of_agency_admin_may_keep_access(frozen_clock, make_member):
+    # a root that is itself a client under agency access caps its own people by its agency settings: keeping one
+    # of them as Agency Admin (uncapped, everything but billing) would give them more than they hold (R1)
+    client_root = AccountFactory(name="Client root")
+    AgencySettings.objects.create(account=client_root, enabled=True, matrix={"contacts": "none"})
+    capped_admin = make_member(client_root, RoleId.ADMIN)
+    team = AccountFactory(parent=client_root, name="Team")
+    assert "view_contacts" not in resolve_access(capped_admin, team).permissions
+    assert list(transfers.agency_candidates(team)) == []
+    carla = make_member(team, RoleId.OWNER)
+    with pytest.raises(ValidationError, match="who hold every permission of Agency Admin here"):
+        transfers.transfer_start(account=team, by=fresh(capped_admin), billing_owner_email=carla.email,
+                                 plan=plan("agency"), keep_agency_access=True, agency_people=[capped_admin])
+    assert not BillingTransfer.objects.exists()
+    uncapped = make_member(AccountFactory(name="Agency root"), RoleId.ADMIN)
+    assert list(transfers.agency_candidates(AccountFactory(parent=uncapped.memberships.get().account))) == [uncapped]
