@@ -226,6 +226,9 @@ class BillingTransfer(models.Model):
     billing_contact_email = models.EmailField(blank=True)
     cutover_at = models.DateTimeField(null=True, blank=True, help_text="The instant usage moves to the new payer.")
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The moved subtree's account names at the switch, by id: the former payer's statements name those lines as
+    # they were (a rename afterwards is the new owner's business: rule 10).
+    subtree_names = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

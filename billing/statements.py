@@ -154,7 +154,9 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
     labels = tree_labels(root)
     missing = [pk for pk in minutes_by_account if pk not in labels]  # moved away since (billing transfer)
     if missing:
-        for pk, name in Account.objects.filter(pk__in=missing).values_list("pk", "name"):
+        from .transfers import departed_names
+
+        for pk, name in departed_names(root.pk, missing).items():
             labels[pk] = (f"{name} (no longer in this account)", 2)
     statement = _statement(root, period, plan, fee_plan, adjustments)
     ordered = sorted(minutes_by_account.items(), key=lambda item: labels[item[0]][0].lower())
@@ -270,13 +272,18 @@ def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:
     names = dict(_names_by_path(sorted(wanted))) if wanted else {}
     names.update((path, name) for _, path, name, _ in rows)
     split = statement.split or OverageSplit(0, 0)
+    gone = [pk for pk, path, _, _ in rows if not path.startswith(root.path)]  # moved away since (billing transfer)
+    if gone:
+        from .transfers import departed_names
+
+        gone = departed_names(root.pk, gone)
 
     def line(pk, path, name, minutes):
         if path.startswith(root.path):
             label = SEP.join(names.get(path[:i], "…") for i in range(step, len(path) + 1, step))
             depth = len(path) // step
-        else:  # moved away since (billing transfer)
-            label, depth = f"{name} (no longer in this account)", 2
+        else:  # moved away since (billing transfer): named as it was then
+            label, depth = f"{gone.get(pk, name)} (no longer in this account)", 2
         return Line(pk, label, minutes, split.cents(pk, minutes), depth=depth)
 
     return [[line(*row) for row in rows] for rows in row_lists]

@@ -130,6 +130,19 @@ def provider_memberships(account: Account, billing_owner_email: str = ""):
     return found.select_related("user", "account").order_by("user__email", "account__path")
 
 
+def departed_names(root_id: int, ids) -> dict[int, str]:
+    """The names that accounts of ``ids`` had when a billing transfer took them out of ``root_id``'s tree (the
+    latest transfer's), for the former payer's statement lines; the current name of any it does not hold (a
+    transfer completed before names were kept). One query, two with the latter."""
+    ids, found = set(ids), {}
+    for names in (BillingTransfer.objects.filter(from_root_id=root_id, status=BillingTransfer.Status.COMPLETED)
+                  .order_by("completed_at").values_list("subtree_names", flat=True)):
+        found.update((int(pk), name) for pk, name in names.items() if int(pk) in ids)
+    if ids - set(found):
+        found.update(Account.objects.filter(pk__in=ids - set(found)).values_list("pk", "name"))
+    return found
+
+
 def billing_owner_candidates(account: Account):
     """The subaccount's own people (not agency users): one of them may become its billing owner."""
     return (User.objects.filter(memberships__account=account, memberships__is_agency=False, is_active=True)
@@ -440,6 +453,9 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
     from_parent = account.parent
     kept = list(agency_candidates(account).filter(pk__in=transfer.agency_people))  # re-checked now (before the move)
     leaving = list(provider_memberships(account, transfer.billing_owner_email))  # (before the move, too)
+    low, high = subtree_bounds(account.path)
+    transfer.subtree_names = {str(pk): name for pk, name in Account.objects.filter(
+        path__gte=low, path__lte=high).values_list("pk", "name")}
     account = _move_to_top(transfer, account)
     _make_owner(transfer, account, request)
     for membership in leaving:
@@ -449,7 +465,7 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
     account_sync_permissions(account, subtree=True)  # former caps end; its own members' rows re-sync
     _keep_agency(transfer, account, kept, request)
     transfer.status, transfer.completed_at = BillingTransfer.Status.COMPLETED, timezone.now()
-    transfer.save(update_fields=["status", "completed_at"])
+    transfer.save(update_fields=["status", "completed_at", "subtree_names"])
     kept = " The agency keeps access." if transfer.keep_agency_access else ""
     audit(account=account, actor=transfer.decided_by, request=request, action="billing.transfer_completed",
           summary=f"{account.name} is now independent and billed directly on the {transfer.plan.name} plan.{kept}",

@@ -568,3 +568,22 @@ def test_only_people_who_hold_all_of_agency_admin_may_keep_access(frozen_clock, 
     assert not BillingTransfer.objects.exists()
     uncapped = make_member(AccountFactory(name="Agency root"), RoleId.ADMIN)
     assert list(transfers.agency_candidates(AccountFactory(parent=uncapped.memberships.get().account))) == [uncapped]
+
+
+def test_the_former_payers_statement_names_a_transferred_account_as_it_was(world, client):
+    from accounts.services import account_rename
+    from billing.statements import live_statement, statement_lines, statement_rows
+
+    talk(world["acme"], 30, NOW - datetime.timedelta(days=2))
+    talk(world["sales"], 5, NOW - datetime.timedelta(days=2))
+    transfers.transfer_accept(transfer=start(world), user=fresh(world["carla"]))
+    account_rename(account=Account.objects.get(pk=world["acme"].pk), name="Acme Renamed Ltd", by=fresh(world["carla"]))
+    northwind = Account.objects.get(pk=world["northwind"].pk)
+    labels = {ln.description for ln in compute_statement(northwind, period_start(NOW)).lines}
+    assert labels == {"Acme (no longer in this account)", "Acme Sales (no longer in this account)"}
+    statement = live_statement(northwind, period_start(NOW))
+    [lines] = statement_lines(statement, statement_rows(statement)[0:10])
+    assert {ln.description for ln in lines} == labels
+    client.force_login(world["owner"])
+    page = client.get(reverse("billing:overview", kwargs={"account_id": northwind.public_id})).content.decode()
+    assert "Acme (no longer in this account)" in page and "Renamed" not in page
