@@ -8,6 +8,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.management.commands.build_scale_data import make_user, tree_plan, usage_plan
 from accounts.models import Account, AccountUserObjectPermission, AuditEvent
@@ -128,8 +129,9 @@ def test_each_usage_record_has_the_audit_row_recording_its_call_writes():
         agent = Agent.objects.filter(account=account).first()
         contact = Contact.objects.create(account=account, name="C", email="c@example.test")
         made = conversation_record(account=account, agent=agent, contact=contact, by=None,
-                                   started_at=datetime.datetime.combine(bulk.created_at.date(), datetime.time(8),
-                                                                        datetime.UTC),
+                                   started_at=min(datetime.datetime.combine(bulk.created_at.date(), datetime.time(8),
+                                                                            datetime.UTC),
+                                                  timezone.now() - datetime.timedelta(hours=1)),  # not in the future
                                    duration_seconds=int(bulk.summary.split("(")[1].split()[0]) * 60)
         service = AuditEvent.objects.filter(action="conversation.recorded").order_by("-pk").first()
         assert (service.summary, sorted(service.data)) == (bulk.summary, sorted(bulk.data))

@@ -167,3 +167,21 @@ def test_a_new_sign_up_reaches_an_agency_with_a_first_subaccount(client):
     response = client.post(reverse("accounts:subaccount-create", kwargs={"account_id": root.public_id}),
                            {"name": "First Customer"}, follow=True)
     assert Account.objects.filter(parent=root, name="First Customer").exists(), response.content.decode()[:500]
+
+
+def test_minutes_that_left_count_only_against_a_pool(client, make_member):
+    # the pool meter counts a departed subaccount's minutes of the period; without a pool nothing does: the
+    # figure and the plan meter are the tree's as it is now
+    from accounts.services import subtree_move
+
+    root = AccountFactory(name="Agency", plan_code="agency")
+    client.force_login(make_member(root, RoleId.OWNER))
+    pooled = AccountFactory(parent=root, name="Pooled", limit_minutes=100)
+    for parent in (root, pooled):
+        leaver = AccountFactory(parent=parent, name=f"Leaver of {parent.name}")
+        usage(leaver, 10)
+        subtree_move(leaver, None)  # as a billing transfer does
+    panels = dashboard(client, root).context["panels"]
+    assert (panels.minutes_used, panels.departed, panels.minutes.used, panels.plan_meter.used) == (0, 0, 0, 0)
+    panels = dashboard(client, pooled).context["panels"]
+    assert (panels.minutes_used, panels.departed, panels.minutes.used, panels.minutes.limit) == (0, 10, 10, 100)

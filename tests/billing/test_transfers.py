@@ -587,3 +587,19 @@ def test_the_former_payers_statement_names_a_transferred_account_as_it_was(world
     client.force_login(world["owner"])
     page = client.get(reverse("billing:overview", kwargs={"account_id": northwind.public_id})).content.decode()
     assert "Acme (no longer in this account)" in page and "Renamed" not in page
+
+
+def test_the_backfill_ignores_transfers_completed_before_the_period(world):
+    from billing.models import UsageRollup
+    from billing.rollups import departed_from_transfers
+    from billing.services import usage_record_create
+
+    sam = UserFactory(email="sam@sales.example")
+    transfer = transfers.transfer_accept(transfer=start(world, account=world["sales"], billing_owner_email=sam.email),
+                                         user=fresh(sam))
+    BillingTransfer.objects.filter(pk=transfer.pk).update(cutover_at=NOW.replace(day=1) - datetime.timedelta(days=3))
+    usage_record_create(account=Account.objects.get(pk=world["sales"].pk), billing_root=world["northwind"],
+                        period=period_start(NOW), occurred_on=NOW.date(), minutes=7, seconds=420)
+    UsageRollup.objects.update(departed_minutes=0)
+    assert departed_from_transfers(period_start(NOW)) == 0
+    assert not UsageRollup.objects.filter(departed_minutes__gt=0).exists()
