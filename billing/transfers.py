@@ -222,12 +222,12 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
         raise ValidationError("Choose when the transfer takes effect.")
     people = list(agency_people) if keep_agency_access else []
     if people:
+        if by is not None and not resolve_access(by, account.parent).has("manage_members"):
+            raise PermissionDenied("Choosing who keeps access takes member management in the parent account.")
         allowed = set(agency_candidates(account).values_list("pk", flat=True))
         if any(u.pk not in allowed for u in people):
             raise ValidationError("Only Owners and Admins of the agency's own account who hold every permission of "
                                   "Agency Admin here can keep access as agency members.")
-        if by is not None and not resolve_access(by, account.parent).has("manage_members"):
-            raise PermissionDenied("Choosing who keeps access takes member management in the parent account.")
     if agency_expires_at is not None and agency_expires_at <= timezone.now():
         raise ValidationError("The agency access expiry must be in the future.")
     transfer = BillingTransfer.objects.create(
