@@ -12,8 +12,6 @@ _subscription = Baked(lambda root_path: Subscription.objects.select_related("pla
                       .order_by("pk")[:1])
 
 
-_subtree_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
-                         .values_list("account_id", "subtree_minutes"))
 _pool_minutes = Baked(lambda ids, period: UsageRollup.objects.filter(account_id__in=ids, period=period)
                       .values_list("account_id", "subtree_minutes", F("subtree_minutes") + F("departed_minutes")))
 
@@ -27,11 +25,7 @@ def plan_for(account: Account) -> Plan | None:
 def minutes_used_in_subtrees(accounts: list[Account], period=None) -> dict[int, int]:
     """Minutes used in the period by each account's whole subtree (as the tree is now), from the rollups:
     one indexed query reading one row per account."""
-    period = period or period_start()
-    if not accounts:
-        return {}
-    used = dict(_subtree_minutes(sorted(a.pk for a in accounts), period))
-    return {a.pk: used.get(a.pk, 0) for a in accounts}
+    return {pk: subtree for pk, (subtree, _) in subtree_and_pool_minutes(accounts, period).items()}
 
 
 def minutes_drawn_from_pools(accounts: list[Account], period=None) -> dict[int, int]:

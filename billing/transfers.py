@@ -29,7 +29,7 @@ from accounts.access import resolve_access
 from accounts.audit import audit
 from accounts.baked import Baked
 from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
-from accounts.models import LIMIT_NAMES, Account, subtree_bounds
+from accounts.models import LIMIT_NAMES, Account, subtree_bounds, subtree_q
 from accounts.services import subtree_move
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -122,9 +122,8 @@ def provider_memberships(account: Account, billing_owner_email: str = ""):
     ancestors: its provider's people, who reached it from above), but the billing owner's. They end at the switch,
     whatever is kept: a kept person's access is the agency membership on the account itself, and agency access is
     not inherited below it, so a direct membership below would outlive the agency's revocation (rule 8)."""
-    low, high = subtree_bounds(account.path)
     above = Membership.objects.filter(account__path__in=account.ancestor_paths).values("user_id")
-    found = Membership.objects.filter(account__path__gte=low, account__path__lte=high, user_id__in=above)
+    found = Membership.objects.filter(subtree_q(account.path, "account__path"), user_id__in=above)
     if billing_owner_email:
         found = found.exclude(user__email__iexact=billing_owner_email)
     return found.select_related("user", "account").order_by("user__email", "account__path")
@@ -453,9 +452,8 @@ def transfer_apply(*, transfer: BillingTransfer, request=None) -> BillingTransfe
     from_parent = account.parent
     kept = list(agency_candidates(account).filter(pk__in=transfer.agency_people))  # re-checked now (before the move)
     leaving = list(provider_memberships(account, transfer.billing_owner_email))  # (before the move, too)
-    low, high = subtree_bounds(account.path)
     transfer.subtree_names = {str(pk): name for pk, name in Account.objects.filter(
-        path__gte=low, path__lte=high).values_list("pk", "name")}
+        subtree_q(account.path)).values_list("pk", "name")}
     account = _move_to_top(transfer, account)
     _make_owner(transfer, account, request)
     for membership in leaving:
