@@ -104,12 +104,17 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekP
 
     Two queries: the person's memberships in force, then the names within what they reach, which is every
     membership's subtree (an agency client: the account alone), each a range on the path index: a member of one
-    account deep down reads that account, not every account of the platform whose name matches. Every membership
-    gives its range, not only the entry points, so search never depends on ``below_own`` (kept apart from the
-    memberships: ``members.entry_points``). A person with more than ``MAX_SEARCH_MEMBERSHIPS`` memberships is
-    searched by testing reach on each match."""
+    account deep down reads that account, not every account of the platform whose name matches. Up to
+    ``MAX_SEARCH_MEMBERSHIPS`` memberships, every one gives its range, not only the entry points, so search does
+    not depend on ``below_own`` (kept apart from the memberships: ``members.entry_points``). With more, the ranges
+    are those of the entry points (the memberships not below another of the person's own, which cover the same
+    accounts: someone in every account of a big agency has one; a stale flag can then hide a match, as it hides a
+    switcher entry, never show one the person does not reach); with more entry points than that too, every
+    matching name is tested for reach (a scan of the names: 25 ms at 10,000 accounts, against 13 by range)."""
     text = query.strip()
-    held = _memberships_in_force(user.pk, limit=MAX_SEARCH_MEMBERSHIPS + 1)
+    held = _memberships_in_force(user.pk, limit=MAX_SEARCH_MEMBERSHIPS + 1)  # entry points first
+    if len(held) > MAX_SEARCH_MEMBERSHIPS:  # past the entry points when there are at most as many
+        held = [m for m in held if not m.below_own]
     if len(held) > MAX_SEARCH_MEMBERSHIPS:
         return peek_page(lambda start, stop: _search(user.pk, text, start=start, stop=stop), page, per_page)
     subtrees = [subtree_bounds(m.account.path) for m in held if not m.is_agency]
@@ -143,8 +148,11 @@ def _search_within_query(user_id, text, lows, highs, clients, *, start, stop):
 
 _search = Baked(_search_query)
 _search_within = Baked(_search_within_query)
+# The entry points first, in the order of the ``membership_entry_points`` index (user, ``below_own``), so
+# PostgreSQL stops after ``limit`` rows (ordered by id it walked the primary key from the start, past every earlier
+# person's rows; by ``below_own`` and id, it sorted all 10,001 of someone in every account: 38 ms).
 _memberships_in_force = Baked(lambda user_id, *, limit: Membership.objects.effective().filter(user_id=user_id)
-                              .select_related("account").order_by("pk")[:limit])
+                              .select_related("account").order_by("below_own")[:limit])
 
 
 def subaccount_rows(qs, period=None):

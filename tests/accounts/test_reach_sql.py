@@ -23,18 +23,25 @@ def forest(rng, roots=3, size=25):
     return list(Account.objects.all())
 
 
-@pytest.mark.parametrize("within_memberships", [True, False],
-                         ids=["search within the memberships", "search testing reach"])
+@pytest.mark.parametrize("search", ["within the memberships", "within the entry points", "testing reach"])
 @pytest.mark.parametrize("seed", range(4))
-def test_reach_and_entry_points_follow_the_rule(seed, within_memberships, make_member, monkeypatch):
-    if not within_memberships:  # more memberships than a search restricts itself to: every match is tested for reach
-        monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", 0)
+def test_reach_and_entry_points_follow_the_rule(seed, search, make_member, monkeypatch):
     rng = random.Random(seed)
     accounts = forest(rng)
     user = UserFactory()
     own = rng.sample(accounts, 6)
     for account in own:
         make_member(account, rng.choice([RoleId.MEMBER, RoleId.ADMIN]), user=user)
+    if search == "within the entry points":  # a membership in every account below the widest one: more memberships
+        widest = max(own, key=lambda top: sum(a.path.startswith(top.path) for a in accounts))
+        below = [a for a in accounts if a.path.startswith(widest.path) and a.path != widest.path and a not in own]
+        for account in below:                # than entry points, and a search within the entry points' subtrees
+            make_member(account, RoleId.MEMBER, user=user)
+        tops = Membership.objects.filter(user=user, below_own=False).count() + 3  # (+ the agency, two clients)
+        assert Membership.objects.filter(user=user).count() + 2 > tops, "the forest gave nothing below"
+        monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", tops)
+    elif search == "testing reach":  # more memberships and entry points than a search restricts itself to
+        monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", 0)
     agency = AccountFactory(name="Agency")
     make_member(agency, RoleId.ADMIN, user=user)
     clients = [a for a in accounts if a.depth == 1 and a not in own][:2]
