@@ -20,6 +20,12 @@ class SwitcherEntry:
     is_client: bool = False  # reached as an agency user (listed apart from the person's own tree)
 
 
+# What the switcher shows of an account (``switcher_items``: its name, id and number of children; search results
+# their parent's name): the rest of a row (JSON caps, limits, dates) is left unread, 50 rows a page.
+SWITCHER_FIELDS = ("public_id", "name", "numchild", "path", "depth", "parent_id")
+_NOT_SHOWN = tuple(f.name for f in Account._meta.concrete_fields if f.name not in {"id", *SWITCHER_FIELDS})
+
+
 def entry_point_memberships(user):
     """The person's memberships at the top of their reachable forest (not below another of their own
     memberships; agency ones always, while in force), their own first, then agency clients, by name (a list).
@@ -31,6 +37,7 @@ def entry_point_memberships(user):
 
 def _entry_point_query(user_id, *, limit):
     qs = (Membership.objects.effective().filter(user_id=user_id, below_own=False).select_related("account")
+          .defer(*(f"account__{name}" for name in _NOT_SHOWN))
           .order_by("is_agency", Lower("account__name"), "account__path"))
     return qs[:limit] if limit is not None else qs
 
@@ -48,7 +55,8 @@ def switcher_entry(membership) -> SwitcherEntry:
     return SwitcherEntry(membership.account, membership.get_role_display(), membership.is_agency)
 
 
-_children = Baked(lambda parent_id: Account.objects.filter(parent_id=parent_id).order_by("name", "pk"))
+_children = Baked(lambda parent_id: Account.objects.filter(parent_id=parent_id).only(*SWITCHER_FIELDS)
+                  .order_by("name", "pk"))
 
 
 def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
@@ -129,7 +137,7 @@ def _named(accounts, user_id, text, start, stop):
         user_id=user_id, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))
     return (
         accounts.filter(name__icontains=text)
-        .select_related("parent")
+        .select_related("parent").only(*SWITCHER_FIELDS, *(f"parent__{name}" for name in SWITCHER_FIELDS))
         .annotate(parent_reached=Exists(reached_parent))
         .order_by("name", "pk")
     )[start:stop]
