@@ -2,8 +2,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Now
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 
@@ -105,4 +106,12 @@ def effective_membership_q():
                                                 agency_id=OuterRef("agency_account_id"))
     still_in_agency = Membership.objects.filter(user_id=OuterRef("user_id"), account_id=OuterRef("agency_account_id"),
                                                 is_agency=False)
-    return Q(is_agency=False) | Q(Exists(grant), Exists(still_in_agency))
+    return Q(is_agency=False) | Q(_found(grant), _found(still_in_agency))
+
+
+def _found(qs):
+    """Whether ``qs`` has a row, as ``(SELECT id … LIMIT 1) IS NOT NULL``: one indexed lookup per agency membership.
+    PostgreSQL may run an ``EXISTS`` as a hash of every row the subquery could match on the platform (it did for
+    both of these: a sequential scan of every person's memberships, on each request of an agency user, growing
+    with the platform); a scalar subquery it never hashes."""
+    return IsNull(Subquery(qs.order_by().values("pk")[:1]), False)
