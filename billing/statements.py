@@ -16,7 +16,7 @@ has too.
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.baked import Baked, Pages
@@ -234,15 +234,20 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
     return statement
 
 
-def _statement_base(root_id, period, low, high, text, *, within, search):
+def _statement_base(root_id, period, low, high, text, gone, *, within, search):
     rows = _payer_rows(root_id, period)
     if within:
         rows = rows.filter(account__path__gte=low, account__path__lte=high)
-    return rows.filter(account__name__icontains=text) if search else rows
+    if not search:
+        return rows
+    # the tree's own lines by their names (``low``/``high``: the root's range when not ``within``); the lines of
+    # accounts that left by a billing transfer by the names they had then (``gone``: those that match)
+    named = Q(account__path__gte=low, account__path__lte=high, account__name__icontains=text)
+    return rows.filter(named | Q(account_id__in=gone) if gone else named)
 
 
-def _statement_rows_query(root_id, period, low, high, text, *, within, search):
-    return (_statement_base(root_id, period, low, high, text, within=within, search=search)
+def _statement_rows_query(root_id, period, low, high, text, gone, *, within, search):
+    return (_statement_base(root_id, period, low, high, text, gone, within=within, search=search)
             .order_by("-minutes", "account_id").values_list("account_id", "account__path", "account__name", "minutes"))
 
 
@@ -254,10 +259,26 @@ _names_by_path = Baked(lambda paths: Account.objects.filter(path__in=paths).valu
 def statement_rows(statement: Statement, *, within: str = "", search: str = "") -> Pages:
     """The live statement's lines as (account id, path, name, minutes), largest first (then by account id), for a
     paginator (``count()`` and each slice one query): ``within`` (a path) narrows them to that account and those
-    below, ``search`` to names containing it."""
+    below, ``search`` to names containing it: for an account a billing transfer took out of the tree, the name it
+    had then, as its line shows it (``statement_lines``), never the one its new owner gave it since."""
     low, high = subtree_bounds(within or statement.account.path)
-    return _statement_rows.pages(statement.account.pk, statement.period, low, high, search or "",
+    gone = _departed_matching(statement, search) if search and not within else []
+    return _statement_rows.pages(statement.account.pk, statement.period, low, high, search or "", gone,
                                  within=bool(within), search=bool(search))
+
+
+def _departed_matching(statement: Statement, text: str) -> list[int]:
+    """The accounts of the statement's lines that left its tree whose name then contains ``text`` (a query for
+    them; one or two more only when there are some: ``departed_names``)."""
+    root = statement.account
+    ids = list(_payer_rows(root.pk, statement.period).exclude(subtree_q(root.path, "account__path"))
+               .values_list("account_id", flat=True))
+    if not ids:
+        return []
+    from .transfers import departed_names
+
+    folded = text.casefold()
+    return sorted(pk for pk, name in departed_names(root.pk, ids).items() if folded in name.casefold())
 
 
 def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:

@@ -587,6 +587,19 @@ def test_the_former_payers_statement_names_a_transferred_account_as_it_was(world
     client.force_login(world["owner"])
     page = client.get(reverse("billing:overview", kwargs={"account_id": northwind.public_id})).content.decode()
     assert "Acme (no longer in this account)" in page and "Renamed" not in page
+    # searched by the name its line shows: the new owner's name for it finds nothing (the former payer cannot probe
+    # it), the old one finds it
+    found = {text: [name for _, _, name, _ in statement_rows(statement, search=text)[0:10]]
+             for text in ("renamed", "acme", "SALES")}
+    assert found == {"renamed": [], "acme": ["Acme Renamed Ltd", "Acme Sales"], "SALES": ["Acme Sales"]}
+    url = reverse("billing:overview", kwargs={"account_id": northwind.public_id})
+
+    def table(q):
+        html = client.get(url, {"q": q}).content.decode()
+        return html[html.index('id="statement"'):].split("</table>")[0]
+
+    assert "no longer in this account" not in table("Renamed")
+    assert "Acme (no longer in this account)" in table("acme")
 
 
 def test_the_backfill_ignores_transfers_completed_before_the_period(world):
