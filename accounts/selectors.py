@@ -23,7 +23,7 @@ class SwitcherEntry:
 # What the switcher shows of an account (``switcher_items``: its name, id and number of children; search results
 # their parent's name): the rest of a row (JSON caps, limits, dates) is left unread, 50 rows a page.
 SWITCHER_FIELDS = ("public_id", "name", "numchild", "path", "depth", "parent_id")
-_NOT_SHOWN = tuple(f.name for f in Account._meta.concrete_fields if f.name not in {"id", *SWITCHER_FIELDS})
+_NOT_SHOWN = tuple(f.name for f in Account._meta.concrete_fields if f.attname not in {"id", *SWITCHER_FIELDS})
 
 
 def entry_point_memberships(user):

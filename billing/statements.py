@@ -16,6 +16,7 @@ has too.
 import datetime
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -277,8 +278,21 @@ def _departed_matching(statement: Statement, text: str) -> list[int]:
         return []
     from .transfers import departed_names
 
-    folded = text.casefold()
-    return sorted(pk for pk, name in departed_names(root.pk, ids).items() if folded in name.casefold())
+    fold = _sql_fold()
+    folded = fold(text)
+    return sorted(pk for pk, name in departed_names(root.pk, ids).items() if folded in fold(name))
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _sql_fold():
+    """Case folding as the database's ``icontains`` does it, so that a line that left the tree matches a search
+    exactly when it would if it were still in it: SQLite's ``LIKE`` folds ASCII letters only; PostgreSQL compares
+    ``UPPER`` of both, one character for one ("ß" stays "ß", where Python's ``upper`` makes it "SS")."""
+    if connection.vendor == "sqlite":
+        return lambda value: value.translate(_ASCII_LOWER)
+    return lambda value: "".join(c.upper() if len(c.upper()) == 1 else c for c in value)
 
 
 def statement_lines(statement: Statement, *row_lists) -> list[list[Line]]:

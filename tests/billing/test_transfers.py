@@ -602,6 +602,25 @@ def test_the_former_payers_statement_names_a_transferred_account_as_it_was(world
     assert "Acme (no longer in this account)" in table("acme")
 
 
+
+def test_a_transferred_lines_search_folds_case_as_the_lines_still_in_the_tree(world):
+    """A line that left matches a search exactly when it would if it were still in the tree: its kept name is
+    compared as the database compares names (SQLite folds ASCII letters only; PostgreSQL upper-cases one
+    character for one), not by Python's own case folding."""
+    from accounts.services import account_rename
+    from billing.statements import live_statement, statement_rows
+
+    account_rename(account=world["acme"], name="Straße École", by=fresh(world["owner"]))
+    inside = AccountFactory(parent=world["northwind"], name="Straße École inside")
+    talk(world["acme"], 30, NOW - datetime.timedelta(days=2))
+    talk(inside, 5, NOW - datetime.timedelta(days=2))
+    transfers.transfer_accept(transfer=start(world), user=fresh(world["carla"]))
+    statement = live_statement(Account.objects.get(pk=world["northwind"].pk), period_start(NOW))
+    for text in ("strasse", "STRASSE", "straße", "STRAßE", "école", "ÉCOLE", "École", "straSSe éCOLE"):
+        found = {pk for pk, _, _, _ in statement_rows(statement, search=text)[0:10]}
+        assert (world["acme"].pk in found) == (inside.pk in found), text
+    assert {pk for pk, _, _, _ in statement_rows(statement, search="straße")[0:10]} == {world["acme"].pk, inside.pk}
+
 def test_the_backfill_ignores_transfers_completed_before_the_period(world):
     from billing.models import UsageRollup
     from billing.rollups import departed_from_transfers
