@@ -12,10 +12,17 @@ someone in every account of a big agency), so it is decided when it changes inst
 
 ``refresh`` recomputes every membership of the given people from their paths (one read, then UPDATEs of only the
 rows whose flag changes), so it is right whatever happened before; a stale flag could only hide or repeat a
-switcher entry, never show an account the person does not reach (the switcher still reads their memberships,
-with agency ones checked for an active grant).
+switcher entry or hide a search match, never show an account the person does not reach (the switcher still reads
+their memberships, with agency ones checked for an active grant).
+
+The refresh in the transaction that changes a membership cannot see another transaction's uncommitted change to
+the same person's memberships (one removes a membership while the other adds one below it: each decides from what
+it sees, and the added one stays flagged below a membership that is gone). So each change also asks for a refresh
+after its commit (``refresh_after_commit``), one person's at a time (a PostgreSQL advisory lock): whichever of
+two such refreshes runs second reads both commits.
 """
 
+from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -46,11 +53,37 @@ def refresh(user_ids) -> int:
 
 
 def refresh_subtree(path: str) -> int:
-    """After accounts under ``path`` moved: the people with a membership there (no one else's changes)."""
+    """After accounts under ``path`` moved: the people with a membership there (no one else's changes), now and
+    after the commit."""
     from accounts.models import subtree_q
 
-    return refresh(Membership.objects.filter(subtree_q(path, "account__path")).values_list("user_id", flat=True)
-                   .distinct())
+    user_ids = list(Membership.objects.filter(subtree_q(path, "account__path")).values_list("user_id", flat=True)
+                    .distinct())
+    refresh_after_commit(user_ids)
+    return refresh(user_ids)
+
+
+# the advisory locks' first key: this module's, so that no other use of advisory locks meets these
+_LOCK_SPACE = 0x656E7472  # "entr"
+
+
+def refresh_after_commit(user_ids) -> None:
+    """``refresh`` these people once the current transaction commits (at once outside one), each person's
+    refresh alone: the flags from committed memberships, whatever concurrent transactions saw."""
+    user_ids = sorted(set(user_ids))
+    if user_ids:
+        # (robust: the change has committed; a failure here is logged, and the next change of theirs refreshes)
+        transaction.on_commit(lambda: _refresh_locked(user_ids), robust=True)
+
+
+def _refresh_locked(user_ids) -> None:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # (SQLite runs one writing transaction at a time)
+            with connection.cursor() as cursor:
+                for user_id in user_ids:  # in order, so two refreshes of the same people never wait on each other
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s::integer, (%s::bigint %% 2147483647)::integer)",
+                                   [_LOCK_SPACE, user_id])
+        refresh(user_ids)
 
 
 _SHAPE = {"account", "account_id", "user", "user_id", "is_agency"}
@@ -62,8 +95,10 @@ def _saved(sender, instance, created, update_fields=None, raw=False, **kwargs):
         return
     if created or update_fields is None or _SHAPE & set(update_fields):
         refresh([instance.user_id])
+        refresh_after_commit([instance.user_id])
 
 
 @receiver(post_delete, sender=Membership, dispatch_uid="members.entry_points.deleted")
 def _deleted(sender, instance, **kwargs):
     refresh([instance.user_id])
+    refresh_after_commit([instance.user_id])

@@ -7,6 +7,7 @@ import random
 
 import pytest
 from django.apps import apps
+from django.db import connection  # noqa: F401 (read by a skipif condition)
 
 from accounts.models import STEPLEN, Account
 from accounts.selectors import entry_points
@@ -132,3 +133,59 @@ def test_a_role_change_or_an_activity_stamp_reads_nothing_more(django_assert_num
     membership.role = RoleId.ADMIN
     with django_assert_num_queries(1):  # the UPDATE alone: no refresh for what cannot change the flag
         membership.save(update_fields=["role"])
+
+
+def test_after_a_commit_the_flags_are_decided_again_from_committed_memberships(make_member,
+                                                                               django_capture_on_commit_callbacks):
+    """The refresh inside a transaction cannot see another's uncommitted change to the same person (one removes a
+    membership while the other adds one below it); each change refreshes the person again after its commit."""
+    chain = [AccountFactory(name="Top")]
+    chain.append(AccountFactory(parent=chain[0], name="Below"))
+    person = UserFactory()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        below = make_member(chain[1], RoleId.MEMBER, user=person).memberships.get(account=chain[1])
+        # what the other transaction's refresh left: flagged below a membership (on Top) that it saw, now gone
+        Membership.objects.filter(pk=below.pk).update(below_own=True)
+    assert callbacks
+    assert Membership.objects.get(pk=below.pk).below_own is False
+    assert [e.account.pk for e in entry_points(person)] == [chain[1].pk]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="two connections at once")
+def test_two_transactions_changing_one_persons_memberships_at_once_leave_the_flags_right():
+    """One adds a membership below the person's membership on Top while the other removes that one: the adding
+    transaction's refresh still sees Top's (uncommitted removal) and flags the new one below it, the removing one's
+    cannot see the new one. After both commit, the new membership is an entry point again."""
+    import threading
+
+    from django.db import connections, transaction
+
+    top = AccountFactory(name="Top")
+    below = AccountFactory(parent=top, name="Below")
+    person = UserFactory()
+    on_top = MembershipFactory(user=person, account=top)
+    added, removed, failed = threading.Event(), threading.Event(), []
+
+    def add_below():
+        try:
+            with transaction.atomic():
+                MembershipFactory(user=person, account=Account.objects.get(pk=below.pk))
+                added.set()
+                removed.wait(10)  # the other transaction removes the membership on Top and commits first
+        except Exception as error:  # noqa: BLE001 (reported by the test below)
+            failed.append(error)
+        finally:
+            added.set()
+            connections.close_all()
+
+    worker = threading.Thread(target=add_below)
+    worker.start()
+    assert added.wait(10)
+    with transaction.atomic():
+        Membership.objects.get(pk=on_top.pk).delete()
+    removed.set()
+    worker.join(20)
+    assert not failed
+    assert Membership.objects.get(user=person, account=below).below_own is False
+    assert [e.account.pk for e in entry_points(person)] == [below.pk]
