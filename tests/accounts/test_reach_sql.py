@@ -80,3 +80,17 @@ def test_search_does_not_depend_on_the_entry_point_flag(make_member):
     Membership.objects.filter(user=person).update(below_own=True)  # as a lost race could leave it
     assert {a.pk for a in search_page(person, "flag")} == {chain[1].pk, chain[2].pk}
     assert [a.pk for a in search_page(UserFactory(), "flag")] == []  # no membership: nothing
+
+
+def test_past_the_membership_cap_an_agency_client_is_searched_with_the_entry_points(make_member, monkeypatch):
+    """Searching within the entry points keeps the agency clients among them (each is its own entry point)."""
+    monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", 2)
+    agency = AccountFactory(name="Agency")
+    person = make_member(agency, RoleId.ADMIN)
+    make_member(AccountFactory(parent=agency, name="Below"), RoleId.MEMBER, user=person)  # 3 memberships, 2 tops
+    client = AccountFactory(name="Zebra client")
+    AgencyGrant.objects.create(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE)
+    Membership.objects.create(user=person, account=client, role=RoleId.AGENCY_ADMIN, is_agency=True,
+                              agency_account=agency)
+    assert [a.pk for a in search_page(person, "Zebra")] == [client.pk]
+    assert [a.pk for a in search_page(person, "Below")] == [Account.objects.get(name="Below").pk]

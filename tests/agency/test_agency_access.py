@@ -413,3 +413,20 @@ class TestServicesEnforceToo:
         sub = AccountFactory(parent=world["client"])
         with pytest.raises(PermissionDenied):
             subaccount_set_limits(account=sub, limits={"agents": 1}, by=fresh(viewer))
+
+
+def test_a_person_who_leaves_the_agency_no_longer_reaches_its_clients_by_any_query(world):
+    """R3 in the SQL every reach query shares (``effective_membership_q``): with the grant still active, the
+    agency membership stops counting once its person's own membership of the agency is gone."""
+    from accounts.models import Account
+    from accounts.selectors import entry_points, search_page
+
+    person, client_account = world["agency_admin"], world["client"]
+    via = Membership.objects.get(user=person, account=client_account, is_agency=True, agency_account=world["agency"])
+    assert Membership.objects.effective().filter(pk=via.pk).exists()
+    assert client_account.pk in {a.pk for a in search_page(person, "Client")}
+    Membership.objects.filter(user=person, account=world["agency"], is_agency=False).delete()
+    assert not Membership.objects.effective().filter(pk=via.pk).exists()
+    assert not Account.objects.reachable_by(fresh(person)).filter(pk=client_account.pk).exists()
+    assert [e.account.pk for e in entry_points(person)] == []
+    assert list(search_page(person, "Client")) == []

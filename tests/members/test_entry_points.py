@@ -189,3 +189,21 @@ def test_two_transactions_changing_one_persons_memberships_at_once_leave_the_fla
     assert not failed
     assert Membership.objects.get(user=person, account=below).below_own is False
     assert [e.account.pk for e in entry_points(person)] == [below.pk]
+
+
+def test_a_removal_and_a_move_refresh_the_flags_again_after_their_commit(make_member,
+                                                                         django_capture_on_commit_callbacks):
+    """The mirror of the race above (the adding transaction commits first: only the removal's refresh after its
+    commit sees both), and an account move's refresh of the people below it."""
+    top = AccountFactory(name="Top")
+    below = AccountFactory(parent=top, name="Below")
+    person = make_member(top, RoleId.MEMBER)
+    on_below = MembershipFactory(user=person, account=below)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        Membership.objects.filter(user=person, account=top).delete()
+        Membership.objects.filter(pk=on_below.pk).update(below_own=True)  # as the concurrent refresh left it
+    assert callbacks and Membership.objects.get(pk=on_below.pk).below_own is False
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        kept.refresh_subtree(top.path)
+        Membership.objects.filter(pk=on_below.pk).update(below_own=True)
+    assert callbacks and Membership.objects.get(pk=on_below.pk).below_own is False
