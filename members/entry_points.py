@@ -80,7 +80,7 @@ def _refresh_locked(user_ids) -> None:
     with transaction.atomic():
         if connection.vendor == "postgresql":  # (SQLite runs one writing transaction at a time)
             with connection.cursor() as cursor:
-                for user_id in user_ids:  # in order, so two refreshes of the same people never wait on each other
+                for user_id in user_ids:  # in order: two refreshes of the same people wait, never deadlock
                     cursor.execute("SELECT pg_advisory_xact_lock(%s::integer, (%s::bigint %% 2147483647)::integer)",
                                    [_LOCK_SPACE, user_id])
         refresh(user_ids)
