@@ -162,6 +162,25 @@ def test_the_live_statement_gives_each_line_the_ledgers_amount_alone():
         usage(subs[3], 1)  # and again with other remainders
 
 
+@pytest.mark.parametrize("root_minutes", [2200, 3120, 3200, 3750])
+def test_the_live_statement_breaks_a_tie_that_spans_lines_of_different_minutes(root_minutes):
+    """At these totals (12 cents a minute over 1,000) lines of different minutes leave the same remainder (at 3,200:
+    2, 6, 14 and 26 minutes), and the leftover cents run out in the middle of such a tie, where only the account
+    ids decide (the second of three or four lines gets the last cent). Each line's cents equal the ledger's."""
+    root = AccountFactory(name="Agency", plan_code="pro")  # 1000 included, 12 cents a minute over
+    minutes = [16, 1, 11, 6, 12, 2, 7, 3, 8, 13, 4, 21, 26, 9, 14]
+    for i, m in enumerate(minutes):
+        usage(AccountFactory(parent=root, name=f"Client {i:02}"), m)
+    usage(root, root_minutes - sum(minutes))
+    ledger = compute_statement(root, period_start())
+    live = live_statement(root, period_start())
+    [lines] = statement_lines(live, statement_rows(live))
+    assert live.total_minutes == root_minutes
+    assert sorted((ln.account_id, ln.amount_cents) for ln in lines) == sorted(
+        (ln.account_id, ln.amount_cents) for ln in ledger.lines)
+    assert live.total_cents == ledger.total_cents
+
+
 class TestPages:
     def test_statement_lines_are_paginated_and_searchable_within_the_tenant(self, client, make_member):
         from billing.views import LINES_PER_PAGE
