@@ -24,9 +24,10 @@ from .permissions import CATEGORY_BY_KEY, PERM_BY_CODENAME, Matrix, cap, clean_m
 _CACHE_ATTR = "_account_access_cache"
 _BY_PUBLIC_ID_ATTR = "_account_by_public_id_cache"
 # What every account page reads of each account of the lineage besides the account itself: its security policy
-# (``security.middleware``, ``security.policy.effective_policy``), joined when the lineage is loaded here rather
-# than fetched again per request.
-LINEAGE_RELATED = ("security_policy",)
+# (``security.middleware``, ``security.policy.effective_policy``), and the root's plan (``AccountAccess.plan``:
+# the dashboard, the subaccount pages, billing), joined when the lineage is loaded here rather than fetched again
+# per request.
+LINEAGE_RELATED = ("security_policy", "subscription__plan")
 
 
 class _Codenames(Func):
@@ -208,6 +209,19 @@ class AccountAccess:
         name an account above only for people who reach it (R6: nothing upward)."""
         return any(other.pk == m.account_id if m.is_agency else other.path.startswith(m.account.path)
                    for m in self.memberships)
+
+    @cached_property
+    def plan(self):
+        """The plan that governs this account and every account below it (``billing.selectors.plan_for``): its
+        root's, as loaded with the lineage when the access was resolved (no query), so as of the start of the
+        request. Code that changes a plan reads it again with ``plan_for``."""
+        root = self.ancestors[0] if self.ancestors else self.account
+        if root.depth == 1 and Account.subscription.is_cached(root):
+            subscription = Account.subscription.related.get_cached_value(root)
+            return subscription.plan if subscription is not None else None
+        from billing.selectors import plan_for
+
+        return plan_for(root)
 
     @property
     def is_inherited(self) -> bool:

@@ -148,7 +148,6 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     from django.urls import reverse
 
     from billing.models import period_start
-    from billing.selectors import plan_for
 
     account = access.account
     period = period or period_start()
@@ -174,7 +173,7 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
         panels.minutes_used, panels.departed = used, (row["departed"] or 0) if pool else 0
         panels.minutes = Meter(used + panels.departed, pool, "minutes pool" if pool else "")
         if account.is_root():
-            plan = plan_for(account)
+            plan = access.plan
             if plan is not None and plan.included_minutes:
                 panels.plan_meter = Meter(used, plan.included_minutes, f"included in {plan.name}")
     panels.blocked = row.get("blocked")
@@ -188,7 +187,7 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     if access.may_read_audit:
         panels.recent = _recent(account.pk)
     if checklist:
-        plan = plan if plan is not None else plan_for(account)
+        plan = plan if plan is not None else access.plan
         invited = panels.pending_invitations or counts["members"] > 1
         reaches_others = account.numchild > 0 or row["is_agency"]
         panels.checklist = [

@@ -81,6 +81,7 @@ def subaccount_refusal(parent: Account, by) -> str | None:
 
     ``by=None`` is the platform (admin, commands): only the tree and the plan apply.
     """
+    access = None
     if by is not None:
         from .access import resolve_access
 
@@ -89,7 +90,7 @@ def subaccount_refusal(parent: Account, by) -> str | None:
             return f"Your role in {parent.name} does not allow creating subaccounts."
     if parent.is_suspended:
         return f"{parent.name} is suspended."
-    plan = plan_for(parent)
+    plan = access.plan if access is not None else plan_for(parent)
     if plan is None or not plan.allows_subaccounts:
         return (f"The {plan.name if plan else 'current'} plan does not include subaccount management: "
                 "upgrade to the Agency plan to create subaccounts.")

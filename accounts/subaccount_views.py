@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, ListView, TemplateView
 
-from billing.selectors import minutes_used_in_subtrees, plan_for
+from billing.selectors import minutes_used_in_subtrees
 from members.grants import assignable_roles, matrix_ceiling
 from members.models import Membership
 from members.rows import composed_categories, own_categories
@@ -150,7 +150,7 @@ class SubaccountOverviewView(SubaccountMixin, TemplateView):
         sub = self.get_sub()
         ctx["row"] = figures_of(sub)
         ctx["all_below"] = count_below(sub)
-        ctx["plan"] = plan_for(sub)
+        ctx["plan"] = self.access.plan  # the same root as the URL's account
         return ctx
 
 
@@ -272,7 +272,7 @@ class SubaccountBillingView(SubaccountMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         sub = self.get_sub()
-        ctx["plan"] = plan_for(sub)
+        ctx["plan"] = self.access.plan  # the same root as the URL's account
         # the payer is the tree's root: the person's lineage has it (no query)
         ctx["payer"] = next(a for a in (*self.access.ancestors, self.account) if a.path == sub.root_path)
         ctx["payer_visible"] = self.access.reaches(ctx["payer"])  # R6

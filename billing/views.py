@@ -96,7 +96,7 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
         if account.is_root():
             if not self.usage_only:  # the Usage tab does not show payments
                 ctx["failed_invoice"] = next(iter(_failed_invoice(account.pk)), None)
-            plan = plan_for(account)
+            plan = self.access.plan  # loaded with the lineage
             statement = live_statement(account, period, plan=plan)
             ctx.update(statement=statement, plan=plan, minutes_used=statement.total_minutes,
                        line_count=statement.line_count)

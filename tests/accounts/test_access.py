@@ -3,7 +3,7 @@ import pytest
 from accounts.access import resolve_access
 from accounts.models import Account
 from members.roles import ROLES, RoleId
-from tests.factories import AccountFactory, UserFactory, account_chain
+from tests.factories import AccountFactory, UserFactory, account_chain, plan
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +63,42 @@ def test_backend_answers_has_perm_with_inheritance(make_member):
     assert not fresh(member).has_perm("accounts.delete_agents", child)
     assert not fresh(member).has_perm("accounts.manage_agents", AccountFactory())
     assert not fresh(UserFactory()).has_perm("accounts.view_agents", root)
+
+
+@pytest.mark.parametrize("plan_code", ["agency", "free", None])
+def test_the_access_knows_the_root_s_plan_at_every_depth_without_a_query(make_member, plan_code,
+                                                                         django_assert_num_queries):
+    """``AccountAccess.plan`` is ``plan_for``'s answer (the root's plan, or None for a root without a
+    subscription), read from the lineage the access loaded: no query of its own on an account page."""
+    from accounts.access import access_or_404
+    from billing.models import Subscription
+    from billing.selectors import plan_for
+
+    chain = account_chain(5)
+    root = chain[0]
+    if plan_code is None:
+        Subscription.objects.filter(account=root).delete()
+    else:
+        Subscription.objects.update_or_create(account=root, defaults={"plan": plan(plan_code)})
+    owner = make_member(root, RoleId.OWNER)
+    for account in chain:
+        expected = plan_for(Account.objects.get(pk=account.pk))
+        assert (expected.code if expected else None) == plan_code
+        access = access_or_404(fresh(owner), account.public_id)
+        with django_assert_num_queries(0):
+            assert access.plan == expected
+        # an access resolved for an account loaded some other way reads it with a query
+        assert resolve_access(fresh(owner), Account.objects.get(pk=account.pk)).plan == expected
+
+
+def test_a_plan_changed_since_shows_on_the_next_request(make_member):
+    from accounts.access import access_or_404
+    from billing.models import Subscription
+
+    root = AccountFactory(plan_code="free")
+    child = AccountFactory(parent=root)
+    child_owner = make_member(child, RoleId.OWNER)
+    before = access_or_404(fresh(child_owner), child.public_id)
+    assert before.plan.code == "free"
+    Subscription.objects.filter(account=root).update(plan=plan("agency"))
+    assert access_or_404(fresh(child_owner), before.account.public_id).plan.code == "agency"
