@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from .access import access_or_404
+from .paging import Paginator
 
 
 class AccountViewMixin(LoginRequiredMixin):
@@ -20,6 +21,7 @@ class AccountViewMixin(LoginRequiredMixin):
     """
 
     permission_required: str | tuple[str, ...] = ()
+    paginator_class = Paginator  # (list views) a first page that holds every row costs no COUNT
 
     def get_permission_required(self) -> tuple[str, ...]:
         perms = self.permission_required

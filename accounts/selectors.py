@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q, Window
 from django.db.models.functions import Lower
 
@@ -10,6 +9,7 @@ from members.models import Membership
 
 from .baked import Baked
 from .models import Account, ancestor_or_self_paths, subtree_bounds
+from .paging import Paginator
 from .params import uuid_or_none
 
 

@@ -3,7 +3,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -15,6 +14,7 @@ from .access import access_or_404, resolve_access
 from .forms import AccountNameForm
 from .mixins import AccountViewMixin
 from .models import Account
+from .paging import Paginator
 from .params import search_text, uuid_or_404, uuid_or_none
 from .selectors import (
     children_page,

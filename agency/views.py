@@ -3,7 +3,6 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
@@ -12,6 +11,7 @@ from django.views.generic import FormView, TemplateView
 
 from accounts.forms import AccessMatrixForm
 from accounts.mixins import AccountViewMixin
+from accounts.paging import Paginator
 from accounts.params import search_text, uuid_or_404
 from accounts.permissions import matrix_of
 from accounts.selectors import SubaccountRows

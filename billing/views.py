@@ -3,7 +3,6 @@ from functools import partial
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -14,6 +13,7 @@ from accounts.baked import Baked
 from accounts.downloads import csv_download, money
 from accounts.mixins import AccountViewMixin
 from accounts.models import subtree_bounds
+from accounts.paging import Paginator
 from accounts.params import search_text
 from accounts.sorting import Column, Sorting
 

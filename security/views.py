@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
@@ -15,6 +14,7 @@ from django.utils import timezone
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from accounts.mixins import AccountViewMixin
+from accounts.paging import Paginator
 from accounts.params import uuid_or_404
 from members.models import Membership
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -17,7 +16,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from accounts.forms import form_errors_from
 from accounts.mixins import AccountViewMixin
-from accounts.paging import AtMostPaginator
+from accounts.paging import AtMostPaginator, Paginator
 from accounts.params import search_text, uuid_or_404
 from accounts.sorting import Column, Sorting
 

@@ -165,7 +165,7 @@ class TestList:
             client.force_login(make_member(root, RoleId.OWNER))
             counts.append(count_queries(lambda root=root: client.get(url("subaccount-list", root, sort="minutes"))))
             assert count_queries.last_result.context["paginator"].count == n
-        assert counts == [SUBACCOUNTS_BUDGET] * 2
+        assert counts == [SUBACCOUNTS_BUDGET - 1, SUBACCOUNTS_BUDGET]  # fits on one page: no COUNT
 
 
 class TestDetailTabs:
@@ -376,7 +376,7 @@ class TestAuditLog:
             for i in range(n):
                 audit(account=account, actor=owner, action="test.event", summary=f"event {i}")
             counts.append(count_queries(lambda: client.get(url("audit-log", account))))
-        assert counts == [AUDIT_BUDGET] * 2
+        assert counts == [AUDIT_BUDGET - 1, AUDIT_BUDGET]  # fits on one page: no COUNT
 
 
 class TestMemberLimit:

@@ -1,0 +1,53 @@
+"""``accounts.paging.Paginator``: Django's pages, without a COUNT for a first page that holds every row."""
+
+import pytest
+from django.core import paginator as django_paginator
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accounts.models import Account
+from accounts.paging import Paginator
+from tests.factories import AccountFactory
+
+
+def described(paginator, number, *, get=True):
+    page = paginator.get_page(number) if get else paginator.page(number)
+    return (list(page.object_list), page.number, paginator.count, paginator.num_pages, page.has_next(),
+            page.has_previous(), page.start_index(), page.end_index())
+
+
+@given(rows=st.integers(0, 60), per_page=st.integers(1, 12), orphans=st.integers(0, 4),
+       number=st.one_of(st.integers(-2, 12), st.sampled_from(["1", "2", "x", "", None, "1.0", 1.0, 1.5])))
+def test_every_page_is_django_s(rows, per_page, orphans, number):
+    items = list(range(rows))
+    expected = described(django_paginator.Paginator(items, per_page, orphans=orphans), number)
+    assert described(Paginator(items, per_page, orphans=orphans), number) == expected
+
+
+@given(rows=st.integers(0, 30), per_page=st.integers(1, 12), number=st.sampled_from([1, "1", 2, "x", 0, 99]))
+def test_page_refuses_what_django_refuses(rows, per_page, number):
+    items = list(range(rows))
+    outcomes = []
+    for cls in (django_paginator.Paginator, Paginator):
+        try:
+            outcomes.append(described(cls(items, per_page), number, get=False))
+        except django_paginator.InvalidPage as exc:
+            outcomes.append(type(exc))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.django_db
+def test_a_first_page_that_holds_every_row_costs_one_query_and_a_longer_list_two(django_assert_num_queries):
+    root = AccountFactory()
+    for i in range(12):
+        AccountFactory(parent=root, name=f"Client {i:02}")
+    children = Account.objects.filter(parent=root).order_by("name")
+    with django_assert_num_queries(1):
+        page = Paginator(children, 12).get_page(1)
+        assert [a.name for a in page] == [f"Client {i:02}" for i in range(12)] and page.paginator.num_pages == 1
+    with django_assert_num_queries(2):  # the rows, then the count when the page links ask for it
+        page = Paginator(children, 5).get_page("1")
+        assert [a.name for a in page] == [f"Client {i:02}" for i in range(5)] and page.paginator.num_pages == 3
+    with django_assert_num_queries(2):  # a later page: counted first, as Django does
+        page = Paginator(children, 5).get_page(3)
+        assert [a.name for a in page] == ["Client 10", "Client 11"] and not page.has_next()
