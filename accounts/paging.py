@@ -18,10 +18,13 @@ class Paginator(django_paginator.Paginator):
     """Django's ``Paginator``, but the first page of a list that fits on it costs no ``COUNT``: it reads one row
     more than a page holds, and when that row is not there the rows read are all of them. Most accounts' members,
     invoices, clients and audit trails fit on one page, so their pages make one query where Django makes two. When
-    more rows match, the page is those rows, and the count is read only when asked (the page links), as before."""
+    more rows match, the page is those rows, and the count is read only when asked (the page links), as before.
+    A list that reads its count with its page (``counts_first``: ``accounts.selectors.SubaccountRows``) is paged as
+    Django pages it."""
 
     def validate_number(self, number):
-        if self.allow_empty_first_page and "count" not in self.__dict__:
+        if (self.allow_empty_first_page and "count" not in self.__dict__
+                and not getattr(self.object_list, "counts_first", False)):
             try:
                 first = number == 1 or (isinstance(number, str) and int(number) == 1)
             except ValueError:
@@ -32,7 +35,7 @@ class Paginator(django_paginator.Paginator):
 
     def page(self, number):
         number = self.validate_number(number)
-        if number != 1 or "count" in self.__dict__:
+        if number != 1 or "count" in self.__dict__:  # (a ``counts_first`` list was counted to validate the number)
             return super().page(number)
         fits = self.per_page + self.orphans  # what the first page shows when it is the only one
         rows = list(self.object_list[:fits + 1])

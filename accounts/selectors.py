@@ -262,7 +262,12 @@ class SubaccountRows:
     ``order``. ``count()`` is one query, and a slice one query that computes the figures (members, agents,
     minutes, transfer) for the slice's rows only; both compiled once (``accounts.baked``). Told the page to come
     (``expect``), ``count()`` reads that page's ids with the total in one pass over the matching rows (a search
-    scans them once, not twice) and the slice then reads the figures of those ids alone."""
+    scans them once, not twice) and the slice then reads the figures of those ids alone.
+
+    ``accounts.paging.Paginator`` counts it first, as Django does (``counts_first``): its first page read without a
+    count would sort a large tree's rows twice (the page, then the count), where the expected page sorts them once."""
+
+    counts_first = True
 
     def __init__(self, parent: Account, *, order: tuple[str, ...], text: str = "", subtree: bool = False,
                  period=None):

@@ -51,3 +51,19 @@ def test_a_first_page_that_holds_every_row_costs_one_query_and_a_longer_list_two
     with django_assert_num_queries(2):  # a later page: counted first, as Django does
         page = Paginator(children, 5).get_page(3)
         assert [a.name for a in page] == ["Client 10", "Client 11"] and not page.has_next()
+
+
+@pytest.mark.django_db
+def test_a_list_that_counts_with_its_page_is_counted_first_at_any_size(django_assert_num_queries):
+    """SubaccountRows reads the expected page's ids with the total in one pass: its first page is not read a row
+    longer (that would sort a large tree's rows a second time for the count)."""
+    from accounts.selectors import SubaccountRows
+
+    root = AccountFactory()
+    for i in range(30):
+        AccountFactory(parent=root, name=f"Client {i:02}")
+    for size, per_page in ((30, 25), (30, 50)):
+        rows = SubaccountRows(root, order=("name", "pk")).expect(1, per_page)
+        with django_assert_num_queries(2):  # ids and total, then the figures of the page's rows
+            page = Paginator(rows, per_page).get_page(1)
+            assert len(page) == min(size, per_page) and page.paginator.count == size
