@@ -76,10 +76,12 @@ def account_create(*, name: str, owner, by=None, request=None) -> Account:
     return account
 
 
-def subaccount_refusal(parent: Account, by) -> str | None:
+def subaccount_refusal(parent: Account, by, *, shown: bool = False) -> str | None:
     """Why ``by`` may not create a subaccount under ``parent`` now, or None when they may.
 
-    ``by=None`` is the platform (admin, commands): only the tree and the plan apply.
+    ``by=None`` is the platform (admin, commands): only the tree and the plan apply. ``shown``: only for what a
+    page shows (its create button, its banner), so the plan loaded with the request's access will do; creating
+    reads the plan again under the parent's lock (a downgrade committed since the request began refuses it).
     """
     access = None
     if by is not None:
@@ -90,7 +92,7 @@ def subaccount_refusal(parent: Account, by) -> str | None:
             return f"Your role in {parent.name} does not allow creating subaccounts."
     if parent.is_suspended:
         return f"{parent.name} is suspended."
-    plan = access.plan if access is not None else plan_for(parent)
+    plan = access.plan if shown and access is not None else plan_for(parent)
     if plan is None or not plan.allows_subaccounts:
         return (f"The {plan.name if plan else 'current'} plan does not include subaccount management: "
                 "upgrade to the Agency plan to create subaccounts.")

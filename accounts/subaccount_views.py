@@ -79,7 +79,7 @@ class SubaccountListView(AccountViewMixin, ListView):
         if self.get_paginate_by(self.object_list) is None:  # nested rows expanding in place: one account's children
             self.object_list = list(self.object_list)
         ctx = super().get_context_data(**kwargs)
-        refusal = subaccount_refusal(self.account, self.request.user)
+        refusal = subaccount_refusal(self.account, self.request.user, shown=True)
         ctx.update(q=self.q, sort=self.sort, under=self.under, refusal=refusal, depth_offset=-self.account.depth,
                    extra_query=self.sort.extra_query)
         return ctx
@@ -95,7 +95,8 @@ class SubaccountCreateView(AccountViewMixin, FormView):
         return {**super().get_form_kwargs(), "parent": self.account, "roles": roles}
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(refusal=subaccount_refusal(self.account, self.request.user), **kwargs)
+        return super().get_context_data(refusal=subaccount_refusal(self.account, self.request.user, shown=True),
+                                        **kwargs)
 
     def form_valid(self, form):
         data = form.cleaned_data

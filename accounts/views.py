@@ -135,7 +135,7 @@ class AccountCreateView(FormView):
         if origin:
             access = access_or_404(self.request.user, uuid_or_404(origin))
             ctx["origin"] = access.account
-            ctx["sub_refusal"] = subaccount_refusal(access.account, self.request.user)
+            ctx["sub_refusal"] = subaccount_refusal(access.account, self.request.user, shown=True)
         return ctx
 
     def form_valid(self, form):

@@ -387,3 +387,56 @@ class TestMemberLimit:
         membership_add(account=sub, user=UserFactory(), role=RoleId.OWNER, by=None)
         with pytest.raises(ValidationError, match="limit of 1 member "):
             membership_add(account=sub, user=UserFactory(), role=RoleId.MEMBER, by=None)
+
+
+def _downgrade_due(root):
+    from django.utils import timezone
+
+    from billing.models import PlanChange
+    from tests.factories import plan
+
+    PlanChange.objects.create(account=root, from_plan=plan("agency"), to_plan=plan("pro"),
+                              status=PlanChange.Status.SCHEDULED,
+                              effective_at=timezone.now() - datetime.timedelta(minutes=1))
+
+
+def test_a_downgrade_committed_since_the_request_began_refuses_the_subaccount(make_member):
+    """The page's access holds the plan as of the request's start (for the create button); creating reads it
+    again under the parent's lock, so a downgrade to a plan without subaccounts applied meanwhile refuses it
+    (found by the review of AccountAccess.plan: it let the subaccount through)."""
+    from django.core.exceptions import ValidationError
+
+    from accounts.access import access_or_404
+    from accounts.services import subaccount_create, subaccount_refusal
+    from billing.plans import apply_due_plan_changes
+
+    root = AccountFactory(plan_code="agency")
+    owner = make_member(root, RoleId.OWNER)
+    assert access_or_404(owner, root.public_id).plan.code == "agency"  # the request began
+    _downgrade_due(root)
+    assert apply_due_plan_changes() == (1, 0)  # the scheduled downgrade applies meanwhile (no children yet)
+    assert subaccount_refusal(root, owner, shown=True) is None  # what the page showed
+    assert "does not include subaccount management" in subaccount_refusal(root, owner)
+    with pytest.raises(ValidationError, match="does not include subaccount management"):
+        subaccount_create(parent=root, name="Too late", by=owner)
+    assert not Account.objects.filter(parent=root).exists()
+
+
+def test_the_create_page_refuses_when_the_plan_changes_after_its_lock(client, make_member, monkeypatch):
+    from accounts import services
+    from billing.plans import apply_due_plan_changes
+
+    root = AccountFactory(plan_code="agency")
+    client.force_login(make_member(root, RoleId.OWNER))
+    _downgrade_due(root)
+    real = services.check_can_nest_under
+
+    def downgraded_meanwhile(parent):  # the cron commits while the request holds the parent's lock
+        apply_due_plan_changes()
+        return real(parent)
+
+    monkeypatch.setattr(services, "check_can_nest_under", downgraded_meanwhile)
+    response = client.post(reverse("accounts:subaccount-create", kwargs={"account_id": root.public_id}),
+                           {"name": "Too late"})
+    assert response.status_code == 200 and "does not include subaccount management" in response.content.decode()
+    assert not Account.objects.filter(parent=root).exists()
