@@ -214,7 +214,8 @@ class AccountAccess:
     def plan(self):
         """The plan that governs this account and every account below it (``billing.selectors.plan_for``): its
         root's, as loaded with the lineage when the access was resolved (no query), so as of the start of the
-        request. Code that changes a plan reads it again with ``plan_for``."""
+        request: for what a page shows. Code that changes a plan, or acts on it under a lock (creating a subaccount:
+        ``accounts.services.subaccount_refusal``), reads it again with ``plan_for``."""
         root = self.ancestors[0] if self.ancestors else self.account
         if root.depth == 1 and Account.subscription.is_cached(root):
             subscription = Account.subscription.related.get_cached_value(root)
