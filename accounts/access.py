@@ -9,8 +9,11 @@ request, as Django's ModelBackend caches its permission set.
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Func, OuterRef, Q, Subquery, TextField
+from django.db import connections
+from django.db.models import F, FilteredRelation, Func, OuterRef, Q, Subquery, TextField
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from members.models import Membership
@@ -48,20 +51,97 @@ def _lineage_support(here: bool) -> dict:
     return support_window_annotations(here=here)
 
 
+def _codenames(user_id, account_id):
+    """The codenames of the person's permission rows on the account, comma-joined (NULL: none)."""
+    return Subquery(AccountUserObjectPermission.objects.filter(user_id=user_id, content_object_id=account_id)
+                    .order_by().annotate(codes=_Codenames("permission__codename")).values("codes")[:1])
+
+
+# The person's membership on an account, joined to the account's row (a person holds at most one membership per
+# account: ``membership_unique_user_account``), one column per field, so that loading an account for a page also
+# loads what the person holds there.
+_MEMBERSHIP_COLUMNS = tuple(f.attname for f in Membership._meta.concrete_fields)
+_JOINED = "_joined_membership"  # on an Account loaded with a person's membership: (the person's id, it or None)
+
+
+def _with_membership_of(queryset, user_id):
+    mine = FilteredRelation("memberships", condition=Q(memberships__user_id=user_id))
+    return queryset.annotate(viewer_m=mine).annotate(
+        **{f"viewer_m_{name}": F(f"viewer_m__{name}") for name in _MEMBERSHIP_COLUMNS},
+        viewer_m_codenames=_codenames(user_id, OuterRef("pk")))
+
+
+def _joined(accounts: list[Account], user_id) -> list[Account]:
+    """Each account (loaded by ``_with_membership_of``) with the person's membership on it kept under ``_JOINED``,
+    its columns dropped from the instance."""
+    for a in accounts:
+        values = [a.__dict__.pop(f"viewer_m_{name}") for name in _MEMBERSHIP_COLUMNS]
+        codenames = a.__dict__.pop("viewer_m_codenames")
+        membership = None
+        if values[0] is not None:
+            membership = Membership.from_db(a._state.db, _MEMBERSHIP_COLUMNS, values)
+            membership.permission_codenames = codenames
+        a.__dict__[_JOINED] = (user_id, membership)
+    return accounts
+
+
 # The hot path's queries, compiled once (``accounts.baked``): every account page makes them. The lineage comes
-# with each account's security policy and the platform support window that applies to it, and the memberships
-# with the codenames of the person's permission rows on their account, so an account page resolves access and
-# its security policy in two queries (three below the top level).
-_account_by_public_id = Baked(lambda public_id: Account.objects.filter(public_id=public_id)
-                              .select_related(*LINEAGE_RELATED).annotate(**_lineage_support(here=True))
-                              .order_by("pk")[:1])
-_accounts_by_path = Baked(lambda paths: Account.objects.filter(path__in=paths).select_related(*LINEAGE_RELATED)
-                          .annotate(**_lineage_support(here=False)).order_by("depth"))
+# with each account's security policy, the platform support window that applies to it and the person's membership
+# on it with the codenames of their permission rows there, so an account page resolves access and its security
+# policy in one query, at any depth.
+_account_by_public_id = Baked(lambda public_id, user_id: _with_membership_of(
+    Account.objects.filter(public_id=public_id).select_related(*LINEAGE_RELATED)
+    .annotate(**_lineage_support(here=True)), user_id).order_by("pk")[:1])
+_accounts_by_path = Baked(lambda paths, user_id: _with_membership_of(
+    Account.objects.filter(path__in=paths).select_related(*LINEAGE_RELATED)
+    .annotate(**_lineage_support(here=False)), user_id).order_by("depth"))
+
+
+def _lineage_paths(public_id, levels: int) -> RawSQL:
+    """The paths of the account with ``public_id`` and of its ancestors: its path's first ``STEPLEN``, ``2 *
+    STEPLEN``… characters (``levels`` of them; a prefix longer than the path is the path), each an equality
+    lookup on the path index."""
+    table = Account._meta.db_table
+    lengths = ", ".join(f"({Account.steplen * k})" for k in range(1, levels + 1))
+    value = Account._meta.get_field("public_id").get_db_prep_value(public_id, connections["default"])
+    return RawSQL(f'SELECT SUBSTR(t."path", 1, n.column1) FROM "{table}" t CROSS JOIN (VALUES {lengths}) n '
+                  'WHERE t."public_id" = %s', [value])
+
+
+# The account of a URL with its ancestors, root first, in one query: each row carries both support windows (the
+# account keeps the one that applies here, an ancestor the one that reaches below it).
+_lineage_by_public_id = Baked(lambda public_id, user_id, *, levels: _with_membership_of(
+    Account.objects.filter(path__in=_lineage_paths(public_id, levels)).select_related(*LINEAGE_RELATED)
+    .annotate(**_lineage_support(here=True), **_lineage_support(here=False)), user_id).order_by("depth"))
+_LINEAGE = "_joined_lineage"  # on an Account loaded by ``_lineage_by_public_id``: (the person's id, its ancestors)
+_HERE, _ABOVE = ("support_level_here", "support_until_here"), ("support_level_above", "support_until_above")
+
+
+def _account_with_lineage(public_id, user) -> Account | None:
+    """The account with ``public_id`` (None: none), its ancestors and the person's memberships on the lineage kept
+    on it for ``_resolve``. One query; two when the lineage read is not whole (a tree deeper than
+    ``ACCOUNT_MAX_DEPTH`` says, after the setting was lowered)."""
+    rows = _joined(_lineage_by_public_id(public_id, user.pk, levels=settings.ACCOUNT_MAX_DEPTH), user.pk)
+    account = rows[-1] if rows and rows[-1].public_id == public_id else None
+    if account is None:
+        return None if len(rows) < settings.ACCOUNT_MAX_DEPTH else _account_only(public_id, user)
+    for row in rows:
+        for name in _ABOVE if row is account else _HERE:
+            del row.__dict__[name]
+    if [a.depth for a in rows] != list(range(1, account.depth + 1)):
+        return _account_only(public_id, user)
+    account.__dict__[_LINEAGE] = (user.pk, tuple(rows[:-1]))
+    return account
+
+
+def _account_only(public_id, user) -> Account | None:
+    return next(iter(_joined(_account_by_public_id(public_id, user.pk), user.pk)), None)
+
+
+# The person's memberships on accounts loaded without them (by a service, say).
 _memberships_in = Baked(lambda user_id, account_ids: Membership.objects.filter(
-    user_id=user_id, account_id__in=account_ids).annotate(permission_codenames=Subquery(
-        AccountUserObjectPermission.objects.filter(user_id=OuterRef("user_id"),
-                                                   content_object_id=OuterRef("account_id"))
-        .order_by().annotate(codes=_Codenames("permission__codename")).values("codes")[:1])))
+    user_id=user_id, account_id__in=account_ids).annotate(permission_codenames=_codenames(
+        OuterRef("user_id"), OuterRef("account_id"))))
 
 
 @dataclass(frozen=True)
@@ -270,9 +350,10 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
     """The person's access in ``account``, or None when they cannot reach it.
 
     Two queries whatever the depth (the ancestors; the memberships, each with the codenames of the person's
-    permission rows on its account), none for the ancestors of a top-level account, and one more for agency users
-    (whether their agency memberships are in force: ``effective_among``); cached on ``user`` so a request pays
-    them once per account. Under an ``access_ceiling`` (an API key) the answer is limited by it
+    permission rows on its account), none for the ancestors of a top-level account, none at all for the URL's
+    account (``access_or_404`` loads its lineage with the person's memberships and rows in one query), and one
+    more for agency users (whether their agency memberships are in force: ``effective_among``); cached on ``user``
+    so a request pays them once per account. Under an ``access_ceiling`` (an API key) the answer is limited by it
     (``AccessCeiling``).
     """
     if not user.is_authenticated or not user.is_active:
@@ -296,12 +377,23 @@ def resolve_access(user, account: Account) -> AccountAccess | None:
 
 
 def _resolve(user, account: Account) -> AccountAccess | None:
-    ancestors = tuple(_accounts_by_path(account.ancestor_paths)) if account.depth > 1 else ()
+    lineage_for, ancestors = account.__dict__.pop(_LINEAGE, (None, ()))
+    if lineage_for != user.pk or user.pk is None:  # (loaded for a page of this person: ``access_or_404``)
+        ancestors = tuple(_joined(_accounts_by_path(account.ancestor_paths, user.pk), user.pk)) if (
+            account.depth > 1) else ()
     by_id = {a.pk: a for a in (*ancestors, account)}
+    found = [m for a in ancestors if (m := a.__dict__.pop(_JOINED)[1]) is not None]
+    # The account's own membership: joined when it was loaded for this person (``access_or_404``, which drops it
+    # once resolved, so a later resolution, for anyone, reads it again), else read now.
+    joined_for, own = account.__dict__.pop(_JOINED, (None, None))
+    if joined_for == user.pk and user.pk is not None:
+        found += [own] if own is not None else []
+    else:
+        found += _memberships_in(user.pk, [account.pk])
     # Effective memberships only: an agency membership counts while its grant is active, and
     # only on the client account itself (agency access is not inherited by subaccounts).
     memberships = tuple(
-        m for m in Membership.objects.effective_among(_memberships_in(user.pk, list(by_id)))
+        m for m in Membership.objects.effective_among(found)
         if not (m.is_agency and m.account_id != account.pk)
     )
     access = None
@@ -331,9 +423,12 @@ def access_or_404(user, public_id) -> AccountAccess:
     key = str(public_id)
     if key not in found:
         parsed = uuid_or_none(public_id)  # (not an account ID at all: no account)
-        found[key] = next(iter(_account_by_public_id(parsed)), None) if parsed else None
+        found[key] = _account_with_lineage(parsed, user) if parsed else None
     account = found[key]
     access = resolve_access(user, account) if account else None
+    if account is not None:  # what came with the account was for this resolution (or a cached one): dropped
+        account.__dict__.pop(_JOINED, None)
+        account.__dict__.pop(_LINEAGE, None)
     if access is None:
         raise Http404("No such account.")
     return access

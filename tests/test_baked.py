@@ -150,9 +150,10 @@ def test_the_hot_path_queries_are_baked_and_answer_as_the_orm_does(tree, make_me
                                      include_subaccounts=include)
     ids = [a.pk for a in chain]
     for account in chain:
-        same_as_plain(_account_by_public_id, account.public_id)
-        if account.depth > 1:
-            same_as_plain(_accounts_by_path, account.ancestor_paths)
+        for who in (person.pk, staff.pk):  # with a membership on some of the lineage, and with none
+            same_as_plain(_account_by_public_id, account.public_id, who)
+            if account.depth > 1:
+                same_as_plain(_accounts_by_path, account.ancestor_paths, who)
         same_as_plain(_lineage_support, ids[:account.depth], account.pk)
     same_as_plain(_memberships_in, person.pk, ids)
     same_as_plain(_entry_points, person.pk, limit=1)

@@ -149,7 +149,7 @@ def test_the_dashboard_takes_the_same_queries_at_5_and_500_subaccounts(client, m
         return len(ctx.captured_queries)
 
     small, big = queries(5), queries(500)
-    assert small == big == 9, (small, big)  # tests/accounts/test_views.py DASHBOARD_BUDGET
+    assert small == big == 8, (small, big)  # tests/accounts/test_views.py DASHBOARD_BUDGET
 
 
 def test_a_new_sign_up_reaches_an_agency_with_a_first_subaccount(client):

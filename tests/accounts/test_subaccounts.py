@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 # Query budgets (issue 14): one extra query on a page must fail a test.
 # +1 on each since issue 13: the account's security-policy lineage; -1 on the list since the root's plan comes
 # with that lineage.
-SUBACCOUNTS_BUDGET = 7
-AUDIT_BUDGET = 7
+SUBACCOUNTS_BUDGET = 6
+AUDIT_BUDGET = 6
 
 
 def url(name, account, sub=None, **query):

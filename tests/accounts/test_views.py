@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db
 # The dashboard of a top-level account (panels: minutes against the plan, first steps, agency requests, near-limit
 # subaccounts; every figure in one query) and of a subaccount; each includes the account's security-policy lineage
 # (issue 13, one query), with the root's plan since the fifteenth pass (no query of its own).
-DASHBOARD_BUDGET = 9
-DASHBOARD_SUB_BUDGET = 7
-SWITCHER_BUDGET = {"entry_points": 3, "children": 5, "search": 4}  # children: up to 50 fit on one page, not counted
+DASHBOARD_BUDGET = 8
+DASHBOARD_SUB_BUDGET = 5
+SWITCHER_BUDGET = {"entry_points": 3, "children": 4, "search": 4}  # children: up to 50 fit on one page, not counted
 
 
 def dashboard(account):

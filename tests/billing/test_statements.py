@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 # The overview: +2 since the live statement reads only the lines shown (the lines grouped by minutes, one lookup
 # for the last line that gets a cent more; the page's lines, and the names of their ancestors). The Usage tab
 # skips the failed-payment banner's query. -1 on both since the root's plan comes with the account's lineage.
-BILLING_BUDGET = {"overview": 10, "usage": 9, "invoice-list": 5, "invoice-detail": 7}
+BILLING_BUDGET = {"overview": 9, "usage": 8, "invoice-list": 4, "invoice-detail": 6}
 
 
 def record(account, seconds, start=None):

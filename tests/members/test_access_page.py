@@ -134,5 +134,5 @@ def test_query_budget_is_fixed_whatever_the_people_and_subaccounts(client, make_
         return len(ctx.captured_queries)
 
     small, big = budget(3, 5), budget(60, 500)
-    # access and the lineage's security policy: 2 queries; the small one's list fits on one page: no COUNT
-    assert (small, big) == (9, 10)
+    # access and the lineage's security policy: 1 query; the small one's list fits on one page: no COUNT
+    assert (small, big) == (7, 8)

@@ -252,7 +252,7 @@ class TestSettingsPage:
 
 # session + user, access (memberships, permission rows), security-policy lineage, agency nav check, the page,
 # its current address, its old addresses (5 at most).
-SETTINGS_PAGE_BUDGET = 7
+SETTINGS_PAGE_BUDGET = 6
 
 
 def test_the_timestamp_is_the_later_of_the_page_and_the_policy(account, owner, anon):

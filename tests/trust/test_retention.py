@@ -274,9 +274,9 @@ class TestPage:
         assert counts == [RETENTION_PAGE_BUDGET] * 2
 
 
-# session + user, access (ancestors, memberships, permission rows), security-policy lineage, the retention
-# lineage's rules, the agency-access nav check.
-RETENTION_PAGE_BUDGET = 6
+# session + user, the account with its lineage, the person's memberships and permission rows and the security
+# policies (one query), the retention lineage's rules.
+RETENTION_PAGE_BUDGET = 4
 
 
 class TestIndex:
@@ -295,5 +295,5 @@ class TestIndex:
         assert count_queries(lambda: client.get(self.url(account))) == INDEX_BUDGET
 
 
-# session + user, access (memberships, permission rows), security-policy lineage, agency nav check, the page
-INDEX_BUDGET = 5
+# session + user, the account with the person's membership, permission rows and security policy (one query), the page
+INDEX_BUDGET = 4
