@@ -39,8 +39,6 @@ from django.db import NotSupportedError, connections
 from django.db.models import F, Func, IntegerField
 from django.db.models.query import QuerySet
 
-from .paging import count_at_most
-
 # Off: every call runs the plain queryset (tests/conftest.py turns it off under TEST_FAKE_NOW, whose ``Now()`` is
 # a parameter read from the Python clock).
 ENABLED = True
@@ -245,11 +243,13 @@ class Baked:
     best plan depends on them (a subtree of 50 accounts or of 10,000): a prepared statement may settle on one
     generic plan for both."""
 
-    def __init__(self, build, *, prepare: bool = True):
-        self.build, self.prepare = build, prepare
+    def __init__(self, build, *, prepare: bool = True, count_rows: bool = False):
+        # count_rows: the SQL is wrapped as ``SELECT COUNT(*) FROM (…)``, one row of one column, read back under
+        # the name of the query's one selected column (``capped_count``)
+        self.build, self.prepare, self.count_rows = build, prepare, count_rows
         self._entries: dict = {}
         self._lock = threading.Lock()
-        self._sliced = self._counted = None
+        self._sliced = self._counted = self._capped = None
 
     def pages(self, *args, **shape) -> "Pages":
         """The rows for a ``Paginator``: its ``count()`` and each slice one baked query."""
@@ -260,6 +260,14 @@ class Baked:
             self._sliced = Baked(lambda *args, _start, _stop, **shape: self.build(*args, **shape)[_start:_stop],
                                  prepare=self.prepare)
         return self._sliced
+
+    def capped_count(self) -> "Baked":
+        """The rows counted no further than ``_cap + 1`` (``accounts.paging.count_at_most``): ``SELECT COUNT(*)
+        FROM (SELECT id … LIMIT cap + 1)``, called with the cap as ``_cap``; answers ``[{"pk": n}]``."""
+        if self._capped is None:
+            self._capped = Baked(lambda *args, _cap, **shape: self.build(*args, **shape).order_by().values("pk")[
+                : _cap + 1], prepare=self.prepare, count_rows=True)
+        return self._capped
 
     def counted(self) -> "Baked":
         """``SELECT COUNT(*)`` of the rows (one row, one column)."""
@@ -276,7 +284,7 @@ class Baked:
     def __call__(self, *args, **shape):
         if not ENABLED or any(a is None or isinstance(a, bool) or (isinstance(a, (list, tuple)) and (
                 len(a) > MAX_LIST or any(v is None or isinstance(v, bool) for v in a))) for a in args):
-            return list(self.build(*args, **shape))
+            return self._plain(args, shape)
         connection = connections["default"]
         key = (connection.alias, connection.vendor, tuple(sorted(shape.items())),
                tuple((type(a), tuple(map(type, a))) if isinstance(a, (list, tuple)) else type(a) for a in args))
@@ -290,7 +298,7 @@ class Baked:
                         self._entries.pop(next(iter(self._entries)))
                     self._entries[key] = entry
         if entry is False:  # the ORM writes no SQL for this shape (an empty IN): let it answer
-            return list(self.build(*args, **shape))
+            return self._plain(args, shape)
         compiler = copy.copy(entry.compiler)
         compiler.connection = connection  # connections are per thread
         sql, params = entry.sql, tuple(p(args) for p in entry.params)
@@ -319,6 +327,11 @@ class Baked:
             if exc.__cause__.diag.message_primary != _STALE_PLAN_MESSAGE:
                 raise  # (a server answering in another language: deallocated, the next run prepares again)
             return list(queryset._iterable_class(baked))
+
+    def _plain(self, args, shape) -> list:
+        """What the plain queryset answers (Django compiles it on this call)."""
+        queryset = self.build(*args, **shape)
+        return [{"pk": queryset.count()}] if self.count_rows else list(queryset)
 
     def _compile(self, connection, args, shape, stand_set):
         numbers = iter(range(10**6))  # one stand-in number per argument and per list element, none shared
@@ -351,6 +364,8 @@ class Baked:
         made = []
         for param, param2 in zip(params, params2, strict=True):
             made.append(self._place(connection, param, param2, stands, stands2))
+        if self.count_rows:
+            sql = f"SELECT COUNT(*) FROM ({sql}) counted"
         return _Entry(queryset, compiler, sql, made)
 
     def _place(self, connection, param, param2, stands, stands2) -> _Param:
@@ -387,8 +402,8 @@ class Pages:
     def count(self) -> int:
         if self.cap is None:
             return self.baked.counted()(*self.args, **self.shape)[0][0]
-        # Not baked: Django writes COUNT(*) over a LIMIT subquery, which the count of ``counted`` cannot express.
-        found = count_at_most(self.baked.build(*self.args, **self.shape), self.cap)
+        found = self.baked.capped_count()(*self.args, _cap=self.cap, **self.shape)
+        found = found[0]["pk"]
         self.more = found > self.cap
         return min(found, self.cap)
 

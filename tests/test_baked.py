@@ -475,3 +475,23 @@ def test_stale_plans_recover_every_time_and_no_other_refusal_is_run_twice(stale_
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE baked_flag; DROP SEQUENCE baked_calls; DROP FUNCTION baked_call(integer)")
+
+
+@pytest.mark.parametrize("cap", [0, 2, 4, 5, 50])
+def test_a_capped_count_is_one_baked_query_counting_as_count_at_most(tree, cap, monkeypatch):
+    """``Pages.at_most(cap).count()`` (a busy account's audit trail, its calls): ``SELECT COUNT(*)`` over at most
+    ``cap + 1`` rows, compiled once, the same number as ``count_at_most`` on the plain queryset, baked or not."""
+    from accounts.paging import count_at_most
+
+    chain, _other = tree
+    query = Baked(lambda path: Account.objects.filter(path__startswith=path).order_by("name"))
+    pages = query.pages(chain[0].path).at_most(cap)
+    with CaptureQueriesContext(connection) as ctx:
+        got = pages.count()
+    expected = count_at_most(query.build(chain[0].path), cap)
+    assert len(ctx.captured_queries) == 1 and "COUNT(*)" in ctx.captured_queries[0]["sql"]
+    assert got == min(expected, cap) and pages.more == (expected > cap)
+    assert query.capped_count()._entries and all(query.capped_count()._entries.values())
+    monkeypatch.setattr(baked, "ENABLED", False)
+    plain = query.pages(chain[0].path).at_most(cap)
+    assert (plain.count(), plain.more) == (got, pages.more)
