@@ -181,3 +181,52 @@ def test_a_recount_while_a_call_is_being_recorded_keeps_that_call():
     assert not errors and not any(t.is_alive() for t in threads)
     agent.refresh_from_db()
     assert agent.conversation_count == 1 == Conversation.objects.filter(agent=agent).count()
+
+
+def test_a_move_waiting_for_the_root_holds_nothing_below_it():
+    """``subaccount_move`` locks its two rows in path order, root first, as recording a call locks a lineage: while
+    a call holds the root, a move of an account up under that root waits for the root holding nothing, so the
+    call can still lock the account (with the opposite order each would wait for the other: a deadlock)."""
+    import threading
+    import time
+
+    from django.db import DatabaseError, transaction
+
+    from accounts.models import Account
+    from accounts.services import subaccount_move
+
+    root = AccountFactory()
+    middle = AccountFactory(parent=root)
+    moving = AccountFactory(parent=middle)
+    outcome = {}
+
+    def move():
+        try:
+            outcome["moved"] = subaccount_move(account=moving, new_parent=root, by=None)
+        except Exception as exc:  # noqa: BLE001 - asserted on below
+            outcome["moved"] = exc
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # as conversation_record: the lineage locked from the root down
+        Account.objects.select_for_update().get(pk=root.pk)
+        mover = threading.Thread(target=move)
+        mover.start()
+        with connection.cursor() as cursor:
+            for _ in range(200):  # until the move waits for a lock
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock'")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail("the move never waited for the root")
+        try:
+            Account.objects.select_for_update(nowait=True).get(pk=moving.pk)
+        except DatabaseError:
+            pytest.fail("the move locked the account before the root: a call recorded below it would deadlock")
+    mover.join(timeout=30)
+    assert not mover.is_alive()
+    assert isinstance(outcome["moved"], Account), outcome
+    assert Account.objects.get(pk=moving.pk).parent_id == root.pk
