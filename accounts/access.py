@@ -102,7 +102,7 @@ def _lineage_paths(public_id, levels: int) -> RawSQL:
     STEPLEN``… characters (``levels`` of them; a prefix longer than the path is the path), each an equality
     lookup on the path index."""
     table = Account._meta.db_table
-    lengths = ", ".join(f"({Account.steplen * k})" for k in range(1, levels + 1))
+    lengths = ", ".join(f"({Account.steplen * k})" for k in range(1, max(levels, 1) + 1))
     value = Account._meta.get_field("public_id").get_db_prep_value(public_id, connections["default"])
     return RawSQL(f'SELECT SUBSTR(t."path", 1, n.column1) FROM "{table}" t CROSS JOIN (VALUES {lengths}) n '
                   'WHERE t."public_id" = %s', [value])
@@ -128,7 +128,7 @@ def _account_with_lineage(public_id, user) -> Account | None:
     for row in rows:
         for name in _ABOVE if row is account else _HERE:
             del row.__dict__[name]
-    if [a.depth for a in rows] != list(range(1, account.depth + 1)):
+    if [a.depth for a in rows] != list(range(1, account.depth + 1)):  # (defensive: a tree missing a level)
         return _account_only(public_id, user)
     account.__dict__[_LINEAGE] = (user.pk, tuple(rows[:-1]))
     return account
@@ -426,7 +426,9 @@ def access_or_404(user, public_id) -> AccountAccess:
         found[key] = _account_with_lineage(parsed, user) if parsed else None
     account = found[key]
     access = resolve_access(user, account) if account else None
-    if account is not None:  # what came with the account was for this resolution (or a cached one): dropped
+    # What came with the account was for this resolution (or a cached one): dropped. Defensive: the loaded object
+    # is reachable only through this person's lookup cache, whose later calls find their access cached.
+    if account is not None:
         account.__dict__.pop(_JOINED, None)
         account.__dict__.pop(_LINEAGE, None)
     if access is None:

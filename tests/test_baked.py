@@ -495,3 +495,22 @@ def test_a_capped_count_is_one_baked_query_counting_as_count_at_most(tree, cap, 
     monkeypatch.setattr(baked, "ENABLED", False)
     plain = query.pages(chain[0].path).at_most(cap)
     assert (plain.count(), plain.more) == (got, pages.more)
+
+
+def test_the_page_lineage_query_answers_as_the_orm_does(make_member):
+    """``_lineage_by_public_id``, baked, for two people over two 5-deep trees and an unknown ID: the plain rows, exactly
+    the account and its ancestors (found missing by review)."""
+    from django.conf import settings
+
+    from accounts.access import _lineage_by_public_id
+
+    chain = account_chain(5)
+    other = account_chain(5)
+    u = make_member(chain[1], RoleId.ADMIN)
+    make_member(chain[3], RoleId.VIEWER, user=u)
+    v = make_member(other[0], RoleId.OWNER)
+    for who in (u, v):
+        for a in (*chain, *other):
+            rows = same_as_plain(_lineage_by_public_id, a.public_id, who.pk, levels=settings.ACCOUNT_MAX_DEPTH)
+            assert [r.pk for r in rows] == [x.pk for x in (chain if a in chain else other)[:a.depth]]
+    same_as_plain(_lineage_by_public_id, uuid.uuid4(), u.pk, levels=5)

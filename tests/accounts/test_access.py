@@ -1,3 +1,5 @@
+import datetime
+
 import pytest
 from django.http import Http404
 
@@ -164,3 +166,84 @@ def test_a_plan_changed_since_shows_on_the_next_request(make_member):
     assert before.plan.code == "free"
     Subscription.objects.filter(account=root).update(plan=plan("agency"))
     assert access_or_404(fresh(child_owner), before.account.public_id).plan.code == "agency"
+
+
+def test_the_account_s_own_joined_membership_is_no_pass_for_another(make_member):
+    """The membership joined to the account itself (not its ancestors') is the loader's only (found by review)."""
+    from accounts.access import _account_with_lineage
+
+    chain = account_chain(3)
+    owner, stranger = make_member(chain[2], RoleId.OWNER), UserFactory()
+    account = _account_with_lineage(chain[2].public_id, fresh(owner))
+    assert resolve_access(fresh(stranger), account) is None
+    top = _account_with_lineage(chain[0].public_id, fresh(make_member(chain[0], RoleId.OWNER)))
+    assert resolve_access(fresh(stranger), top) is None
+
+
+def test_a_joined_membership_is_field_for_field_what_the_database_holds(make_member):
+    """Datetimes, booleans and UUIDs as a plain read gives them (services may save the membership)."""
+    from accounts.access import access_or_404
+
+    chain = account_chain(3)
+    u = make_member(chain[0], RoleId.ADMIN)
+    make_member(chain[2], RoleId.VIEWER, user=u)
+    Membership.objects.filter(user=u).update(last_active_at=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
+    for _ in range(2):
+        access = access_or_404(fresh(u), chain[2].public_id)
+        for m in access.memberships:
+            db = Membership.objects.get(pk=m.pk)
+            for f in Membership._meta.concrete_fields:
+                a, b = getattr(m, f.attname), getattr(db, f.attname)
+                assert (type(a), a) == (type(b), b), f.attname
+
+
+@pytest.mark.parametrize("include", [False, True])
+def test_support_window_of_an_ancestor_reaches_a_subaccount_page_only_when_it_includes_subaccounts(make_member,
+                                                                                                  include):
+    from security import support as svc
+    from security.models import SupportAccess
+    from security.policy import effective_policy
+
+    root = AccountFactory()
+    acme = AccountFactory(parent=root)
+    below = AccountFactory(parent=acme)
+    owner, member = make_member(acme, RoleId.OWNER), make_member(below, RoleId.MEMBER)
+    staff = UserFactory(is_staff=True)
+    request = svc.support_request(account=acme, by=fresh(staff), level=SupportAccess.Level.READ,
+                                  reason="Customer reports calls dropping", hours=4)
+    svc.support_decide(support=request, approve=True, by=fresh(owner), include_subaccounts=include)
+    from accounts.access import access_or_404
+
+    access = access_or_404(fresh(member), below.public_id)
+    windows = effective_policy(access.account, access.ancestors).support
+    assert [w.source.pk for w in windows] == ([acme.pk] if include else [])
+    # the same as an account loaded elsewhere
+    alone = resolve_access(fresh(member), Account.objects.get(pk=below.pk))
+    assert [w.source.pk for w in effective_policy(alone.account, alone.ancestors).support] == [
+        w.source.pk for w in windows]
+    # and on acme's own page the window shows either way
+    acc = access_or_404(fresh(owner), acme.public_id)
+    assert [w.source.pk for w in effective_policy(acc.account, acc.ancestors).support] == [acme.pk]
+
+
+def test_under_an_api_key_a_page_s_access_is_what_resolving_alone_gives(make_member):
+    """Every key account and target of a chain: the page's access equals an account loaded on its own."""
+    from accounts.access import AccessCeiling, access_or_404
+    chain = account_chain(3)
+    u = make_member(chain[0], RoleId.ADMIN)
+    make_member(chain[2], RoleId.VIEWER, user=u)
+
+    def with_ceiling(key_account):
+        person = fresh(u)
+        person.access_ceiling = AccessCeiling(account=Account.objects.get(pk=key_account.pk), scopes={}, label="k")
+        return person
+
+    for c in chain[1:]:
+        for target in chain:
+            got = None
+            try:
+                got = access_or_404(with_ceiling(c), target.public_id)
+            except Http404:
+                pass
+            alone = resolve_access(with_ceiling(c), Account.objects.get(pk=target.pk))
+            assert (got and got.permissions) == (alone and alone.permissions)
