@@ -204,10 +204,11 @@ def _tied_line(root_id: int, period: datetime.date, minutes: list[int], offset: 
         return cursor.fetchone()[0]
 
 
-def live_statement(root: Account, period: datetime.date, plan: Plan | None = None) -> Statement:
+def live_statement(root: Account, period: datetime.date, plan: Plan | None = None, *,
+                   priced: bool = True) -> Statement:
     """``compute_statement(from_rollups=True)`` without its lines: the plan, the totals and the overage split,
     from the payer rollup grouped by minutes (plus one indexed lookup when some cents are left over), whatever
-    the number of lines.
+    the number of lines. ``priced=False`` (a page that shows minutes only): no split, every line's amount 0.
     Read the lines a page shows with ``statement_rows`` and ``statement_lines``."""
     adjustments = []
     fee_plan = plan
@@ -224,6 +225,8 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
                            minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups))
     overage, whole = statement.overage_cents, statement.minutes_total
     last = None
+    if not priced:
+        return statement
     if overage and whole:
         # allocate's leftover cents go to the largest remainders, ties to the smallest account ids: walk the
         # remainders down to the one where the leftover runs out, then find the account id where it does

@@ -97,7 +97,7 @@ class BillingOverviewView(AccountViewMixin, TemplateView):
             if not self.usage_only:  # the Usage tab does not show payments
                 ctx["failed_invoice"] = next(iter(_failed_invoice(account.pk)), None)
             plan = self.access.plan  # loaded with the lineage
-            statement = live_statement(account, period, plan=plan)
+            statement = live_statement(account, period, plan=plan, priced=ctx["prices"])
             ctx.update(statement=statement, plan=plan, minutes_used=statement.total_minutes,
                        line_count=statement.line_count)
             rows, to_lines = statement_rows(statement, search=search), partial(statement_lines, statement)

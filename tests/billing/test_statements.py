@@ -36,8 +36,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 # Query budgets (issue 14): one extra query on a page must fail a test.
 # The overview: +2 since the live statement reads only the lines shown (the lines grouped by minutes, one lookup
 # for the last line that gets a cent more; the page's lines, and the names of their ancestors). The Usage tab
-# skips the failed-payment banner's query. -1 on both since the root's plan comes with the account's lineage.
-BILLING_BUDGET = {"overview": 9, "usage": 8, "invoice-list": 4, "invoice-detail": 6}
+# skips the failed-payment banner's query. -1 on both since the root's plan comes with the account's lineage, -1 on
+# every page since the person's memberships come with it too; the Usage tab, which shows no prices, splits no overage
+# (no lookup of the last line that gets a cent more).
+BILLING_BUDGET = {"overview": 9, "usage": 7, "invoice-list": 4, "invoice-detail": 6}
 
 
 def record(account, seconds, start=None):
@@ -208,6 +210,23 @@ class TestPages:
         assert "Rival" not in client.get(url).content.decode()
         usage_url = reverse("billing:usage", kwargs={"account_id": root.public_id})
         assert "$" not in client.get(usage_url, {"q": "Client 001"}).content.decode()
+
+    def test_a_root_s_usage_tab_shows_the_overview_s_lines_and_minutes_without_pricing_them(self, client, make_member):
+        """The Usage tab shows no prices, so it skips the overage split (no lookup of the tied line) and shows the
+        same lines, in the same order, with the same minutes and totals as the overview."""
+        root = AccountFactory(name="Agency", plan_code="pro")
+        for i in range(30):
+            usage(AccountFactory(parent=root, name=f"Client {i:02}"), 70 + i % 4)  # over the plan, tied lines
+        client.force_login(make_member(root, RoleId.OWNER))
+        kwargs = {"account_id": root.public_id}
+        overview = client.get(reverse("billing:overview", kwargs=kwargs)).context
+        tab = client.get(reverse("billing:usage", kwargs=kwargs))
+        assert overview["statement"].split.last is not None  # the overview's split needed the tied line
+        assert tab.context["statement"].split is None and "$" not in tab.content.decode()
+        assert [(ln.description, ln.minutes) for ln in tab.context["lines"]] == [
+            (ln.description, ln.minutes) for ln in overview["lines"]]
+        assert (tab.context["minutes_used"], tab.context["line_count"]) == (
+            overview["minutes_used"], overview["line_count"])
 
     def test_a_subaccounts_usage_tab_pages_its_own_subtree_only(self, client, make_member):
         root = AccountFactory(name="Agency")
