@@ -49,16 +49,26 @@ _django_fixture_teardown = TransactionTestCase._fixture_teardown
 
 
 def _flush_then_restore_serialized_rows(self):
-    """Django empties the database after a ``serialized_rollback`` test and puts the migrated rows (content types,
+    """After every transactional test, the database as the migrations left it, with the same primary keys.
+
+    Django empties the database after a ``serialized_rollback`` test and puts the migrated rows (content types,
     permissions, the seeded plans and groups) back only when the next test asks for ``serialized_rollback`` too:
     any other transactional test that came next (an order pytest-xdist changes from run to run) found no
-    permission rows. Put them back at once."""
-    _django_fixture_teardown(self)
-    if not self.serialized_rollback:
-        return
-    for alias in self._databases_names(include_mirrors=False):
-        if hasattr(connections[alias], "_test_serialized_contents"):
-            connections[alias].creation.deserialize_db_from_string(connections[alias]._test_serialized_contents)
+    permission rows. After any other transactional test it empties the database and lets ``post_migrate`` make
+    those rows again, under new primary keys on PostgreSQL (its sequences go on): a ``serialized_rollback`` test
+    that came next then put back the staff groups under their old keys beside the new ones and failed on the
+    unique names (every such test of a pytest-xdist worker, in one CI run). So every transactional test's flush
+    skips ``post_migrate`` and the serialized rows are put back at once."""
+    restore = [alias for alias in self._databases_names(include_mirrors=False)
+               if hasattr(connections[alias], "_test_serialized_contents")]
+    serialized = self.serialized_rollback
+    self.serialized_rollback = serialized or bool(restore)  # Django's flush then skips post_migrate
+    try:
+        _django_fixture_teardown(self)
+    finally:
+        self.serialized_rollback = serialized
+    for alias in restore:
+        connections[alias].creation.deserialize_db_from_string(connections[alias]._test_serialized_contents)
 
 
 def pytest_configure(config):

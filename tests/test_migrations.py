@@ -57,3 +57,28 @@ def test_the_flush_after_a_serialized_rollback_test_leaves_the_migrated_rows_for
     after = (ContentType.objects.count(), Permission.objects.count(), Plan.objects.count())
     assert all(a >= b for a, b in zip(after, before, strict=True)) and after[0] and after[1], (before, after)
     assert Permission.objects.filter(codename="view_usage", content_type__app_label="accounts").exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_flush_after_any_transactional_test_keeps_the_migrated_rows_primary_keys():
+    """A plain transactional test's flush (a browser test's, say) puts back the very rows the migrations made, not
+    new ones from ``post_migrate``: on PostgreSQL those came under new keys, and the next ``serialized_rollback``
+    test failed putting the staff groups back beside them (every such test of a worker, in one CI run)."""
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.test import TransactionTestCase
+
+    class EndOfAPlainTransactionalTest(TransactionTestCase):
+        databases = {"default"}
+
+        def runTest(self):
+            pass
+
+    def rows():
+        return (sorted(Group.objects.values_list("pk", "name")),
+                sorted(ContentType.objects.values_list("pk", flat=True)), Permission.objects.count())
+
+    before = rows()
+    assert before[0]
+    EndOfAPlainTransactionalTest()._fixture_teardown()
+    assert rows() == before
