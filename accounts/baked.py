@@ -402,8 +402,7 @@ class Pages:
     def count(self) -> int:
         if self.cap is None:
             return self.baked.counted()(*self.args, **self.shape)[0][0]
-        found = self.baked.capped_count()(*self.args, _cap=self.cap, **self.shape)
-        found = found[0]["pk"]
+        found = self.baked.capped_count()(*self.args, _cap=self.cap, **self.shape)[0]["pk"]
         self.more = found > self.cap
         return min(found, self.cap)
 

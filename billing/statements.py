@@ -224,9 +224,9 @@ def live_statement(root: Account, period: datetime.date, plan: Plan | None = Non
     statement = _statement(root, period, plan, fee_plan, adjustments,
                            minutes_total=sum(m * n for m, n in groups), line_count=sum(n for _, n in groups))
     overage, whole = statement.overage_cents, statement.minutes_total
-    last = None
     if not priced:
         return statement
+    last = None
     if overage and whole:
         # allocate's leftover cents go to the largest remainders, ties to the smallest account ids: walk the
         # remainders down to the one where the leftover runs out, then find the account id where it does

@@ -189,8 +189,8 @@ def count_queries():
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's, and before it drops a PostgreSQL test database: the connections of threads that have ended
     are collected (psycopg closes them), and processes still exiting (a test's gunicorn workers) get up to 10 s.
-    A session still connected after that is named in a warning, and the drop fails (pytest-django warns;
-    .ci/run fails)."""
+    An idle session still connected after that is ended and named in a warning; a session still running a
+    statement is named in a warning, and the drop fails (pytest-django warns; .ci/run fails)."""
     yield
     if connection.vendor != "postgresql":
         return
