@@ -301,14 +301,15 @@ class AccountAdmin(GuardedModelAdmin):
             return
         try:
             if obj.parent_id:
-                created = subaccount_create(parent=obj.parent, name=obj.name, by=None, request=request)
+                created = subaccount_create(parent=obj.parent, name=obj.name, by=None, staff=request.user,
+                                             request=request)
             else:
                 # A root account created by staff has no owner yet; staff add one under Memberships.
                 with transaction.atomic():
                     created = Account.objects.add_root(instance=Account(name=obj.name, created_by=request.user))
                     subscription_start(account=created)
                     audit(account=created, actor=request.user, request=request, action="account.created",
-                          summary=f"Account “{obj.name}” created in the admin")
+                          summary=f"Account “{obj.name}” created in the admin", staff=True)
         except ValidationError as exc:
             raise ValidationError(exc.messages) from exc
         obj.pk, obj.path, obj.depth, obj.public_id = created.pk, created.path, created.depth, created.public_id
@@ -321,16 +322,17 @@ class AccountAdmin(GuardedModelAdmin):
             with transaction.atomic():
                 current = Account.objects.get(pk=obj.pk)
                 if "name" in changed:
-                    account_rename(account=current, name=obj.name, by=None, request=request)
+                    account_rename(account=current, name=obj.name, by=None, staff=request.user, request=request)
                 if "access_categories" in changed:
-                    subaccount_set_access(account=current, matrix=obj.access_categories, by=None, request=request)
+                    subaccount_set_access(account=current, matrix=obj.access_categories, by=None,
+                                          staff=request.user, request=request)
                 if changed & set(LIMIT_FIELDS):
-                    subaccount_set_limits(account=current, by=None, request=request,
+                    subaccount_set_limits(account=current, by=None, staff=request.user, request=request,
                                           limits={n: getattr(obj, f"limit_{n}") for n in LIMIT_NAMES})
                 if changed & set(DEFAULT_FIELDS):
                     subaccount_set_defaults(account=current, matrix=obj.default_access_categories, by=None,
                                             limits={n: getattr(obj, f"default_limit_{n}") for n in LIMIT_NAMES},
-                                            request=request)
+                                            staff=request.user, request=request)
         except (ValidationError, PermissionDenied, ValueError) as exc:
             request._admin_refused = True
             self.message_user(request, f"Nothing was saved: {refusal_text(exc)}", messages.ERROR)

@@ -1,6 +1,7 @@
 """Writing the audit trail: called inside the service's transaction, so the row and the change land together.
 And the actions it holds, for the filters that offer them."""
 
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 
 from .access import resolve_access
@@ -36,6 +37,20 @@ def client_ip(request) -> str | None:
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None
+
+
+def staff_acting(by, staff) -> dict:
+    """The audit data of a change the platform makes (``by=None``) through a staff member in the admin
+    (``staff``): the row names them (``actor=by or staff``) and is marked ``staff``, so the customer's trail says
+    who did it rather than "system". Call it before changing anything: ``staff`` must be an active staff member
+    (PermissionDenied), and beside a person ``by`` it is a mistake (ValueError)."""
+    if staff is None:
+        return {}
+    if by is not None:
+        raise ValueError("staff names who acts for the platform (by=None); a person acting is by.")
+    if not (staff.is_active and staff.is_staff):
+        raise PermissionDenied("Changes for the platform are made by platform staff.")
+    return {"staff": True}
 
 
 def audit(*, account: Account, actor, action: str, summary: str, request=None, **data) -> AuditEvent:

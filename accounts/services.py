@@ -17,7 +17,7 @@ from members.roles import RoleId
 from members.rows import composed_categories
 from members.services import account_sync_permissions, membership_add
 
-from .audit import audit
+from .audit import audit, staff_acting
 from .models import (
     LIMIT_NAMES,
     NAME_MAX_LENGTH,
@@ -104,7 +104,7 @@ def subaccount_refusal(parent: Account, by, *, shown: bool = False) -> str | Non
 
 @transaction.atomic
 def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_email: str = "",
-                      invite_role: str = RoleId.OWNER, request=None) -> Account:
+                      invite_role: str = RoleId.OWNER, staff=None, request=None) -> Account:
     """A subaccount of ``parent``, on parent billing, starting from the parent's defaults (access
     categories, never above the parent's own composed categories: rule 7; limits).
 
@@ -113,6 +113,7 @@ def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_emai
     (as ``invite_role``, within what the creator may give); ``owner`` (platform only, ``by=None``) makes a
     known person its Owner directly.
     """
+    staff_data = staff_acting(by, staff)
     parent = Account.objects.select_for_update().get(pk=parent.pk)
     check_can_nest_under(parent)
     refusal = subaccount_refusal(parent, by)
@@ -129,13 +130,14 @@ def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_emai
     account = Account.objects.add_child(parent, instance=account)
     _clamp_limits(account, parent)
     summary = f"Subaccount “{name}” created"
-    audit(account=account, actor=by, request=request, action="subaccount.created", summary=summary)
-    audit(account=parent, actor=by, request=request, action="subaccount.created",
-          summary=f"{summary} under {parent.name}", subaccount=str(account.public_id))
+    audit(account=account, actor=by or staff, request=request, action="subaccount.created", summary=summary,
+          **staff_data)
+    audit(account=parent, actor=by or staff, request=request, action="subaccount.created",
+          summary=f"{summary} under {parent.name}", subaccount=str(account.public_id), **staff_data)
     webhooks.emit(parent, WebhookEvent.SUBACCOUNT_CREATED, {"subaccount_id": str(account.public_id),
                                                             "name": account.name, "level": account.depth})
     if owner is not None:
-        membership_add(account=account, user=owner, role=RoleId.OWNER, by=None, request=request)
+        membership_add(account=account, user=owner, role=RoleId.OWNER, by=None, staff=staff, request=request)
     if invite_email:
         from members.invitations import invitation_create
 
@@ -144,9 +146,10 @@ def subaccount_create(*, parent: Account, name: str, by, owner=None, invite_emai
 
 
 @transaction.atomic
-def account_rename(*, account: Account, name: str, by, request=None) -> Account:
+def account_rename(*, account: Account, name: str, by, staff=None, request=None) -> Account:
     from .access import require
 
+    staff_data = staff_acting(by, staff)
     require(by, account, "manage_settings")
     name = clean_account_name(name, parent=account.parent, exclude=account)
     if name == account.name:
@@ -154,8 +157,8 @@ def account_rename(*, account: Account, name: str, by, request=None) -> Account:
     old = account.name
     Account.objects.filter(pk=account.pk).update(name=name, name_key=name_key(name))
     account.name = name
-    audit(account=account, actor=by, request=request, action="account.renamed",
-          summary=f"Renamed “{old}” → “{name}”", old=old, new=name)
+    audit(account=account, actor=by or staff, request=request, action="account.renamed",
+          summary=f"Renamed “{old}” → “{name}”", old=old, new=name, **staff_data)
     return account
 
 
@@ -243,9 +246,10 @@ def _require_parent_manager(by, parent: Account) -> None:
 
 
 @transaction.atomic
-def subaccount_set_access(*, account: Account, matrix: dict, by, request=None) -> Account:
+def subaccount_set_access(*, account: Account, matrix: dict, by, staff=None, request=None) -> Account:
     """Set the categories a subaccount's own members may use. Never above what the actor holds in the parent
     nor above the parent's own composed categories (R1, R5); the rows of the whole subtree re-sync at once."""
+    staff_data = staff_acting(by, staff)
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have access categories set by a parent.")
     parent = account.parent
@@ -256,11 +260,11 @@ def subaccount_set_access(*, account: Account, matrix: dict, by, request=None) -
     account.access_categories = stored(matrix)
     Account.objects.filter(pk=account.pk).update(access_categories=account.access_categories)
     account_sync_permissions(account, subtree=True)
-    audit(account=account, actor=by, request=request, action="subaccount.access_changed",
-          summary="Access categories changed", old=old, new=account.access_categories)
-    audit(account=parent, actor=by, request=request, action="subaccount.access_changed",
+    audit(account=account, actor=by or staff, request=request, action="subaccount.access_changed",
+          summary="Access categories changed", old=old, new=account.access_categories, **staff_data)
+    audit(account=parent, actor=by or staff, request=request, action="subaccount.access_changed",
           summary=f"Access categories of {account.name} changed", subaccount=str(account.public_id),
-          new=account.access_categories)
+          new=account.access_categories, **staff_data)
     return account
 
 
@@ -274,10 +278,11 @@ def blank_limits(parent: Account) -> dict[str, int | None]:
 
 
 @transaction.atomic
-def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -> Account:
+def subaccount_set_limits(*, account: Account, limits: dict, by, staff=None, request=None) -> Account:
     """Set a subaccount's limits. ``None`` means "use the parent's default", or the most the parent's lineage
     allows when it has none (``blank_limits``, resolved now). Never above the smallest limit of the parent and
     its ancestors (R1)."""
+    staff_data = staff_acting(by, staff)
     if not account.is_subaccount:
         raise ValidationError("Only subaccounts have limits set by a parent.")
     parent = account.parent
@@ -289,18 +294,20 @@ def subaccount_set_limits(*, account: Account, limits: dict, by, request=None) -
     Account.objects.filter(pk=account.pk).update(**{f"limit_{n}": v for n, v in values.items()})
     for name, value in values.items():
         setattr(account, f"limit_{name}", value)
-    audit(account=account, actor=by, request=request, action="subaccount.limits_changed",
-          summary="Limits changed", old=old, new=account.limits())
-    audit(account=parent, actor=by, request=request, action="subaccount.limits_changed",
+    audit(account=account, actor=by or staff, request=request, action="subaccount.limits_changed",
+          summary="Limits changed", old=old, new=account.limits(), **staff_data)
+    audit(account=parent, actor=by or staff, request=request, action="subaccount.limits_changed",
           summary=f"Limits of {account.name} changed", subaccount=str(account.public_id),
-          old=old, new=account.limits())
+          old=old, new=account.limits(), **staff_data)
     return account
 
 
 @transaction.atomic
-def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by, request=None) -> Account:
+def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by, staff=None,
+                            request=None) -> Account:
     """What subaccounts created under ``account`` from now on start with. Existing ones keep theirs.
     The same ceilings as setting a subaccount directly (R1, R5)."""
+    staff_data = staff_acting(by, staff)
     _require_parent_manager(by, account)
     matrix = clean_matrix(matrix)
     # (a default left blank is no default: a new subaccount then takes the lineage's smallest limit, _clamp_limits)
@@ -312,9 +319,9 @@ def subaccount_set_defaults(*, account: Account, matrix: dict, limits: dict, by,
         values[f"default_limit_{name}"] = limits.get(name)
         setattr(account, f"default_limit_{name}", limits.get(name))
     Account.objects.filter(pk=account.pk).update(**values)
-    audit(account=account, actor=by, request=request, action="subaccount.defaults_changed",
+    audit(account=account, actor=by or staff, request=request, action="subaccount.defaults_changed",
           summary="Defaults for new subaccounts changed",
-          access=account.default_access_categories, limits=account.default_limits())
+          access=account.default_access_categories, limits=account.default_limits(), **staff_data)
     return account
 
 

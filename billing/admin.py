@@ -52,7 +52,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if current.pk == obj.plan_id:
             return
         try:
-            change_ = plan_change(account=obj.account, plan=obj.plan, by=None, request=request)
+            change_ = plan_change(account=obj.account, plan=obj.plan, by=None, staff=request.user,
+                                  request=request)
         except ValidationError as exc:
             request._admin_refused = True
             self.message_user(request, f"Nothing was saved: {' '.join(exc.messages)}", messages.ERROR)

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import audit
+from accounts.audit import audit, staff_acting
 from accounts.models import Account
 
 from .models import Plan, PlanChange, Subscription, period_start
@@ -97,8 +97,11 @@ def _switch_at_stripe(account: Account, plan: Plan) -> None:
 
 
 @transaction.atomic
-def plan_change(*, account: Account, plan: Plan, by, request=None) -> PlanChange:
-    """Upgrade now (with a prorated line) or schedule a downgrade for the next period. Replaces a scheduled one."""
+def plan_change(*, account: Account, plan: Plan, by, staff=None, request=None) -> PlanChange:
+    """Upgrade now (with a prorated line) or schedule a downgrade for the next period. Replaces a scheduled one.
+    ``by=None`` is the platform; ``staff``, the staff member acting for it in the admin, is named in the audit
+    trail."""
+    staff_data = staff_acting(by, staff)
     account = Account.objects.select_for_update().get(pk=account.pk)
     _require(by, account)
     current = current_plan(account)
@@ -118,15 +121,16 @@ def plan_change(*, account: Account, plan: Plan, by, request=None) -> PlanChange
             effective_at=now, prorated_cents=prorated, prorated_days=left, period_days=days, requested_by=by)
         Subscription.objects.update_or_create(account=account, defaults={"plan": plan})
         _switch_at_stripe(account, plan)
-        audit(account=account, actor=by, request=request, action="billing.plan_changed",
+        audit(account=account, actor=by or staff, request=request, action="billing.plan_changed",
               summary=f"Plan upgraded to {plan.name} ({cents(prorated)} prorated for {left} of {days} days)",
-              old=current.code if current else None, new=plan.code)
+              old=current.code if current else None, new=plan.code, **staff_data)
         return change
     end = datetime.datetime.combine(q.next_period, datetime.time(), tzinfo=datetime.UTC)
     change = PlanChange.objects.create(account=account, from_plan=current, to_plan=plan,
                                        status=PlanChange.Status.SCHEDULED, effective_at=end, requested_by=by)
-    audit(account=account, actor=by, request=request, action="billing.plan_change_scheduled",
-          summary=f"Plan change to {plan.name} scheduled for {end:%d %B %Y}", old=current.code, new=plan.code)
+    audit(account=account, actor=by or staff, request=request, action="billing.plan_change_scheduled",
+          summary=f"Plan change to {plan.name} scheduled for {end:%d %B %Y}", old=current.code, new=plan.code,
+          **staff_data)
     return change
 
 

@@ -72,10 +72,10 @@ class MembershipAdmin(admin.ModelAdmin):
                 raise PermissionDenied("Only a superuser gives a staff member a role in a customer's account.")
             if change:
                 membership_change_role(membership=Membership.objects.get(pk=obj.pk), role=obj.role, by=None,
-                                       request=request)
+                                       staff=request.user, request=request)
             else:
                 created = membership_add(account=obj.account, user=obj.user, role=obj.role, by=None,
-                                         request=request)
+                                         staff=request.user, request=request)
                 obj.pk = created.pk
         except (ValidationError, PermissionDenied) as exc:
             request._admin_refused = True
@@ -101,7 +101,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         try:
-            membership_remove(membership=obj, by=None, request=request)
+            membership_remove(membership=obj, by=None, staff=request.user, request=request)
         except ValidationError as exc:
             self.message_user(request, exc.messages[0], messages.ERROR)
 

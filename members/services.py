@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 
-from accounts.audit import audit
+from accounts.audit import audit, staff_acting
 from accounts.models import Account
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -20,9 +20,11 @@ __all__ = ["Caps", "account_sync_permissions", "membership_sync_permissions", "r
 
 @transaction.atomic
 def membership_add(*, account: Account, user, role: str, by, is_agency: bool = False, agency_account=None,
-                   via_agency: bool | None = None, via_grant=None, request=None) -> Membership:
+                   via_agency: bool | None = None, via_grant=None, staff=None, request=None) -> Membership:
     """Add ``user`` to ``account`` as ``role``. ``by`` must be allowed to give that role there (R1);
-    the membership records who created it and whether through an agency (R2)."""
+    the membership records who created it and whether through an agency (R2). ``by=None`` is the platform;
+    ``staff``, the staff member acting for it in the admin, is named in the audit trail."""
+    staff_data = staff_acting(by, staff)
     get_role(role)
     if by is not None:
         check_grant(by, account, role=role)
@@ -38,8 +40,8 @@ def membership_add(*, account: Account, user, role: str, by, is_agency: bool = F
                                            via_grant_id=getattr(via_grant, "pk", via_grant))
     membership_sync_permissions(membership)
     audit(
-        account=account, actor=by, request=request, action="member.added",
-        summary=f"{user.email} added as {get_role(role).name}", user=user.email, role=role,
+        account=account, actor=by or staff, request=request, action="member.added",
+        summary=f"{user.email} added as {get_role(role).name}", user=user.email, role=role, **staff_data,
     )
     webhooks.emit(account, WebhookEvent.MEMBER_ADDED, {"email": user.email, "role": role, "is_agency": is_agency})
     return membership
@@ -69,7 +71,10 @@ def check_not_last_owner(membership: Membership, doing: str) -> None:
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, role: str, by, request=None) -> Membership:
+def membership_change_role(*, membership: Membership, role: str, by, staff=None, request=None) -> Membership:
+    """``by=None`` is the platform; ``staff``, the staff member acting for it in the admin, is named in the audit
+    trail."""
+    staff_data = staff_acting(by, staff)
     get_role(role)
     if role == membership.role:
         return membership
@@ -85,9 +90,9 @@ def membership_change_role(*, membership: Membership, role: str, by, request=Non
     membership.save(update_fields=["role"])
     membership_sync_permissions(membership)
     audit(
-        account=membership.account, actor=by, request=request, action="member.role_changed",
+        account=membership.account, actor=by or staff, request=request, action="member.role_changed",
         summary=f"{membership.user.email}: {get_role(old).name} → {get_role(role).name}",
-        user=membership.user.email, old_role=old, new_role=role,
+        user=membership.user.email, old_role=old, new_role=role, **staff_data,
     )
     return membership
 
@@ -128,23 +133,25 @@ def descendant_memberships(membership: Membership):
             .select_related("account", "user").order_by("account__path"))
 
 
-def membership_end(membership: Membership, *, by, request=None, summary: str) -> None:
-    """Delete a membership and its rows, audited. No rank check: callers have authorized it (removal below,
-    or revoking the agency grant it came through)."""
+def membership_end(membership: Membership, *, by, request=None, summary: str, **audit_data) -> None:
+    """Delete a membership and its rows, audited (``by``, the actor, with ``audit_data``). No rank check: callers
+    have authorized it (removal below, or revoking the agency grant it came through)."""
     account = membership.account
     membership.delete()
     membership.pk = None
     membership_sync_permissions(membership)
     audit(account=account, actor=by, request=request, action="member.removed", summary=summary,
-          user=membership.user.email)
+          user=membership.user.email, **audit_data)
     webhooks.emit(account, WebhookEvent.MEMBER_REMOVED, {"email": membership.user.email, "role": membership.role})
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, by, also=(), request=None) -> list[Membership]:
+def membership_remove(*, membership: Membership, by, also=(), staff=None, request=None) -> list[Membership]:
     """Remove ``membership`` and, from ``also``, the same person's memberships in subaccounts below it
     (offboarding is complete: R4). Leaving is always allowed; removing someone needs rank over them in
-    each account. Returns every membership removed."""
+    each account. Returns every membership removed. ``by=None`` is the platform; ``staff``, the staff member
+    acting for it in the admin, is named in the audit trail."""
+    staff_data = staff_acting(by, staff)
     leaving = by is not None and by.pk == membership.user_id
     below = {m.pk: m for m in descendant_memberships(membership)}
     extra = []
@@ -158,8 +165,8 @@ def membership_remove(*, membership: Membership, by, also=(), request=None) -> l
         check_not_last_owner(m, "leave" if leaving else "be removed")
     email = membership.user.email
     for m in (membership, *extra):
-        membership_end(m, by=by, request=request,
-                summary=f"{email} left the account" if leaving else f"{email} removed")
+        membership_end(m, by=by or staff, request=request,
+                       summary=f"{email} left the account" if leaving else f"{email} removed", **staff_data)
     return [membership, *extra]
 
 

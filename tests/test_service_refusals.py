@@ -1542,3 +1542,69 @@ class TestSecurityServices:
         refused(lambda: security_services.mfa_reset(membership=membership(ag.c_member, ag.client), by=None),
                 PermissionDenied, r"^Platform staff reset second factors in the admin")
 
+
+
+class TestStaffActingForThePlatform:
+    """``staff=`` names the staff member who acts for the platform (``by=None``) in the admin: only an active staff
+    member may be named, never beside a person acting (``by``), and a refusal writes nothing."""
+
+    @staticmethod
+    def calls(tree, person):
+        from billing.plans import plan_change
+
+        owner = membership(tree.a_owner, tree.alpha)
+        return {
+            "membership_add": lambda staff, by=None: member_services.membership_add(
+                account=tree.root, user=person, role=MEMBER, by=by, staff=staff),
+            "membership_change_role": lambda staff, by=None: member_services.membership_change_role(
+                membership=membership(tree.r_member, tree.root), role=VIEWER, by=by, staff=staff),
+            "membership_remove": lambda staff, by=None: member_services.membership_remove(
+                membership=owner, by=by, staff=staff),
+            "plan_change": lambda staff, by=None: plan_change(account=tree.other, plan=plan("pro"), by=by,
+                                                             staff=staff),
+            "subaccount_create": lambda staff, by=None: account_services.subaccount_create(
+                parent=tree.root, name="Gamma", by=by, staff=staff),
+            "account_rename": lambda staff, by=None: account_services.account_rename(
+                account=tree.alpha, name="Alpha Two", by=by, staff=staff),
+            "subaccount_set_access": lambda staff, by=None: account_services.subaccount_set_access(
+                account=tree.alpha, matrix=tree.alpha.access_categories, by=by, staff=staff),
+            "subaccount_set_limits": lambda staff, by=None: account_services.subaccount_set_limits(
+                account=tree.alpha, limits={}, by=by, staff=staff),
+            "subaccount_set_defaults": lambda staff, by=None: account_services.subaccount_set_defaults(
+                account=tree.root, matrix=tree.root.default_access_categories, limits={}, by=by, staff=staff),
+        }
+
+    # the service and the account whose trail it writes to
+    SERVICES = {"membership_add": "root", "membership_change_role": "root", "membership_remove": "alpha",
+                "plan_change": "other", "subaccount_create": "root", "account_rename": "alpha",
+                "subaccount_set_access": "alpha", "subaccount_set_limits": "alpha", "subaccount_set_defaults": "root"}
+
+    @pytest.mark.parametrize("service", SERVICES)
+    def test_the_staff_member_is_named_and_marked(self, tree, service):
+        staff = UserFactory(is_staff=True)
+        call = self.calls(tree, UserFactory())[service]
+        succeeds(lambda: call(staff))
+        event = AuditEvent.objects.filter(account=getattr(tree, self.SERVICES[service])).latest("pk")
+        assert (event.actor, event.actor_email, event.data.get("staff")) == (staff, staff.email, True)
+
+    @pytest.mark.parametrize("service", SERVICES)
+    @pytest.mark.parametrize("who", ["customer", "former_staff"])
+    def test_only_active_staff_act_for_the_platform(self, tree, service, who):
+        staff = UserFactory(is_staff=False) if who == "customer" else UserFactory(is_staff=True, is_active=False)
+        call = self.calls(tree, UserFactory())[service]
+        refused(lambda: call(staff), PermissionDenied,
+                r"^Changes for the platform are made by platform staff\.$")
+
+    @pytest.mark.parametrize("service", SERVICES)
+    def test_staff_beside_a_person_acting_is_refused(self, tree, service):
+        call, staff, owner = self.calls(tree, UserFactory())[service], UserFactory(is_staff=True), fresh(tree.r_owner)
+        before = db_state()
+        with pytest.raises(ValueError, match="acts for the platform"):
+            call(staff, by=owner)
+        assert db_state() == before
+
+    def test_without_staff_the_platform_is_system(self, tree):
+        person = UserFactory()
+        member_services.membership_add(account=tree.root, user=person, role=MEMBER, by=None)
+        event = AuditEvent.objects.filter(account=tree.root).latest("pk")
+        assert (event.actor, event.actor_email, event.data.get("staff")) == (None, "", None)

@@ -11,6 +11,7 @@ from members.templatetags.dates import moment
 register = template.Library()
 
 _SUPPORT = mark_safe(' <span class="badge">platform support</span>')
+_STAFF = mark_safe(' <span class="badge">platform staff</span>')  # a change the platform made in the admin
 
 
 @register.simple_tag(takes_context=True)
@@ -23,6 +24,8 @@ def audit_rows(context):
                   else mark_safe(""))
         if data.get("via_support"):
             badges += _SUPPORT
+        elif data.get("staff"):
+            badges += _STAFF
         when = moment(timezone.localtime(e.created_at)) if e.created_at else ""
         rows.append((when, e.actor_email or "system", badges, e.action, e.summary, e.account.name,
                      e.ip_address or "—"))

@@ -184,7 +184,8 @@ class TestChangesGoThroughServices:
         response = staff_client.post(url, self._form(staff_client, tree["sales"], name="Sales team"))
         assert response.status_code == 302, response.context["adminform"].form.errors
         assert Account.objects.get(pk=tree["sales"].pk).name == "Sales team"
-        assert AuditEvent.objects.filter(account=tree["sales"], action="account.renamed").exists()
+        event = AuditEvent.objects.get(account=tree["sales"], action="account.renamed")
+        assert (event.actor, event.data.get("staff")) == (response.wsgi_request.user, True)  # not "system"
 
     def test_a_limit_above_the_parents_saves_nothing(self, tree, staff_client):
         Account.objects.filter(pk=tree["acme"].pk).update(limit_agents=5)

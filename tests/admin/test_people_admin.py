@@ -125,3 +125,32 @@ class TestMemberships:
         assert membership.role == RoleId.ADMIN
         assert AuditEvent.objects.filter(account=account, action__startswith="member.").exists()
         assert user.has_perm("accounts.manage_members", account)  # permission rows were written
+
+    def test_the_customers_trail_names_the_staff_member_for_each_change(self, support_client):
+        """Add, change the role, remove: each audit row names the staff member who did it in the admin (not
+        "system"), marked as the platform's staff on the customer's Audit page and in its CSV."""
+        account, user = AccountFactory(name="Acme"), UserFactory(email="pat@acme.example")
+        owner = MembershipFactory(account=account, role=RoleId.OWNER)
+        support_client.post(reverse("admin:members_membership_add"),
+                            {"user": user.pk, "account": account.pk, "role": RoleId.ADMIN})
+        membership = Membership.objects.get(account=account, user=user)
+        support_client.post(reverse("admin:members_membership_change", args=[membership.pk]),
+                            {"role": RoleId.MEMBER})
+        response = support_client.post(reverse("admin:members_membership_delete", args=[membership.pk]),
+                                       {"post": "yes"})
+        staff = response.wsgi_request.user
+        events = [e for e in AuditEvent.objects.filter(account=account, action__startswith="member.").order_by("pk")
+                  if e.data.get("user") == user.email]
+        assert [(e.action, e.actor, e.actor_email, e.data.get("staff")) for e in events] == [
+            ("member.added", staff, staff.email, True), ("member.role_changed", staff, staff.email, True),
+            ("member.removed", staff, staff.email, True)]
+        assert not Membership.objects.filter(pk=membership.pk).exists()
+
+        support_client.force_login(owner.user)
+        page = support_client.get(reverse("accounts:audit-log", kwargs={"account_id": account.public_id}))
+        html = page.content.decode()
+        assert page.status_code == 200 and staff.email in html and html.count("platform staff") == 3
+        assert html.count("<td>system</td>") == 1  # the Owner's row only, made by the factory as the platform
+        csv = support_client.get(reverse("accounts:audit-log", kwargs={"account_id": account.public_id}),
+                                 {"format": "csv"}).content.decode()
+        assert csv.count(f"{staff.email},platform staff,member.") == 3

@@ -6,6 +6,7 @@ from django.contrib.admin.sites import AdminSite
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from accounts.models import AuditEvent
 from billing.admin import hide_stripe_models_unless_configured
 from members.staff import BILLING, SUPPORT, sync_staff_groups
 from tests.factories import AccountFactory, MembershipFactory, plan
@@ -95,6 +96,9 @@ def test_billing_staff_change_plans_and_subscriptions(one_of_each, billing_clien
 
     assert subscription.plan.code == "agency"
     assert PlanChange.objects.get(account=subscription.account).status == "scheduled"
+    # the customer's trail names the staff member, not "system"
+    event = AuditEvent.objects.get(account=subscription.account, action="billing.plan_change_scheduled")
+    assert (event.actor, event.data.get("staff")) == (response.wsgi_request.user, True)
 
 
 def test_support_changes_account_status_and_memberships(one_of_each, support_client):
