@@ -65,15 +65,22 @@ class AccountViewMixin(LoginRequiredMixin):
 
 def ended_agency_access(user, public_id):
     """The agency grant through which ``user``'s agency (an account they belong to) reached this account, when it
-    has ended (revoked, or expired) and no other grant of theirs is active; None otherwise. One query."""
+    has ended (revoked, or expired) and no other grant of theirs is active, or when every grant still in force is
+    an agency's that is suspended (then ``agency_suspended`` is set on it); None otherwise. One query."""
     from agency.models import AgencyGrant
 
     grants = list(AgencyGrant.objects.filter(client__public_id=public_id, agency__memberships__user=user,
                                              agency__memberships__is_agency=False,
                                              status__in=[AgencyGrant.Status.ACTIVE, AgencyGrant.Status.REVOKED])
                   .select_related("agency", "client").distinct()[:20])
-    if not grants or any(g.is_effective for g in grants):
-        return None  # never had one, or still has one (then the refusal is about something else)
+    if not grants:
+        return None  # never had one
+    in_force = [g for g in grants if g.is_effective]
+    if in_force:  # the refusal is about something else, unless every agency still let in is suspended
+        if not all(g.agency.is_suspended for g in in_force):
+            return None
+        in_force[0].agency_suspended = True
+        return in_force[0]
     return max(grants, key=lambda g: g.decided_at if g.status == AgencyGrant.Status.REVOKED else g.expires_at)
 
 

@@ -98,20 +98,25 @@ class AgencyBaseline(models.Model):
 
 def effective_membership_q():
     """Memberships that count now: every ordinary one, and an agency one only while its agency's grant on
-    that account is active and unexpired, and while its person still belongs to the agency (R3: a leaver of
-    the agency loses every client on the next request). Checked in SQL, per request."""
+    that account is active and unexpired, while its person still belongs to the agency (R3: a leaver of
+    the agency loses every client on the next request), and while the agency's account (a root: agency access joins
+    two independent accounts) is not suspended: a suspended agency's people work in no client until the platform
+    lifts it; the grant stays, so lifting the suspension gives them back. Checked in SQL, per request."""
+    from accounts.models import Account
     from members.models import Membership
 
     grant = AgencyGrant.objects.active().filter(client_id=OuterRef("account_id"),
                                                 agency_id=OuterRef("agency_account_id"))
     still_in_agency = Membership.objects.filter(user_id=OuterRef("user_id"), account_id=OuterRef("agency_account_id"),
                                                 is_agency=False)
-    return Q(is_agency=False) | Q(_found(grant), _found(still_in_agency))
+    suspended = Account.objects.filter(pk=OuterRef("agency_account_id"), status=Account.Status.SUSPENDED)
+    return Q(is_agency=False) | Q(_found(grant), _found(still_in_agency), _found(suspended, False))
 
 
-def _found(qs):
-    """Whether ``qs`` has a row, as ``(SELECT id … LIMIT 1) IS NOT NULL``: one indexed lookup per agency membership.
-    PostgreSQL may run an ``EXISTS`` as a hash of every row the subquery could match on the platform (it did for
-    both of these: a sequential scan of every person's memberships, on each request of an agency user, growing
-    with the platform); a scalar subquery it never hashes."""
-    return IsNull(Subquery(qs.order_by().values("pk")[:1]), False)
+def _found(qs, found: bool = True):
+    """Whether ``qs`` has a row (``found=False``: has none), as ``(SELECT id … LIMIT 1) IS [NOT] NULL``: one indexed
+    lookup per agency membership. PostgreSQL may run an ``EXISTS`` as a hash of every row the subquery could match
+    on the platform (it did for the grant and the agency membership: a sequential scan of every person's
+    memberships, on each request of an agency user, growing with the platform); a scalar subquery it never
+    hashes."""
+    return IsNull(Subquery(qs.order_by().values("pk")[:1]), not found)

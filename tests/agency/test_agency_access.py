@@ -203,6 +203,52 @@ class TestRevocationAndExpiry:
         assert "cannot grant Full" in html and "today or a later date" in html
 
 
+class TestSuspendedAgency:
+    """A suspended agency's people work in no client while it lasts; the clients' own people, and other agencies,
+    are not touched; lifting it gives the access back."""
+
+    def _open_session(self, world):
+        return TestRevocationAndExpiry._open_session(self, world)
+
+    def test_suspending_the_agency_pauses_its_access_on_the_next_request(self, world):
+        from accounts.services import account_set_status
+
+        browser = self._open_session(world)
+        account_set_status(account=world["agency"], suspended=True, staff=UserFactory(is_staff=True))
+        response = browser.get(page(world["client"]))
+        html = response.content.decode()
+        # said as it is, and nothing else about the account
+        assert response.status_code == 403 and "Agency X's account is suspended" in html
+        assert "Dashboard" not in html
+        assert access_of(world["agency_admin"], world["client"]) is None
+        entries = browser.get(reverse("accounts:switcher"), HTTP_HX_REQUEST="true").context["entries"]
+        assert world["client"] not in [e["account"] for e in entries]
+        assert browser.get(reverse("accounts:switcher"), {"q": "Client"}, HTTP_HX_REQUEST="true").context[
+            "entries"] == []  # nor found by a search
+        # the client's own people work as before; the grant is untouched, and its Owner sees it paused
+        assert access_of(world["owner"], world["client"]).has("manage_members")
+        assert AgencyGrant.objects.get(pk=world["grant"].pk).is_effective
+        owner = Client()
+        owner.force_login(world["owner"])
+        listed = owner.get(page(world["client"], "client-access", "agency")).content.decode()
+        assert "Paused: agency suspended" in listed
+
+        account_set_status(account=world["agency"], suspended=False, staff=UserFactory(is_staff=True))
+        assert browser.get(page(world["client"])).status_code == 200
+        assert access_of(world["agency_admin"], world["client"]).is_agency
+
+    def test_another_agency_of_the_same_client_keeps_its_access(self, world, make_member):
+        from accounts.models import Account
+
+        second = AccountFactory(name="Agency Z")
+        z_admin = make_member(second, RoleId.ADMIN)
+        grant = services.access_request(agency=second, client=world["client"], by=z_admin)
+        services.access_decide(grant=grant, approve=True, by=world["owner"])
+        Account.objects.filter(pk=world["agency"].pk).update(status=Account.Status.SUSPENDED)
+        assert access_of(world["agency_admin"], world["client"]) is None
+        assert access_of(z_admin, world["client"]).is_agency
+
+
 class TestRequests:
     def test_request_approve_flow_in_the_browser_pages(self, client, make_member):
         agency = AccountFactory(name="Northwind")
