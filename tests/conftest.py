@@ -189,8 +189,8 @@ def count_queries():
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's, and before it drops a PostgreSQL test database: the connections of threads that have ended
     are collected (psycopg closes them), and processes still exiting (a test's gunicorn workers) get up to 10 s.
-    An idle session still connected after that is ended and named in a warning; a session still running a
-    statement is named in a warning, and the drop fails (pytest-django warns; .ci/run fails)."""
+    A session still connected after that is named in a warning, and the drop fails (pytest-django warns; .ci/run
+    fails)."""
     yield
     if connection.vendor != "postgresql":
         return
@@ -205,19 +205,5 @@ def django_db_setup(django_db_setup, django_db_blocker):
             if not others:
                 return
             time.sleep(0.1)
-        # An idle session left after the browser tests, by this process's own test code (its last statement a
-        # test's ROLLBACK; found again on 2026-11-28: tests/browser/test_transfer_journey.py then
-        # tests/workspace/test_views.py leave one, at 7249e17 as after it): ended here, and named, so that the
-        # database can be dropped. A session still running a statement is not touched: the drop fails on it.
-        idle = [row for row in others if row[2] == "idle"]
-        if idle:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-                               "current_database() AND pid = ANY(%s) AND state = 'idle'", [[row[0] for row in idle]])
-            warnings.warn(f"idle sessions ended to drop {connection.settings_dict['NAME']}: {idle}",
-                          pytest.PytestWarning, stacklevel=1)
-            others = [row for row in others if row[2] != "idle"]
-            if not others:
-                return
     warnings.warn(f"still connected to {connection.settings_dict['NAME']}: {others}", pytest.PytestWarning,
                   stacklevel=1)

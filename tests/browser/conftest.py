@@ -38,6 +38,27 @@ def _chromium_is_installed(missing_test_dependency):
             "CHROMIUM_PATH points at another one).")
 
 
+@pytest.fixture(scope="session")
+def _test_thread_connections():
+    """The test thread's database connections, taken before Playwright starts (see ``playwright`` below)."""
+    return {alias: connections[alias] for alias in connections}
+
+
+@pytest.fixture(scope="session")
+def playwright(_test_thread_connections, playwright):
+    """pytest-playwright's, with the test thread keeping its own database connections while Playwright runs.
+
+    Playwright's sync API leaves its event loop running in the test thread until the session ends, and Django
+    keeps a thread's connections (an asgiref ``Local(thread_critical=True)``) in a context variable instead of
+    the thread-local while a loop runs: every test after the first browser test got a second connection, without
+    the first one's ``_test_serialized_contents``, and the last one it opened was never closed (the session's
+    teardown, after Playwright stopped, saw and closed only the first), so PostgreSQL refused to drop the test
+    database. The same connection objects in both places: one connection per thread, closed as before."""
+    for alias, conn in _test_thread_connections.items():
+        connections[alias] = conn
+    yield playwright
+
+
 def _close_this_threads_connections(**kwargs):
     if threading.current_thread() is not threading.main_thread():
         connections.close_all()
