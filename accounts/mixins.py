@@ -65,9 +65,11 @@ class AccountViewMixin(LoginRequiredMixin):
 
 def ended_agency_access(user, public_id):
     """The agency grant through which ``user``'s agency (an account they belong to) reached this account, when it
-    has ended (revoked, or expired) and no other grant of theirs is active, or when every grant still in force is
-    an agency's that is suspended (then ``agency_suspended`` is set on it); None otherwise. One query."""
+    has ended (revoked, or expired) and no other grant of theirs is active; or, when a grant is still in force,
+    the one their own agency membership here comes through if its agency is suspended (``agency_suspended`` set on
+    it: paused, not ended); None otherwise. One query, two when a grant is in force."""
     from agency.models import AgencyGrant
+    from members.models import Membership
 
     grants = list(AgencyGrant.objects.filter(client__public_id=public_id, agency__memberships__user=user,
                                              agency__memberships__is_agency=False,
@@ -76,11 +78,13 @@ def ended_agency_access(user, public_id):
     if not grants:
         return None  # never had one
     in_force = [g for g in grants if g.is_effective]
-    if in_force:  # the refusal is about something else, unless every agency still let in is suspended
-        if not all(g.agency.is_suspended for g in in_force):
-            return None
-        in_force[0].agency_suspended = True
-        return in_force[0]
+    if in_force:  # the refusal is about something else, unless the person's own agency access here is paused
+        through = (Membership.objects.filter(account__public_id=public_id, user=user, is_agency=True)
+                   .values_list("agency_account_id", flat=True).first())
+        paused = next((g for g in in_force if g.agency_id == through and g.agency.is_suspended), None)
+        if paused is not None:
+            paused.agency_suspended = True
+        return paused
     return max(grants, key=lambda g: g.decided_at if g.status == AgencyGrant.Status.REVOKED else g.expires_at)
 
 

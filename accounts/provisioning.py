@@ -828,7 +828,7 @@ class Provisioner:
         updates = [r for r in self.ordered if r.outcome and r.outcome.action == "update"]
         total, done = len(creates) + len(updates), 0
         audit_rows: list[AuditEvent] = []
-        actor = self.staff if getattr(self.staff, "pk", None) else None
+        actor, mark = self._staff()
         who = {"actor": actor, "actor_email": getattr(actor, "email", "") or ""}
         for depth in sorted({r.depth for r in creates}):
             level = [r for r in creates if r.depth == depth]
@@ -841,7 +841,7 @@ class Provisioner:
                     audit_rows.append(AuditEvent(
                         account=created, action="subaccount.created" if depth > 1 else "account.created",
                         summary=f"{'Subaccount' if depth > 1 else 'Account'} “{created.name}” created by "
-                                "provisioning", data={"external_id": created.external_id, "line": row.line},
+                                "provisioning", data={"external_id": created.external_id, "line": row.line, **mark},
                         **who))
                 done += len(chunk)
                 self.progress("Writing", done, total)
@@ -851,7 +851,7 @@ class Provisioner:
                 Account.objects.filter(pk=node.account.pk).update(numchild=F("numchild") + n)
                 audit_rows.append(AuditEvent(account=node.account, action="subaccount.created",
                                              summary=f"{n} subaccount(s) created under {node.name} by provisioning",
-                                             data={"count": n}, **who))
+                                             data={"count": n, **mark}, **who))
         roots = [r for r in creates if r.depth == 1]
         Subscription.objects.bulk_create([Subscription(account=r.node.account, plan=r.node.plan) for r in roots],
                                          batch_size=BATCH)
@@ -865,6 +865,12 @@ class Provisioner:
         self._agency_requests([r for r in creates + updates if r.agency_target is not None])
         self.progress("Writing", total, total)
         self.report.applied = True
+
+    def _staff(self):
+        """The staff member who runs this from the admin (None: a command, the platform) and the audit data that
+        marks their rows (``accounts.audit.staff_acting``)."""
+        staff = self.staff if getattr(self.staff, "pk", None) else None
+        return staff, ({"staff": True} if staff is not None else {})
 
     def _build(self, row: _Row) -> Account:
         node, parent = row.node, row.parent_node
@@ -888,13 +894,14 @@ class Provisioner:
         from members.services import membership_add
 
         invited, audit_rows = [], []
+        staff, mark = self._staff()
         for row in creates:
             if not row.owner_email:
                 continue
             account = row.node.account
             user = self.users.get(row.owner_email)
             if user is not None:
-                membership_add(account=account, user=user, role=row.owner_role, by=None)
+                membership_add(account=account, user=user, role=row.owner_role, by=None, staff=staff)
                 self._notify(user, account, row.owner_role)
                 self.report.memberships += 1
             else:
@@ -902,7 +909,8 @@ class Provisioner:
                                           invited_by=None, sent_by_platform=True))
                 audit_rows.append(AuditEvent(account=account, action="invitation.sent",
                                              summary=f"Invited {row.owner_email} as {get_role(row.owner_role).name}",
-                                             data={"email": row.owner_email, "role": row.owner_role}))
+                                             data={"email": row.owner_email, "role": row.owner_role, **mark},
+                                             actor=staff, actor_email=getattr(staff, "email", "") or ""))
         Invitation.objects.bulk_create(invited, batch_size=BATCH)
         AuditEvent.objects.bulk_create(audit_rows, batch_size=BATCH)
         for invitation in invited:
@@ -925,16 +933,16 @@ class Provisioner:
         from .services import account_rename, subaccount_set_access
 
         account = Account.objects.select_for_update().get(pk=row.account.pk)
-        by = self.staff if getattr(self.staff, "pk", None) else None
+        by, mark = self._staff()
         if row.name != account.name:
-            account_rename(account=account, name=row.name, by=None)
+            account_rename(account=account, name=row.name, by=None, staff=by)
         if row.external_id and row.external_id != account.external_id:
             Account.objects.filter(pk=account.pk).update(external_id=row.external_id)
             audit(account=account, actor=by, action="account.external_id_changed",
                   summary=f"External ID set to {row.external_id} by provisioning", old=account.external_id,
-                  new=row.external_id)
+                  new=row.external_id, **mark)
         if row.access and row.merged_access != clean_matrix(account.access_categories or {}):
-            subaccount_set_access(account=account, matrix=stored(row.merged_access), by=None)
+            subaccount_set_access(account=account, matrix=stored(row.merged_access), by=None, staff=by)
         changed = {n: v for n, v in row.limits.items() if getattr(account, f"limit_{n}") != v}
         if changed:
             check_grant(None, account.parent, limits=changed)
@@ -943,24 +951,24 @@ class Provisioner:
             for target in (account, account.parent):
                 audit(account=target, actor=by, action="subaccount.limits_changed",
                       summary=f"Limits of {account.name} changed by provisioning", old=old,
-                      new={**old, **changed}, subaccount=str(account.public_id))
+                      new={**old, **changed}, subaccount=str(account.public_id), **mark)
         if account.depth == 1 and row.plan is not None:
             current = self.plans_by_root.get(account.path)
             if current is None or current.pk != row.plan.pk:
                 from billing.plans import plan_change
 
-                plan_change(account=account, plan=row.plan, by=None)  # upgrades now, downgrades next period
+                plan_change(account=account, plan=row.plan, by=None, staff=by)  # upgrades now, downgrades later
         role_now = self.member_roles.get((account.pk, row.owner_email))
         if row.owner_email and role_now is not None and role_now != row.owner_role:
             from members.models import Membership
             from members.services import membership_change_role
 
             membership = Membership.objects.get(account=account, user__email__iexact=row.owner_email, is_agency=False)
-            membership_change_role(membership=membership, role=row.owner_role, by=None)
+            membership_change_role(membership=membership, role=row.owner_role, by=None, staff=by)
         elif row.owner_email and (account.pk, row.owner_email) not in self.members | self.pending:
             user = self.users.get(row.owner_email)
             if user is not None:
-                membership_add(account=account, user=user, role=row.owner_role, by=None)
+                membership_add(account=account, user=user, role=row.owner_role, by=None, staff=by)
                 self._notify(user, account, row.owner_role)
                 self.report.memberships += 1
             else:

@@ -176,7 +176,8 @@ def account_delete(*, account: Account, by, request=None) -> None:
         )
     if account.parent_id:
         audit(account=account.parent, actor=by, request=request, action="subaccount.deleted",
-              summary=f"Subaccount “{account.name}” deleted", subaccount=str(account.public_id))
+              summary=f"Subaccount “{account.name}” deleted", subaccount=str(account.public_id),
+              **staff_acting(None, by))  # (by: platform staff, or None)
         # Its calls go with it: the figures its rollups gave the accounts above (blocked calls; it has no usage,
         # which would protect it) leave them, as when it moves away.
         rollups_follow_move(account_id=account.pk, old_ancestor_ids=ids_by_path(account.ancestor_paths),
@@ -342,7 +343,8 @@ def account_set_status(*, account: Account, suspended: bool, staff=None, reason:
     for a command) is named in the audit trail; ``reason`` is kept with it."""
     if staff is not None and not (staff.is_active and staff.is_staff):
         raise PermissionDenied("Suspending an account is done by platform staff.")
-    return _set_status(account, suspended, by=staff, request=request, by_platform=True, reason=reason[:300])
+    return _set_status(account, suspended, by=staff, request=request, by_platform=True, reason=reason[:300],
+                       **staff_acting(None, staff))
 
 
 def _set_status(account: Account, suspended: bool, *, by, request=None, by_platform=False, **data) -> Account:

@@ -439,7 +439,7 @@ class AuditLogView(AccountViewMixin, ListView):
             rows = [["When (UTC)", "Who", "Via", "Action", "What", "Account", "IP"]]
             for e in self.object_list[:AUDIT_MAX_ROWS]:
                 via = e.data.get("via_agency") or ("platform support" if e.data.get("via_support") else
-                                                   "platform staff" if e.data.get("staff") else "")
+                                                   "platform staff" if e.data.get("staff") is True else "")
                 rows.append([e.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"),
                              e.actor_email or "system", via, e.action, e.summary, e.account.name,
                              e.ip_address or ""])

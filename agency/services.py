@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import resolve_access
-from accounts.audit import audit
+from accounts.audit import audit, staff_acting
 from accounts.models import Account, subtree_q
 from accounts.permissions import clean_matrix, compose, matrix_of
 from developers import webhooks
@@ -213,6 +213,7 @@ def access_grant_by_platform(*, client: Account, agency: Account, expires_at=Non
     (members of the agency account) join the client as Agency Admins. Audited on both sides with ``reason``."""
     if staff is not None and not (staff.is_active and staff.is_staff):
         raise PermissionDenied("Granting agency access for the platform is done by platform staff.")
+    staff_data = staff_acting(None, staff)
     _check_pair(agency, client)
     _check_expiry(expires_at)
     already = AgencyGrant.objects.filter(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE).exists()
@@ -225,9 +226,10 @@ def access_grant_by_platform(*, client: Account, agency: Account, expires_at=Non
     account_sync_permissions(client)
     _both_sides(grant, by=staff, request=request, action="agency.access_approved",
                 summary=f"The platform gave {agency.name} agency access to {client.name}"
-                        + (f" until {expires_at:%Y-%m-%d}" if expires_at else ""), reason=reason[:300])
+                        + (f" until {expires_at:%Y-%m-%d}" if expires_at else ""), reason=reason[:300],
+                **staff_data)
     for user in people:
-        agency_member_add(grant=grant, user=user, by=None, request=request)
+        agency_member_add(grant=grant, user=user, by=None, staff=staff, request=request)
     return grant
 
 
@@ -272,6 +274,7 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None
         if not may_govern(grant.client, by) and not (agency_side and agency_side.has("manage_members")):
             raise PermissionDenied("Only the client's Owner or Admins, or the agency's admins, can end agency "
                                    "access.")
+    staff_data = staff_acting(by, staff)
     if grant.status not in OPEN:
         raise ValidationError(f"This agency access is already {grant.get_status_display().lower()}.")
     added = {m.pk: m for m in added_through(grant)}
@@ -283,24 +286,27 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None
     grant.status, grant.decided_by, grant.decided_at = AgencyGrant.Status.REVOKED, by or staff, timezone.now()
     grant.save()
     for membership in Membership.objects.filter(account=grant.client, is_agency=True, agency_account=grant.agency):
-        membership_remove(membership=membership, by=None, request=request)
+        membership_remove(membership=membership, by=None, staff=staff if by is None else None, request=request)
     for membership in extra:  # the governance decision authorizes these removals (R3)
         check_not_last_owner(membership, "be removed with the agency's access")
         membership_end(membership, by=by or staff, request=request,
-                          summary=f"{membership.user.email} removed with {grant.agency.name}'s agency access")
+                       summary=f"{membership.user.email} removed with {grant.agency.name}'s agency access",
+                       **staff_data)
     _disable_if_unused(grant.client)
     account_sync_permissions(grant.client)
     side = "platform" if by is None else "client" if access is not None and not access.is_agency else "agency"
     _both_sides(grant, by=by or staff, request=request, action="agency.access_revoked",
                 summary=f"Agency access of {grant.agency.name} to {grant.client.name} ended by the {side}"
-                        + (f"; {len(extra)} member(s) it added removed" if extra else ""))
+                        + (f"; {len(extra)} member(s) it added removed" if extra else ""), **staff_data)
     notices.access_ended(grant, side)
     return grant
 
 
 @transaction.atomic
-def agency_member_add(*, grant: AgencyGrant, user, by, request=None) -> Membership:
-    """The agency gives one more of its own people access to an active client."""
+def agency_member_add(*, grant: AgencyGrant, user, by, staff=None, request=None) -> Membership:
+    """The agency gives one more of its own people access to an active client. ``by=None`` is the platform;
+    ``staff``, the staff member acting for it, is named in the audit trail."""
+    staff_data = staff_acting(by, staff)
     grant = _locked(grant)
     _require_agency_manager(grant.agency, by)
     if not grant.is_effective:
@@ -308,10 +314,11 @@ def agency_member_add(*, grant: AgencyGrant, user, by, request=None) -> Membersh
     if not Membership.objects.filter(account=grant.agency, user=user, is_agency=False).exists():
         raise ValidationError(f"{user.email} is not a member of {grant.agency.name}.")
     membership = membership_add(account=grant.client, user=user, role=RoleId.AGENCY_ADMIN, by=None, is_agency=True,
-                                agency_account=grant.agency, via_agency=False, via_grant=grant, request=request)
+                                agency_account=grant.agency, via_agency=False, via_grant=grant, staff=staff,
+                                request=request)
     Membership.objects.filter(pk=membership.pk).update(created_by=by)
-    _both_sides(grant, by=by, request=request, action="agency.member_added",
-                summary=f"{user.email} of {grant.agency.name} got agency access to {grant.client.name}")
+    _both_sides(grant, by=by or staff, request=request, action="agency.member_added",
+                summary=f"{user.email} of {grant.agency.name} got agency access to {grant.client.name}", **staff_data)
     return membership
 
 

@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import resolve_access
-from accounts.audit import audit
+from accounts.audit import audit, staff_acting
 from accounts.baked import Baked
 from accounts.links import LinkExpired, LinkInvalid, link_token, link_url, link_value
 from accounts.models import LIMIT_NAMES, Account, subtree_bounds, subtree_q
@@ -203,6 +203,7 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
     """Propose the transfer; the billing owner is emailed a link (unless ``notify`` is off: staff accepting
     for them at once). Nothing else changes until they accept. ``staff``: the platform staff member acting
     for the platform (``by=None``), named in the audit trail."""
+    staff_data = staff_acting(by, staff)
     lineage = _lock_lineage(account)
     account = next((a for a in lineage if a.pk == account.pk), None) or Account.objects.get(pk=account.pk)
     permission = transfer_permission_refusal(account, by)
@@ -238,7 +239,7 @@ def transfer_start(*, account: Account, by, billing_owner_email: str, plan: Plan
     summary = f"Billing transfer started: {account.name} to become independent, waiting for {email}"
     for target in (account, account.parent):
         audit(account=target, actor=by or staff, request=request, action="billing.transfer_started",
-              summary=summary, transfer=str(transfer.public_id), **({"staff": True} if staff else {}))
+              summary=summary, transfer=str(transfer.public_id), **staff_data)
     if notify:
         _email(f"{account.name} can become an independent account",
                f"You are asked to take over billing for {account.name} on the {plan.name} plan.\n\n"
@@ -293,7 +294,9 @@ def _locked(transfer: BillingTransfer) -> BillingTransfer:
 @transaction.atomic
 def transfer_cancel(*, transfer: BillingTransfer, by, staff=None, request=None) -> BillingTransfer:
     """The parent withdraws an open transfer (billing and subaccount management there); the billing owner
-    is told their link no longer works."""
+    is told their link no longer works. ``by=None`` is the platform; ``staff``, the staff member acting for it,
+    is named in the audit trail."""
+    staff_data = staff_acting(by, staff)
     transfer = _locked(transfer)
     if by is not None:
         access = resolve_access(by, transfer.from_parent)
@@ -303,7 +306,7 @@ def transfer_cancel(*, transfer: BillingTransfer, by, staff=None, request=None) 
     if not transfer.is_open:
         raise ValidationError(f"This transfer is already {transfer.get_status_display().lower()}.")
     _end(transfer, BillingTransfer.Status.CANCELLED, by=by, actor=by or staff, request=request,
-         summary=f"Billing transfer of {transfer.account.name} cancelled")
+         summary=f"Billing transfer of {transfer.account.name} cancelled", **staff_data)
     _email(f"The billing transfer of {transfer.account.name} was withdrawn",
            f"The billing transfer of {transfer.account.name} was cancelled by its provider: the link you received "
            "no longer works. Nothing changed.", [transfer.billing_owner_email])

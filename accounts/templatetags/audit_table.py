@@ -24,7 +24,7 @@ def audit_rows(context):
                   else mark_safe(""))
         if data.get("via_support"):
             badges += _SUPPORT
-        elif data.get("staff"):
+        elif data.get("staff") is True:  # (support decisions keep the staff member's email under "staff")
             badges += _STAFF
         when = moment(timezone.localtime(e.created_at)) if e.created_at else ""
         rows.append((when, e.actor_email or "system", badges, e.action, e.summary, e.account.name,
