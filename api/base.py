@@ -66,12 +66,14 @@ class ApiView(GenericAPIView):
         from allauth.mfa.utils import is_mfa_enabled
 
         from security.middleware import SECOND_FACTORS
-        from security.policy import effective_policy
+        from security.policy import agency_policy, effective_policy, mfa_requirement
 
-        requirement = effective_policy(access.account, access.ancestors).mfa_for_role(access.role.id)
+        agency = agency_policy(access)  # (an agency user's key: their agency's policy binds them here too)
+        requirement = mfa_requirement(access, effective_policy(access.account, access.ancestors), agency)
         if requirement is not None and requirement.is_due() and not is_mfa_enabled(self.request.user,
                                                                                    SECOND_FACTORS):
-            raise ApiError(403, "mfa_required", f"{access.account.name} requires two-factor authentication: the "
+            name = agency.agency.name if agency and requirement.source.pk == agency.agency.pk else access.account.name
+            raise ApiError(403, "mfa_required", f"{name} requires two-factor authentication: the "
                                                 "key's creator must set up an authenticator app or a passkey "
                                                 "before the key works here again.")
 

@@ -18,6 +18,8 @@ def policy_notice(request):
     source = requirement.source
     if access is not None and source.pk == access.account.pk:
         who = "This account"
+    elif access is not None and access.is_agency and source.pk == access.effective_membership.agency_account_id:
+        who = f"{source.name}, your agency,"  # its policy follows its people into its clients' accounts
     elif access is not None and access.reaches(source):
         who = source.name
     else:

@@ -16,7 +16,7 @@ from accounts.audit import audit
 
 from .activity import event_record
 from .models import SecurityEvent, SupportAccess
-from .policy import effective_policy
+from .policy import agency_policy, effective_policy, mfa_requirement
 from .sessions import (
     ACTIVE_AT_KEY,
     IDLE_LIMIT_KEY,
@@ -119,30 +119,38 @@ class AccountPolicyMiddleware:
         policy = request.security_policy = effective_policy(access.account, access.ancestors)
         if access.is_support:
             self._support_request(request, access)
-        if not policy.policies:
+        # here as an agency user: the agency's own policy binds its people in its clients' accounts too
+        agency = agency_policy(access)
+        if not policy.policies and agency is None:
             return None
-        problem = policy.session_problem(now=time.time(), login_at=request.session.get(LOGIN_AT_KEY),
-                                         last_active_at=request.security_last_active_at)
+        times = {"now": time.time(), "login_at": request.session.get(LOGIN_AT_KEY),
+                 "last_active_at": request.security_last_active_at}
+        problem = policy.session_problem(**times) or (agency.session_problem(**times) if agency else None)
         if problem:
             return end_session(request, problem, access.account.name)
-        if policy.idle_timeout:  # from now on this session's idle clock holds everywhere (SessionActivityMiddleware)
-            seconds = policy.idle_timeout.value * 60
-            if seconds < request.session.get(IDLE_LIMIT_KEY, seconds + 1):
-                request.session[IDLE_LIMIT_KEY] = seconds
-        requirement = policy.mfa_for_role(access.role.id)
+        for idle in (policy.idle_timeout, agency.policy.idle_timeout if agency else None):
+            if idle:  # from now on this session's idle clock holds everywhere (SessionActivityMiddleware)
+                seconds = idle.value * 60
+                if seconds < request.session.get(IDLE_LIMIT_KEY, seconds + 1):
+                    request.session[IDLE_LIMIT_KEY] = seconds
+        requirement = mfa_requirement(access, policy, agency)
         if requirement is None or is_mfa_enabled(request.user, SECOND_FACTORS):
             return None
         if not requirement.is_due():
             request.security_notice = requirement
             return None
+        # (named: the URL's account, or the person's own agency, never an account above they may not reach: R6)
+        by_agency = agency is not None and requirement.source.pk == agency.agency.pk
+        name = agency.agency.name if by_agency else access.account.name
         if not request.session.get(SESSIONS_ENDED_KEY):
             request.session[SESSIONS_ENDED_KEY] = True
             ended = end_other_sessions(request)
             if ended:
                 event_record(kind=SecurityEvent.Kind.SESSIONS_ENDED_BY_POLICY, request=request, user=request.user,
-                             detail=f"{ended} other session(s): {access.account.name} requires two-factor")
-        messages.warning(request, f"{access.account.name} requires two-factor authentication. Set up an "
-                                  "authenticator app or a passkey to continue.")
+                             detail=f"{ended} other session(s): {name} requires two-factor")
+        who = (f"{name} requires two-factor authentication of its people, in its clients' accounts too" if by_agency
+               else f"{name} requires two-factor authentication")
+        messages.warning(request, f"{who}. Set up an authenticator app or a passkey to continue.")
         return _redirect(request, reverse("mfa_index"))
 
     @staticmethod

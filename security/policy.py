@@ -134,17 +134,65 @@ class EffectivePolicy:
     def is_empty(self) -> bool:
         return all(p.is_empty for p in self.policies)
 
-    def session_problem(self, *, now: float, login_at: float | None, last_active_at: float | None) -> str | None:
+    def session_problem(self, *, now: float, login_at: float | None, last_active_at: float | None,
+                        who: str = "this account") -> str | None:
         """Why this session must end here (idle too long, or signed in too long ago), or None. Times are
-        UNIX seconds, as the session stores them."""
+        UNIX seconds, as the session stores them. ``who`` names whose policy it is in the message."""
         lifetime = self.session_lifetime
         if lifetime and login_at is not None and now - login_at > timedelta(hours=lifetime.value).total_seconds():
-            return f"Your session ended: this account signs people out {lifetime.value} hours after they sign in."
+            return f"Your session ended: {who} signs people out {lifetime.value} hours after they sign in."
         idle = self.idle_timeout
         if idle and last_active_at is not None and now - last_active_at > timedelta(
                 minutes=idle.value).total_seconds():
-            return f"Your session ended after {idle.value} minutes without activity, as this account requires."
+            return f"Your session ended after {idle.value} minutes without activity, as {who} requires."
         return None
+
+
+@dataclass(frozen=True)
+class AgencyPolicy:
+    """An agency's own policy as it follows its people into its clients' accounts: its two-factor requirement (for
+    the role they hold in the agency) and its session limits apply there too, beside the client's own."""
+
+    policy: EffectivePolicy
+    role: str  # the person's role in the agency
+
+    @property
+    def agency(self) -> Account:
+        return self.policy.account
+
+    def session_problem(self, **times) -> str | None:
+        return self.policy.session_problem(**times, who=f"{self.agency.name}, your agency,")
+
+    def mfa(self) -> MfaRequirement | None:
+        return self.policy.mfa_for_role(self.role)
+
+
+def agency_policy(access) -> AgencyPolicy | None:
+    """For a person here as an agency user (``access.is_agency``): their agency's policy, when it has one that
+    binds them; None otherwise. One query, for agency users only (an agency is a root: its policy is its own)."""
+    if not access.is_agency:
+        return None
+    from members.models import Membership
+
+    m = access.effective_membership
+    role = Membership.objects.filter(account=OuterRef("pk"), user_id=m.user_id, is_agency=False).values("role")[:1]
+    agency = (Account.objects.filter(pk=m.agency_account_id).select_related("security_policy")
+              .annotate(agency_role=Subquery(role)).first())
+    if agency is None or agency.agency_role is None or not _has_policy(agency) or agency.security_policy.is_empty:
+        return None
+    policy = agency.security_policy
+    policy.account = agency
+    return AgencyPolicy(EffectivePolicy(agency, (policy,)), agency.agency_role)
+
+
+def mfa_requirement(access, policy: EffectivePolicy, agency: AgencyPolicy | None) -> MfaRequirement | None:
+    """The strictest two-factor requirement on the person here: the account's policy for their role, and their
+    agency's for their role there when they are here as an agency user (``agency_policy``)."""
+    found = policy.mfa_for_role(access.role.id)
+    theirs = agency.mfa() if agency is not None else None
+    if theirs is not None and (found is None or _earlier(theirs.deadline, found.deadline)):
+        return theirs
+    return found
 
 
 def _earlier(a: datetime | None, b: datetime | None) -> bool:

@@ -3,6 +3,7 @@ two-factor required (banner before the deadline, set-up after it, other sessions
 session lifetime, allowed invitation domains, and an Owner resetting a member's second factor."""
 
 import datetime
+import html
 
 import pytest
 import time_machine
@@ -291,6 +292,100 @@ def test_agency_users_meet_the_clients_policy(client):
     with pytest.raises(PermissionDenied):
         policy_update(account=client_account, by=ag_person, require_mfa=Scope.NOBODY)
     assert SecurityPolicy.objects.get(account=client_account).require_mfa == Scope.ADMINS
+
+
+@pytest.fixture
+def agency_world(make_member):
+    """Agency X (its Owner and a Member, both with agency access to Client), Client (its own Owner), and Agency Y
+    with agency access to Client too."""
+    from agency import services as agency
+
+    x, y, client_account = (AccountFactory(name=n) for n in ("Agency X", "Agency Y", "Client"))
+    people = {"x_owner": make_member(x, RoleId.OWNER), "x_member": make_member(x, RoleId.MEMBER),
+              "y_owner": make_member(y, RoleId.OWNER), "client_owner": make_member(client_account, RoleId.OWNER)}
+    for agency_account, requester, extra in ((x, people["x_owner"], people["x_member"]), (y, people["y_owner"], None)):
+        grant = agency.access_request(agency=agency_account, client=client_account, by=requester)
+        agency.access_decide(grant=grant, approve=True, by=people["client_owner"])
+        if extra is not None:
+            agency.agency_member_add(grant=grant, user=extra, by=requester)
+    return x, client_account, people
+
+
+def test_an_agencys_two_factor_requirement_follows_its_people_into_clients(agency_world):
+    """Agency X requires two-factor of everyone: its people are sent to set it up in Client too, named as their
+    agency's rule; Client's own people and Agency Y's are not; with a factor set up, they work on."""
+    x, client_account, people = agency_world
+    set_policy(x, require_mfa=Scope.EVERYONE)
+    browser = browser_for(people["x_member"])
+    response = browser.get(dashboard(client_account), follow=True)
+    assert response.redirect_chain[0] == (reverse("mfa_index"), 302)
+    assert ("Agency X requires two-factor authentication of its people, in its clients' accounts too"
+            in html.unescape(response.content.decode()))
+    for who in ("client_owner", "y_owner"):
+        assert browser_for(people[who]).get(dashboard(client_account)).status_code == 200, who
+    give_second_factor(people["x_member"])
+    assert browser.get(dashboard(client_account)).status_code == 200
+
+
+def test_the_agencys_rule_applies_by_the_role_held_in_the_agency(agency_world):
+    """"Owners and Admins" of the agency: its Owner, an Agency Admin in Client, must have a factor there; its
+    Member, an Agency Admin in Client too, need not (the client's own rule would count the Agency Admin role)."""
+    x, client_account, people = agency_world
+    set_policy(x, require_mfa=Scope.ADMINS)
+    assert browser_for(people["x_owner"]).get(dashboard(client_account)).status_code == 302
+    assert browser_for(people["x_member"]).get(dashboard(client_account)).status_code == 200
+
+
+def test_before_the_agencys_deadline_a_banner_names_it(agency_world):
+    x, client_account, people = agency_world
+    with time_machine.travel(T0, tick=False):
+        set_policy(x, require_mfa=Scope.EVERYONE, mfa_deadline=T0 + datetime.timedelta(days=7))
+        html = browser_for(people["x_member"]).get(dashboard(client_account)).content.decode()
+        assert "Agency X, your agency, requires two-factor authentication from" in html
+        # the earlier deadline wins: the client's own, sooner
+        set_policy(client_account, require_mfa=Scope.EVERYONE, mfa_deadline=T0 + datetime.timedelta(days=2))
+        html = browser_for(people["x_member"]).get(dashboard(client_account)).content.decode()
+        assert "This account requires two-factor authentication from" in html
+
+
+def test_the_agencys_session_lifetime_signs_its_people_out_of_clients(agency_world):
+    x, client_account, people = agency_world
+    set_policy(x, session_lifetime_hours=8)
+    with time_machine.travel(T0, tick=False) as clock:
+        browser, own = browser_for(people["x_member"]), browser_for(people["client_owner"])
+        clock.shift(datetime.timedelta(hours=9))
+        response = browser.get(dashboard(client_account), follow=True)
+        assert "Agency X, your agency, signs people out 8 hours after they sign in" in response.content.decode()
+        assert browser.get(reverse("profile")).status_code == 302  # signed out
+        assert own.get(dashboard(client_account)).status_code == 200
+
+
+def test_an_agency_users_api_key_meets_the_agencys_requirement(agency_world):
+    from developers.services import apikey_create
+
+    x, client_account, people = agency_world
+    _, raw = apikey_create(account=client_account, by=people["x_owner"], label="ci")
+    url = f"/api/v1/accounts/{client_account.public_id}"
+    assert Client().get(url, HTTP_X_API_KEY=raw).status_code == 200
+    set_policy(x, require_mfa=Scope.ADMINS)
+    response = Client().get(url, HTTP_X_API_KEY=raw)
+    assert response.status_code == 403 and "Agency X requires two-factor" in response.content.decode()
+
+
+def test_the_agencys_policy_costs_agency_users_one_query(agency_world, count_queries, monkeypatch):
+    """One query on a client's page, for agency users only, with or without a policy in the agency."""
+    x, client_account, people = agency_world
+    browser, own = browser_for(people["x_member"]), browser_for(people["client_owner"])
+    browser.get(dashboard(client_account))
+    own.get(dashboard(client_account))
+    before, own_before = (count_queries(lambda b=b: b.get(dashboard(client_account))) for b in (browser, own))
+    with monkeypatch.context() as patched:
+        patched.setattr("security.middleware.agency_policy", lambda access: None)
+        assert count_queries(lambda: browser.get(dashboard(client_account))) == before - 1
+    set_policy(x, require_mfa=Scope.ADMINS, idle_timeout_minutes=600)
+    browser.get(dashboard(client_account))  # (notes the idle limit in the session once)
+    assert count_queries(lambda: browser.get(dashboard(client_account))) == before
+    assert count_queries(lambda: own.get(dashboard(client_account))) == own_before
 
 
 def test_mfa_reset_budget_does_not_grow_with_the_persons_memberships(client, acme, count_queries, make_member):
