@@ -50,6 +50,9 @@ def test_check_shows_the_plan_and_writes_nothing_then_apply_writes_it(staff_clie
     assert Account.objects.filter(external_id__in=["c1", "c2"]).count() == 2
     assert Invitation.objects.get().email == "new@example.com"
     assert AuditEvent.objects.filter(action="subaccount.created", actor=superuser).exists()
+    # every row of the run names the staff member and is marked as the platform's staff (not "system")
+    rows = AuditEvent.objects.filter(action__in=["subaccount.created", "invitation.sent"])
+    assert rows.count() >= 3 and all((e.actor, e.data.get("staff")) == (superuser, True) for e in rows)
     # The same token cannot apply twice.
     response = staff_client.post(reverse(URL), {"apply": "yes", "token": token})
     assert response.status_code == 302 and response["Location"] == reverse(URL)

@@ -348,6 +348,16 @@ def test_before_the_agencys_deadline_a_banner_names_it(agency_world):
         assert "This account requires two-factor authentication from" in html
 
 
+def test_the_agencys_earlier_deadline_wins_over_the_clients_later_one(agency_world):
+    """Client requires a factor from next month, the agency at once: its people must set one up now."""
+    x, client_account, people = agency_world
+    with time_machine.travel(T0, tick=False):
+        set_policy(client_account, require_mfa=Scope.EVERYONE, mfa_deadline=T0 + datetime.timedelta(days=30))
+        set_policy(x, require_mfa=Scope.EVERYONE)
+        assert browser_for(people["x_member"]).get(dashboard(client_account)).status_code == 302
+        assert browser_for(people["client_owner"]).get(dashboard(client_account)).status_code == 200  # a banner
+
+
 def test_the_agencys_session_lifetime_signs_its_people_out_of_clients(agency_world):
     x, client_account, people = agency_world
     set_policy(x, session_lifetime_hours=8)
@@ -358,6 +368,18 @@ def test_the_agencys_session_lifetime_signs_its_people_out_of_clients(agency_wor
         assert "Agency X, your agency, signs people out 8 hours after they sign in" in response.content.decode()
         assert browser.get(reverse("profile")).status_code == 302  # signed out
         assert own.get(dashboard(client_account)).status_code == 200
+
+
+def test_the_agencys_idle_timeout_holds_everywhere_once_a_client_was_opened(agency_world):
+    """As an account's own idle timeout does: after a client's page, 31 idle minutes end the session on any page."""
+    x, client_account, people = agency_world
+    set_policy(x, idle_timeout_minutes=30)
+    with time_machine.travel(T0, tick=False) as clock:
+        browser = browser_for(people["x_member"])
+        assert browser.get(dashboard(client_account)).status_code == 200
+        clock.shift(datetime.timedelta(minutes=31))
+        response = browser.get(reverse("profile"))
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
 def test_an_agency_users_api_key_meets_the_agencys_requirement(agency_world):
