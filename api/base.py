@@ -61,8 +61,9 @@ class ApiView(GenericAPIView):
     def require_second_factor(self, access) -> None:
         """A key acts as its creator at the moment of each request (DESIGN): where the account's security policy
         requires two-factor of them and its deadline has passed, a creator without one is refused here as the
-        pages turn them away (found by a hostile review: keys went on working). No query unless the policy
-        requires it of them."""
+        pages turn them away (found by a hostile review: keys went on working). For an agency user's key their
+        agency's policy binds them too (``security.policy.agency_policy``: one query, agency users only); otherwise
+        no query unless the policy requires it of them."""
         from allauth.mfa.utils import is_mfa_enabled
 
         from security.middleware import SECOND_FACTORS
