@@ -316,11 +316,12 @@ class AccountAdmin(GuardedModelAdmin):
 
     def _save_change(self, request, obj, form):
         """Each changed group of fields goes to its service, all or nothing; a refusal is shown on the
-        page and nothing is saved."""
-        changed = set(form.changed_data)
+        page and nothing is saved. What changed is read against the stored row, not the form's posted
+        ``initial-`` values (JSON fields carry them), so a save with nothing changed writes nothing."""
         try:
             with transaction.atomic():
                 current = Account.objects.get(pk=obj.pk)
+                changed = {name for name in form.fields if getattr(obj, name) != getattr(current, name)}
                 if "name" in changed:
                     account_rename(account=current, name=obj.name, by=None, staff=request.user, request=request)
                 if "access_categories" in changed:

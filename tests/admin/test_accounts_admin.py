@@ -2,21 +2,17 @@ import datetime
 
 import pytest
 import time_machine
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.models import Account, AccountUserObjectPermission, AuditEvent
 from billing.models import Invoice
 from members.roles import RoleId
+from tests.admin.helpers import change_form, messages_of
 from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:accounts_account_changelist"
-
-
-def messages_of(response):
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def rows(client, **params):
@@ -166,22 +162,9 @@ class TestBillingActions:
 
 
 class TestChangesGoThroughServices:
-    def _form(self, staff_client, account, **changes):
-        page = staff_client.get(reverse("admin:accounts_account_change", args=[account.pk]))
-        form = page.context["adminform"].form
-        data = {}
-        for name, field in form.fields.items():
-            value = form.initial.get(name, field.initial)
-            data[name] = "" if value is None else (field.prepare_value(value) if hasattr(field, "prepare_value")
-                                                   else value)
-        for prefix in ("memberships", "agency_grants", "agency_settings"):
-            data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
-        data.update(changes)
-        return data
-
     def test_a_rename_is_audited(self, tree, staff_client):
         url = reverse("admin:accounts_account_change", args=[tree["sales"].pk])
-        response = staff_client.post(url, self._form(staff_client, tree["sales"], name="Sales team"))
+        response = staff_client.post(url, change_form(staff_client, tree["sales"], name="Sales team"))
         assert response.status_code == 302, response.context["adminform"].form.errors
         assert Account.objects.get(pk=tree["sales"].pk).name == "Sales team"
         event = AuditEvent.objects.get(account=tree["sales"], action="account.renamed")
@@ -190,7 +173,7 @@ class TestChangesGoThroughServices:
     def test_a_limit_above_the_parents_saves_nothing(self, tree, staff_client):
         Account.objects.filter(pk=tree["acme"].pk).update(limit_agents=5)
         url = reverse("admin:accounts_account_change", args=[tree["sales"].pk])
-        response = staff_client.post(url, self._form(staff_client, tree["sales"], name="Renamed",
+        response = staff_client.post(url, change_form(staff_client, tree["sales"], name="Renamed",
                                                      limit_agents=10), follow=True)
         sales = Account.objects.get(pk=tree["sales"].pk)
         assert sales.name == "Sales" and sales.limit_agents is None  # all or nothing
@@ -198,7 +181,7 @@ class TestChangesGoThroughServices:
 
     def test_a_bad_category_level_is_a_field_error(self, tree, staff_client):
         url = reverse("admin:accounts_account_change", args=[tree["sales"].pk])
-        response = staff_client.post(url, self._form(staff_client, tree["sales"],
+        response = staff_client.post(url, change_form(staff_client, tree["sales"],
                                                      access_categories='{"usage": "full"}'))
         assert response.status_code == 200
         assert "Usage cannot be set to Full" in str(response.context["adminform"].form.errors)

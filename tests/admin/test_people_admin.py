@@ -2,7 +2,6 @@
 its service as the platform, with the staff member in the audit trail."""
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.models import AuditEvent
@@ -11,13 +10,10 @@ from agency.models import AgencyGrant
 from members.invitations import invitation_create
 from members.models import Invitation, Membership
 from members.roles import RoleId
+from tests.admin.helpers import messages_of
 from tests.factories import AccountFactory, MembershipFactory, UserFactory, sent_earlier
 
 pytestmark = pytest.mark.django_db
-
-
-def messages_of(response):
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 import time_machine
-from django.contrib.messages import get_messages
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connections
@@ -19,6 +18,7 @@ from billing import transfers
 from billing.management.commands.start_billing_transfer import Command as StartCommand
 from billing.models import BillingTransfer, Subscription
 from members.models import Membership
+from tests.admin.helpers import messages_of
 from tests.billing.conftest import TRANSFER_NOW as NOW
 from tests.factories import AccountFactory, UserFactory, plan, usage
 
@@ -250,10 +250,6 @@ class TestApply:
 def staff_client(client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     return client
-
-
-def messages_of(response):
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 class TestAccountAdminAction:
