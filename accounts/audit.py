@@ -39,18 +39,30 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def staff_acting(by, staff) -> dict:
+def staff_acting(by, staff, refusal: str = "Changes for the platform are made by platform staff.") -> dict:
     """The audit data of a change the platform makes (``by=None``) through a staff member in the admin
     (``staff``): the row names them (``actor=by or staff``) and is marked ``staff``, so the customer's trail says
     who did it rather than "system". Call it before changing anything: ``staff`` must be an active staff member
-    (PermissionDenied), and beside a person ``by`` it is a mistake (ValueError)."""
+    (PermissionDenied with ``refusal``, which names what was refused), and beside a person ``by`` it is a mistake
+    (ValueError)."""
     if staff is None:
         return {}
     if by is not None:
         raise ValueError("staff names who acts for the platform (by=None); a person acting is by.")
     if not (staff.is_active and staff.is_staff):
-        raise PermissionDenied("Changes for the platform are made by platform staff.")
+        raise PermissionDenied(refusal)
     return {"staff": True}
+
+
+def platform_via(data) -> str:
+    """How an audit row's data says the platform acted: "platform support" (staff under the customer's
+    consented support access), "platform staff" (a change made in the admin, ``staff_acting``) or "". Support
+    decisions keep the staff member's email under "staff", so only ``True`` there means the admin."""
+    if not isinstance(data, dict):
+        return ""
+    if data.get("via_support"):
+        return "platform support"
+    return "platform staff" if data.get("staff") is True else ""
 
 
 def audit(*, account: Account, actor, action: str, summary: str, request=None, **data) -> AuditEvent:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.db.models.functions import Lower
@@ -37,6 +37,7 @@ from members.emails import clean_email
 from members.grants import limit_ceiling
 from members.roles import RoleId, get_role
 
+from .audit import staff_acting
 from .downloads import FORMULA_PREFIXES
 from .models import LIMIT_NAMES, NAME_MAX_LENGTH, NAME_MIN_LENGTH, Account, AuditEvent
 from .names import name_key, normalize_name
@@ -995,8 +996,7 @@ def provision(text: str, *, fmt: str, dry_run: bool = False, update: bool = True
     """Check every row of ``text`` (CSV or JSON) and, unless ``dry_run`` or a row has a problem, apply them all
     in one transaction. ``staff`` (a staff user, from the admin) is named in the audit rows; a command runs as
     the platform. Invitation and notice emails go out after the commit."""
-    if staff is not None and not (staff.is_active and staff.is_staff):
-        raise PermissionDenied("Provisioning is done by platform staff.")
+    staff_acting(None, staff, "Provisioning is done by platform staff.")
     rows, problems = read_rows(text, fmt)
     unit = "Item" if fmt == "json" else "Line"
     with transaction.atomic():

@@ -341,10 +341,9 @@ def account_set_status(*, account: Account, suspended: bool, staff=None, reason:
     """The platform suspends or reactivates any account, a root included (admin action, command): its people
     can sign in but reach nothing in it or below it until it is reactivated. ``staff`` (a staff user, or None
     for a command) is named in the audit trail; ``reason`` is kept with it."""
-    if staff is not None and not (staff.is_active and staff.is_staff):
-        raise PermissionDenied("Suspending an account is done by platform staff.")
+    staff_data = staff_acting(None, staff, "Suspending an account is done by platform staff.")
     return _set_status(account, suspended, by=staff, request=request, by_platform=True, reason=reason[:300],
-                       **staff_acting(None, staff))
+                       **staff_data)
 
 
 def _set_status(account: Account, suspended: bool, *, by, request=None, by_platform=False, **data) -> Account:

@@ -17,7 +17,7 @@ from members.models import Membership
 from members.rows import composed_categories, own_categories
 
 from .access import resolve_access
-from .audit import audit_actions
+from .audit import audit_actions, platform_via
 from .baked import Baked
 from .dashboard import LimitMeter
 from .forms import AccessMatrixForm, AuditFilterForm, LimitsForm, MoveForm, SubaccountCreateForm, SuspendForm
@@ -438,8 +438,7 @@ class AuditLogView(AccountViewMixin, ListView):
 
             rows = [["When (UTC)", "Who", "Via", "Action", "What", "Account", "IP"]]
             for e in self.object_list[:AUDIT_MAX_ROWS]:
-                via = e.data.get("via_agency") or ("platform support" if e.data.get("via_support") else
-                                                   "platform staff" if e.data.get("staff") is True else "")
+                via = (e.data.get("via_agency") if isinstance(e.data, dict) else None) or platform_via(e.data)
                 rows.append([e.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"),
                              e.actor_email or "system", via, e.action, e.summary, e.account.name,
                              e.ip_address or ""])

@@ -211,9 +211,7 @@ def access_grant_by_platform(*, client: Account, agency: Account, expires_at=Non
     """The platform turns agency access on (the ``agency_access grant`` command, at the client's written
     request): an open request is approved, or a grant created, at the Agency Admin role's levels; ``people``
     (members of the agency account) join the client as Agency Admins. Audited on both sides with ``reason``."""
-    if staff is not None and not (staff.is_active and staff.is_staff):
-        raise PermissionDenied("Granting agency access for the platform is done by platform staff.")
-    staff_data = staff_acting(None, staff)
+    staff_data = staff_acting(None, staff, "Granting agency access for the platform is done by platform staff.")
     _check_pair(agency, client)
     _check_expiry(expires_at)
     already = AgencyGrant.objects.filter(client=client, agency=agency, status=AgencyGrant.Status.ACTIVE).exists()
@@ -263,10 +261,9 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None
 
     ``by=None`` is the platform (the admin, commands): no person's rights to check; ``staff`` (a staff user)
     is then named in the audit trail."""
+    staff_data = staff_acting(by, staff, "Ending agency access for the platform is done by platform staff.")
     grant = _locked(grant)
     if by is None:
-        if staff is not None and not (staff.is_active and staff.is_staff):
-            raise PermissionDenied("Ending agency access for the platform is done by platform staff.")
         access = None
     else:
         access = resolve_access(by, grant.client)
@@ -274,7 +271,6 @@ def access_revoke(*, grant: AgencyGrant, by, remove=(), staff=None, request=None
         if not may_govern(grant.client, by) and not (agency_side and agency_side.has("manage_members")):
             raise PermissionDenied("Only the client's Owner or Admins, or the agency's admins, can end agency "
                                    "access.")
-    staff_data = staff_acting(by, staff)
     if grant.status not in OPEN:
         raise ValidationError(f"This agency access is already {grant.get_status_display().lower()}.")
     added = {m.pk: m for m in added_through(grant)}

@@ -5,13 +5,13 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from accounts.audit import platform_via
 from accounts.html import format_html, format_html_join
 from members.templatetags.dates import moment
 
 register = template.Library()
 
-_SUPPORT = mark_safe(' <span class="badge">platform support</span>')
-_STAFF = mark_safe(' <span class="badge">platform staff</span>')  # a change the platform made in the admin
+_BADGES = {via: format_html(' <span class="badge">{}</span>', via) for via in ("platform support", "platform staff")}
 
 
 @register.simple_tag(takes_context=True)
@@ -22,10 +22,9 @@ def audit_rows(context):
         data = e.data if isinstance(e.data, dict) else {}
         badges = (format_html(' <span class="badge">via {}</span>', data["via_agency"]) if data.get("via_agency")
                   else mark_safe(""))
-        if data.get("via_support"):
-            badges += _SUPPORT
-        elif data.get("staff") is True:  # (support decisions keep the staff member's email under "staff")
-            badges += _STAFF
+        platform = platform_via(data)
+        if platform:
+            badges += _BADGES[platform]
         when = moment(timezone.localtime(e.created_at)) if e.created_at else ""
         rows.append((when, e.actor_email or "system", badges, e.action, e.summary, e.account.name,
                      e.ip_address or "—"))

@@ -79,3 +79,19 @@ def test_include_subaccounts_is_offered_only_where_there_are_some(client, trail)
     assert 'name="include_subaccounts"' in html and "Include subaccounts" in html
     listed = lambda **p: [e.summary for e in client.get(url, p).context["object_list"]]  # noqa: E731
     assert "Added below" not in listed() and "Added below" in listed(include_subaccounts="on")
+
+
+@pytest.mark.parametrize("data, via", [
+    ({"via_support": "Read only", "staff": "ops@platform.example"}, "platform support"),
+    ({"staff": True}, "platform staff"),
+    ({"staff": "ops@platform.example"}, ""),  # a support decision names the staff member: not the admin
+    ({"staff": 1}, ""),
+    ({}, ""),
+    (["staff"], ""),
+    (None, ""),
+])
+def test_platform_via_reads_only_what_the_platform_marks(data, via):
+    """One rule for the Audit page's badge and the CSV's Via column (both had the ``is True`` bug once)."""
+    from accounts.audit import platform_via
+
+    assert platform_via(data) == via
