@@ -89,6 +89,23 @@ def account_chain(depth: int, *, root: Account | None = None, prefix: str = "Lev
     return chain
 
 
+def approved_grant(agency: str = "Agency X", client: str = "Client Co") -> dict:
+    """An agency with an Admin, a client on the pro plan with an Owner, and the agency's access to the client
+    requested by the Admin and approved by the Owner, through the services (so its permission rows are real):
+    ``{"agency", "agency_admin", "client", "owner", "grant"}``, the grant read back approved."""
+    from agency import services as agency_services
+    from agency.models import AgencyGrant
+
+    agency_account = AccountFactory(name=agency)
+    agency_admin = MembershipFactory(account=agency_account, role=RoleId.ADMIN).user
+    client_account = AccountFactory(name=client, plan_code="pro")
+    owner = MembershipFactory(account=client_account, role=RoleId.OWNER).user
+    grant = agency_services.access_request(agency=agency_account, client=client_account, by=agency_admin)
+    agency_services.access_decide(grant=grant, approve=True, by=owner)
+    return dict(agency=agency_account, agency_admin=agency_admin, client=client_account, owner=owner,
+                grant=AgencyGrant.objects.get(pk=grant.pk))
+
+
 def account_tree(*, breadth: int, depth: int = 2, root: Account | None = None) -> Account:
     """A root with ``breadth`` children per node, ``depth`` levels in all (root included)."""
     root = root or AccountFactory()

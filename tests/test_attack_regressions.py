@@ -22,7 +22,7 @@ from members.grants import GrantRefused
 from members.models import Invitation, Membership, User
 from members.roles import RoleId
 from members.services import membership_change_role, membership_remove
-from tests.factories import AccountFactory, UserFactory, account_chain
+from tests.factories import AccountFactory, UserFactory, account_chain, approved_grant
 
 pytestmark = pytest.mark.django_db
 
@@ -45,16 +45,11 @@ def invite_and_accept(account, email, role, by):
 
 
 @pytest.fixture
-def agency_world(make_member):
+def agency_world(db):
     """Northwind (an agency with an Admin) has active agency access to a client owned by Olivia."""
-    northwind = AccountFactory(name="Northwind Agency")
-    adam = make_member(northwind, RoleId.ADMIN)
-    client = AccountFactory(name="Blue Harbor", plan_code="pro")
-    olivia = make_member(client, RoleId.OWNER)
-    grant = agency.access_request(agency=northwind, client=client, by=adam)
-    agency.access_decide(grant=grant, approve=True, by=olivia)
-    grant.refresh_from_db()
-    return dict(agency=northwind, adam=adam, client=client, olivia=olivia, grant=grant)
+    w = approved_grant("Northwind Agency", "Blue Harbor")
+    return dict(agency=w["agency"], adam=w["agency_admin"], client=w["client"], olivia=w["owner"],
+                grant=w["grant"])
 
 
 class TestFailure1AgencyUserPlantsAnAdmin:

@@ -7,10 +7,9 @@ from accounts import services as account_services
 from accounts.models import Account, AuditEvent
 from accounts.provisioning import provision
 from agency import services as agency_services
-from agency.models import AgencyGrant
 from members.models import Membership
 from members.roles import RoleId
-from tests.factories import AccountFactory, MembershipFactory, UserFactory, plan
+from tests.factories import AccountFactory, MembershipFactory, UserFactory, approved_grant, plan
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +26,8 @@ def staff():
 
 
 @pytest.fixture
-def granted(make_member):
-    agency = AccountFactory(name="Agency X")
-    agency_admin = make_member(agency, RoleId.ADMIN)
-    client_account = AccountFactory(name="Client Co", plan_code="pro")
-    owner = make_member(client_account, RoleId.OWNER)
-    grant = agency_services.access_request(agency=agency, client=client_account, by=agency_admin)
-    agency_services.access_decide(grant=grant, approve=True, by=owner)
-    return dict(agency=agency, agency_admin=agency_admin, client=client_account, owner=owner,
-                grant=AgencyGrant.objects.get(pk=grant.pk))
+def granted(db):
+    return approved_grant("Agency X", "Client Co")
 
 
 def test_staff_deleting_a_subaccount_is_marked_on_the_parents_trail(staff):

@@ -19,7 +19,7 @@ from agency.models import AgencyGrant
 from members import invitations as inv
 from members.models import Membership, User
 from members.roles import RoleId
-from tests.factories import AccountFactory, UserFactory
+from tests.factories import AccountFactory, UserFactory, approved_grant
 
 pytestmark = pytest.mark.django_db
 
@@ -39,16 +39,9 @@ def browser(user):
 
 
 @pytest.fixture
-def world(make_member):
-    agency = AccountFactory(name="Agency X")
-    agency_admin = make_member(agency, RoleId.ADMIN)
-    client_account = AccountFactory(name="Client Secret Co", plan_code="pro")
-    owner = make_member(client_account, RoleId.OWNER)
-    grant = agency_services.access_request(agency=agency, client=client_account, by=agency_admin)
-    agency_services.access_decide(grant=grant, approve=True, by=owner)
-    staff = UserFactory(is_staff=True, email="agent@platform.test")
-    return dict(agency=agency, agency_admin=agency_admin, client=client_account, owner=owner, grant=grant,
-                staff=staff)
+def world(db):
+    return {**approved_grant("Agency X", "Client Secret Co"),
+            "staff": UserFactory(is_staff=True, email="agent@platform.test")}
 
 
 # ------------------------------------------------------------------------------------------------------------

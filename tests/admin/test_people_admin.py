@@ -11,7 +11,7 @@ from members.invitations import invitation_create
 from members.models import Invitation, Membership
 from members.roles import RoleId
 from tests.admin.helpers import messages_of
-from tests.factories import AccountFactory, MembershipFactory, UserFactory, sent_earlier
+from tests.factories import AccountFactory, MembershipFactory, UserFactory, approved_grant, sent_earlier
 
 pytestmark = pytest.mark.django_db
 
@@ -66,14 +66,8 @@ class TestInvitations:
 
 
 @pytest.fixture
-def grant(db, make_member):
-    agency = AccountFactory(name="Northwind")
-    agency_admin = make_member(agency, RoleId.ADMIN)
-    client_account = AccountFactory(name="Blue Harbor", plan_code="pro")
-    owner = make_member(client_account, RoleId.OWNER)
-    grant = agency_services.access_request(agency=agency, client=client_account, by=agency_admin)
-    agency_services.access_decide(grant=grant, approve=True, by=owner)
-    return AgencyGrant.objects.get(pk=grant.pk)
+def grant(db):
+    return approved_grant("Northwind", "Blue Harbor")["grant"]
 
 
 class TestAgencyGrants:
