@@ -409,6 +409,8 @@ class Pages:
     def __getitem__(self, key: slice) -> list:
         if not isinstance(key, slice) or key.step is not None:
             raise TypeError("Pages take a slice.")
+        if key.stop is not None and key.stop <= (key.start or 0):
+            return []  # (a first page when nothing matched: the ORM would compile the whole query to find nothing)
         return self.baked.sliced()(*self.args, **self.shape, _start=key.start or 0, _stop=key.stop)
 
     def __iter__(self):

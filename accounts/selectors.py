@@ -256,6 +256,11 @@ _subaccount_window = Baked(_subaccount_window_query)
 _subaccount_figures = Baked(_subaccount_figures_query)
 
 
+def _empty_slice(key: slice) -> bool:
+    """Whether the slice a ``Paginator`` asks for holds no row (``[0:0]``, its first page when nothing matched)."""
+    return key.stop is not None and key.stop <= (key.start or 0)
+
+
 class SubaccountRows:
     """The rows of a subaccounts table for a ``Paginator``: the direct children of ``parent``, or with
     ``subtree=True`` every account below it; those whose name contains ``text`` when given; ordered by
@@ -296,6 +301,8 @@ class SubaccountRows:
                                        stop=stop)
             if found:  # (a page past the last has no row to carry the total)
                 self._ids, self._total = [pk for pk, _ in found], found[0][1]
+            elif start == 0:  # the first page is empty: nothing matches
+                self._ids, self._total = [], 0
         if self._total is None:
             self._total = _subaccount_count(*self._args, **self._shape)[0][0]
         return self._total
@@ -303,6 +310,8 @@ class SubaccountRows:
     def __getitem__(self, key: slice) -> list[Account]:
         if not isinstance(key, slice) or key.step is not None:
             raise TypeError("SubaccountRows takes a slice.")
+        if _empty_slice(key) or self._total == 0:  # (the ORM would compile the whole query to find nothing)
+            return []
         if self._ids is not None and (key.start or 0, key.stop) == self._expected:
             return _subaccount_figures(self._ids, self.period, subtree=self._shape["subtree"], order=self.order)
         return _subaccount_page(*self._args, self.period, **self._shape, order=self.order, start=key.start or 0,

@@ -3,7 +3,6 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -21,6 +20,7 @@ from members.roles import ROLES, RoleId
 from . import services
 from .forms import AddAgencyMemberForm, BaselineScopeForm, DecideForm, GrantEditForm, RequestAccessForm
 from .models import AgencyBaseline, AgencyGrant, AgencySettings
+from .selectors import attach_agency_people, client_grants
 
 
 def _text(exc) -> str:
@@ -230,14 +230,9 @@ class ClientsView(AgencySideMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         params = self.request.GET
         q = search_text(params)
-        people = Membership.objects.filter(is_agency=True, agency_account=self.account).select_related("user")
-        grants = (AgencyGrant.objects.filter(agency=self.account)
-                  .exclude(status__in=[AgencyGrant.Status.DECLINED, AgencyGrant.Status.REVOKED])
-                  .select_related("client").order_by("client__name", "pk")
-                  .prefetch_related(Prefetch("client__memberships", queryset=people, to_attr="agency_people")))
-        if q:  # R11: searchable like the Subaccounts page
-            grants = grants.filter(client__name__icontains=q)
-        clients = Paginator(grants, CLIENTS_PER_PAGE).get_page(params.get("page", 1))
+        # R11: searchable like the Subaccounts page
+        clients = Paginator(client_grants(self.account, q), CLIENTS_PER_PAGE).get_page(params.get("page", 1))
+        attach_agency_people(clients.object_list, self.account)
         # direct subaccounts, figures for the page's rows only
         subs = SubaccountRows(self.account, order=("name", "pk"), text=q).expect(params.get("spage", 1),
                                                                                    CLIENTS_PER_PAGE)

@@ -67,3 +67,36 @@ def test_a_list_that_counts_with_its_page_is_counted_first_at_any_size(django_as
         with django_assert_num_queries(2):  # ids and total, then the figures of the page's rows
             page = Paginator(rows, per_page).get_page(1)
             assert len(page) == min(size, per_page) and page.paginator.count == size
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("subtree", [False, True])
+def test_a_search_that_finds_nothing_costs_one_query_and_no_compilation(subtree, django_assert_num_queries,
+                                                                       monkeypatch):
+    """Nothing matched: the paginator's first page is the slice ``[0:0]``, which the ORM compiles in full to answer
+    nothing (about 10 ms for the subaccounts query). It is answered without it, and without a query."""
+    from accounts import baked
+    from accounts.selectors import SubaccountRows
+
+    root = AccountFactory()
+    AccountFactory(parent=root, name="Client")
+    monkeypatch.setattr(baked.Baked, "_plain", lambda *a, **k: pytest.fail("compiled by the ORM"))
+    for expect in (True, False):
+        rows = SubaccountRows(root, order=("name", "pk"), text="no such name", subtree=subtree)
+        if expect:
+            rows.expect(1, 25)
+        with django_assert_num_queries(1):  # the count (with the page's ids when expected): nothing after it
+            page = Paginator(rows, 25).get_page(1)
+            assert list(page) == [] and page.paginator.count == 0
+
+
+@pytest.mark.django_db
+def test_baked_pages_answer_an_empty_slice_without_a_query(django_assert_num_queries):
+    from accounts.baked import Baked
+    from accounts.models import Account
+
+    pages = Baked(lambda name: Account.objects.filter(name=name).order_by("pk")).pages("nobody")
+    with django_assert_num_queries(0):
+        assert pages[0:0] == [] and pages[5:5] == []
+    with django_assert_num_queries(1):
+        assert pages[0:10] == []

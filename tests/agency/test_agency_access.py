@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import resolve_access
-from accounts.models import AuditEvent
+from accounts.models import Account, AuditEvent
 from agency import services
 from agency.models import AgencyBaseline, AgencyGrant, AgencySettings
 from members.models import Membership, User
@@ -394,6 +394,35 @@ class TestAgencyDashboard:
         assert "Parent-billed Co" in html and "Parent billing" in html
         assert "Client" in html and "Agency access · billed directly" in html
         assert world["agency_admin"].email in html
+
+    def test_client_owned_accounts_are_searched_listed_by_name_and_name_their_people(self, make_member, client,
+                                                                                    monkeypatch):
+        """The list is compiled once (accounts.baked), not by the ORM on each request; ended grants stay off it."""
+        from accounts import baked
+
+        agency = AccountFactory(name="Agency Q")
+        admin = make_member(agency, RoleId.ADMIN)
+        for name, status in (("Zeta Dental", "active"), ("Alpha Dental", "requested"), ("Beta Bakery", "active"),
+                             ("Gone Dental", "revoked"), ("No Dental", "declined")):
+            AgencyGrant.objects.create(client=AccountFactory(name=name), agency=agency, status=status)
+        zeta = Account.objects.get(name="Zeta Dental")
+        for email in ("zoe@agency.test", "amy@agency.test"):
+            Membership.objects.create(user=UserFactory(email=email), account=zeta, role=RoleId.AGENCY_ADMIN,
+                                      is_agency=True, agency_account=agency)
+        client.force_login(admin)
+        url = page(agency, "clients", "agency")
+        client.get(url)  # (compiled here)
+        monkeypatch.setattr(baked.Baked, "_plain", lambda *a, **k: pytest.fail("compiled by the ORM"))
+        html = client.get(url).content.decode()
+        table = html[html.index('id="clients"'):html.index("</table>", html.index('id="clients"'))]
+        assert [n for n in ("Alpha Dental", "Beta Bakery", "Zeta Dental") if n in table] == [
+            "Alpha Dental", "Beta Bakery", "Zeta Dental"]
+        assert table.index("Alpha Dental") < table.index("Beta Bakery") < table.index("Zeta Dental")
+        assert "Gone Dental" not in table and "No Dental" not in table
+        assert "amy@agency.test, zoe@agency.test" in table
+        found = client.get(url, {"q": "dental"}).content.decode()
+        assert "Alpha Dental" in found and "Zeta Dental" in found and "Beta Bakery" not in found
+        assert "No client-owned account matches" in client.get(url, {"q": "nothing"}).content.decode()
 
     def test_query_count_is_the_same_for_5_and_200_clients(self, make_member, client, count_queries):
         counts = []
