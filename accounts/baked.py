@@ -391,7 +391,7 @@ class Pages:
 
     def __init__(self, baked: Baked, args: tuple, shape: dict):
         self.baked, self.args, self.shape = baked, args, shape
-        self.cap, self.more = None, False
+        self.cap, self.more, self.total = None, False, None
 
     def at_most(self, cap: int) -> "Pages":
         """Count at most ``cap`` rows, so that a count never reads a whole large table: the paginator offers the
@@ -399,7 +399,14 @@ class Pages:
         self.cap = cap
         return self
 
+    def counted_as(self, total: int) -> "Pages":
+        """The number of rows is known (a stored count, such as an account's ``numchild``): no COUNT query."""
+        self.total = total
+        return self
+
     def count(self) -> int:
+        if self.total is not None:
+            return self.total
         if self.cap is None:
             return self.baked.counted()(*self.args, **self.shape)[0][0]
         found = self.baked.capped_count()(*self.args, _cap=self.cap, **self.shape)[0]["pk"]

@@ -99,7 +99,6 @@ def _figures_query(account_id, low, high, period, now, *, parts):
 
     figures = {
         "members": lambda: _count(Membership.objects.filter(account_id=account_id)),
-        "subaccounts": lambda: _count(Account.objects.filter(parent_id=account_id)),
         "all_subaccounts": lambda: _count(Account.objects.filter(path__gt=low, path__lte=high)),
         "used": lambda: Subquery(UsageRollup.objects.filter(account_id=account_id, period=period)
                                  .values("subtree_minutes")[:1]),
@@ -156,7 +155,7 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     kwargs = {"account_id": account.public_id}
     shows_minutes = bool(can.get("view_usage") or can.get("view_billing"))
     checklist = account.is_root() and can.get("manage_settings") and account.onboarding_dismissed_at is None
-    parts = ["members", "subaccounts", "all_subaccounts"]
+    parts = ["members", "all_subaccounts"]
     parts += ["used", "departed"] if shows_minutes else []
     parts += ["blocked"] if can.get("view_conversations") else []
     parts += ["invitations"] if can.get("manage_members") else []
@@ -165,7 +164,8 @@ def dashboard_figures(access, *, period: datetime.date | None = None) -> tuple[d
     low, high = subtree_bounds(account.path)
     row = {name[4:]: value for name, value in
            _figures(account.pk, low, high, period, now, parts=tuple(parts))[0].items()}
-    counts = {"members": row["members"], "subaccounts": row["subaccounts"], "all_subaccounts": row["all_subaccounts"]}
+    # (direct subaccounts: the account's numchild, which every service that adds, moves or deletes one keeps)
+    counts = {"members": row["members"], "subaccounts": account.numchild, "all_subaccounts": row["all_subaccounts"]}
     plan = None
     if shows_minutes:
         used = row["used"] or 0

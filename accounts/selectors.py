@@ -60,8 +60,9 @@ _children = Baked(lambda parent_id: Account.objects.filter(parent_id=parent_id).
 
 
 def children_page(parent: Account, *, page: int = 1, per_page: int = 50):
-    """One page of an account's direct children, by name (its count and rows compiled once: ``accounts.baked``)."""
-    return Paginator(_children.pages(parent.pk), per_page).get_page(page)
+    """One page of an account's direct children, by name (its rows compiled once: ``accounts.baked``), counted by
+    the parent's ``numchild``: one query."""
+    return Paginator(_children.pages(parent.pk).counted_as(parent.numchild), per_page).get_page(page)
 
 
 @dataclass
@@ -269,6 +270,8 @@ class SubaccountRows:
     (``expect``), ``count()`` reads that page's ids with the total in one pass over the matching rows (a search
     scans them once, not twice) and the slice then reads the figures of those ids alone.
 
+    Listing all the direct children, the count is the parent's ``numchild``: no query, and each slice one query.
+
     ``accounts.paging.Paginator`` counts it first, as Django does (``counts_first``): its first page read without a
     count would sort a large tree's rows twice (the page, then the count), where the expected page sorts them once."""
 
@@ -283,6 +286,10 @@ class SubaccountRows:
         self._shape = {"subtree": subtree, "search": bool(text)}
         self.order, self.period = tuple(order), period or period_start()
         self._expected, self._ids, self._total = None, None, None
+        if not subtree and not text:
+            # The direct children, all of them: as many as the parent's ``numchild`` (kept by every service that
+            # adds, moves or deletes an account), so no COUNT reads them all; a slice is then one query.
+            self._total = parent.numchild
 
     def expect(self, page, per_page: int) -> "SubaccountRows":
         """The paginator will ask for page ``page`` (as the request gave it) of ``per_page`` rows."""

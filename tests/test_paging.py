@@ -63,10 +63,27 @@ def test_a_list_that_counts_with_its_page_is_counted_first_at_any_size(django_as
     for i in range(30):
         AccountFactory(parent=root, name=f"Client {i:02}")
     for size, per_page in ((30, 25), (30, 50)):
-        rows = SubaccountRows(root, order=("name", "pk")).expect(1, per_page)
+        rows = SubaccountRows(root, order=("name", "pk"), subtree=True).expect(1, per_page)
         with django_assert_num_queries(2):  # ids and total, then the figures of the page's rows
             page = Paginator(rows, per_page).get_page(1)
             assert len(page) == min(size, per_page) and page.paginator.count == size
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", [1, 2])
+def test_all_direct_subaccounts_are_counted_by_numchild_and_read_in_one_query(number, django_assert_num_queries):
+    from accounts.selectors import SubaccountRows
+
+    root = AccountFactory()
+    for i in range(30):
+        AccountFactory(parent=root, name=f"Client {i:02}")
+    AccountFactory(parent=Account.objects.get(name="Client 03"))  # (a grandchild: not a direct subaccount)
+    root.refresh_from_db()
+    rows = SubaccountRows(root, order=("name", "pk")).expect(number, 25)
+    with django_assert_num_queries(1):  # the page's rows with their figures; the count is numchild
+        page = Paginator(rows, 25).get_page(number)
+        assert page.paginator.count == 30
+        assert [a.name for a in page] == [f"Client {i:02}" for i in range(30)][(number - 1) * 25:number * 25]
 
 
 @pytest.mark.django_db

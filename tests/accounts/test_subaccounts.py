@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 # Query budgets (issue 14): one extra query on a page must fail a test.
 # +1 on each since issue 13: the account's security-policy lineage; -1 on the list since the root's plan comes
 # with that lineage.
-SUBACCOUNTS_BUDGET = 6
+SUBACCOUNTS_BUDGET = 5
 AUDIT_BUDGET = 6
 
 
@@ -165,7 +165,18 @@ class TestList:
             client.force_login(make_member(root, RoleId.OWNER))
             counts.append(count_queries(lambda root=root: client.get(url("subaccount-list", root, sort="minutes"))))
             assert count_queries.last_result.context["paginator"].count == n
-        assert counts == [SUBACCOUNTS_BUDGET] * 2  # (counted with its page, whatever its size: SubaccountRows)
+        assert counts == [SUBACCOUNTS_BUDGET] * 2  # (counted by the parent's numchild, whatever its size)
+
+    def test_a_search_costs_one_query_more_than_the_list_at_any_size(self, client, make_member, count_queries):
+        """A search counts its matches (with the page's ids, in one pass: SubaccountRows), where the list of all
+        direct subaccounts takes its count from the parent's numchild."""
+        counts = []
+        for n in (5, 200):
+            root = account_tree(breadth=n)
+            client.force_login(make_member(root, RoleId.OWNER))
+            counts.append(count_queries(lambda root=root: client.get(url("subaccount-list", root, q="a"))))
+            assert count_queries.last_result.context["paginator"].count == n  # (every factory name has an a)
+        assert counts == [SUBACCOUNTS_BUDGET + 1] * 2
 
 
 class TestDetailTabs:
