@@ -385,6 +385,11 @@ class Baked:
         return _Param(value=param)
 
 
+def empty_slice(key: slice) -> bool:
+    """Whether the slice a ``Paginator`` asks for holds no row (``[0:0]``: its first page when nothing matched)."""
+    return key.stop is not None and key.stop <= (key.start or 0)
+
+
 class Pages:
     """What a ``Paginator`` needs of a queryset (``count()`` and slices), each a baked query; iterating reads every
     row."""
@@ -416,8 +421,8 @@ class Pages:
     def __getitem__(self, key: slice) -> list:
         if not isinstance(key, slice) or key.step is not None:
             raise TypeError("Pages take a slice.")
-        if key.stop is not None and key.stop <= (key.start or 0):
-            return []  # (a first page when nothing matched: the ORM would compile the whole query to find nothing)
+        if empty_slice(key):
+            return []  # (the ORM would compile the whole query to find nothing)
         return self.baked.sliced()(*self.args, **self.shape, _start=key.start or 0, _stop=key.stop)
 
     def __iter__(self):

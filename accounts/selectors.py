@@ -7,7 +7,7 @@ from django.db.models.functions import Lower
 
 from members.models import Membership
 
-from .baked import Baked
+from .baked import Baked, empty_slice
 from .models import Account, ancestor_or_self_paths, subtree_bounds
 from .paging import Paginator
 from .params import uuid_or_none
@@ -257,11 +257,6 @@ _subaccount_window = Baked(_subaccount_window_query)
 _subaccount_figures = Baked(_subaccount_figures_query)
 
 
-def _empty_slice(key: slice) -> bool:
-    """Whether the slice a ``Paginator`` asks for holds no row (``[0:0]``, its first page when nothing matched)."""
-    return key.stop is not None and key.stop <= (key.start or 0)
-
-
 class SubaccountRows:
     """The rows of a subaccounts table for a ``Paginator``: the direct children of ``parent``, or with
     ``subtree=True`` every account below it; those whose name contains ``text`` when given; ordered by
@@ -317,7 +312,7 @@ class SubaccountRows:
     def __getitem__(self, key: slice) -> list[Account]:
         if not isinstance(key, slice) or key.step is not None:
             raise TypeError("SubaccountRows takes a slice.")
-        if _empty_slice(key) or self._total == 0:  # (the ORM would compile the whole query to find nothing)
+        if empty_slice(key) or self._total == 0:  # (the ORM would compile the whole query to find nothing)
             return []
         if self._ids is not None and (key.start or 0, key.stop) == self._expected:
             return _subaccount_figures(self._ids, self.period, subtree=self._shape["subtree"], order=self.order)
