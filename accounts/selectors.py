@@ -236,7 +236,8 @@ def _subaccount_base(parent_id, low, high, text, *, subtree, search):
 def _subaccount_page_query(parent_id, low, high, text, period, *, subtree, search, order, start, stop):
     base = _subaccount_base(parent_id, low, high, text, subtree=subtree, search=search)
     shown = sortable_subaccounts(base, order, period)[start:stop].values("pk")
-    return subaccount_rows(base.filter(pk__in=shown), period).order_by(*order)
+    # (the page's rows by their ids alone: filtered by ``base`` again, PostgreSQL read every match a second time)
+    return _subaccount_figures_query(shown, period, subtree=subtree, order=order)
 
 
 def _subaccount_window_query(parent_id, low, high, text, period, *, subtree, search, order, start, stop):
