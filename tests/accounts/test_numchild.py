@@ -2,7 +2,7 @@
 move or delete accounts (subaccount_create, subtree_move: a move inside the tree and a billing transfer's move to
 the top level, account_delete, provisioning): the Subaccounts and Clients pages, the switcher and the dashboard
 show it as the count of direct subaccounts without counting them (issue 14), and deletions and plan changes decide
-by it."""
+by it. ``NUMCHILD_EXAMPLES=300`` runs more examples than the suite's 20."""
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -49,12 +49,12 @@ def step(op: str, i: int, j: int, serial: int) -> None:
                 rows = (f"p{serial},Provisioned {serial},{target.external_id}\n"
                         f"q{serial},Provisioned {serial} below,p{serial}\n")
                 report = provision("external_id,name,parent\n" + rows, fmt="csv")
-                assert not report.problems, report.problems
+                assert report.applied != bool(report.problems)  # (refused, e.g. a moved-out top with no plan)
     except (ValidationError, AccountHasSubaccounts):
         pass  # refused (depth, a name taken, subaccounts left): nothing changed
 
 
-@settings(max_examples=20, stateful_step_count=14, deadline=None, database=None,
+@settings(max_examples=int(__import__("os").environ.get("NUMCHILD_EXAMPLES", 20)), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_numchild_is_the_number_of_direct_subaccounts_after_any_sequence(ops):
