@@ -316,12 +316,14 @@ class AccountAdmin(GuardedModelAdmin):
 
     def _save_change(self, request, obj, form):
         """Each changed group of fields goes to its service, all or nothing; a refusal is shown on the
-        page and nothing is saved. What changed is read against the stored row, not the form's posted
-        ``initial-`` values (JSON fields carry them), so a save with nothing changed writes nothing."""
+        page and nothing is saved. A field counts as changed when the form says so (the JSON fields compare with
+        their posted ``initial-`` values: what the page showed) and it differs from the stored row: a request
+        without those values changes nothing it leaves as stored, and a page opened before someone else changed
+        the access categories or defaults does not write them back when staff only rename."""
         try:
             with transaction.atomic():
                 current = Account.objects.get(pk=obj.pk)
-                changed = {name for name in form.fields if getattr(obj, name) != getattr(current, name)}
+                changed = {name for name in form.changed_data if getattr(obj, name) != getattr(current, name)}
                 if "name" in changed:
                     account_rename(account=current, name=obj.name, by=None, staff=request.user, request=request)
                 if "access_categories" in changed:

@@ -63,3 +63,25 @@ def test_only_the_changed_group_is_saved_and_audited(sales, staff_client, superu
     actions = set(AuditEvent.objects.filter(pk__gt=before).values_list("action", flat=True))
     assert actions == {"subaccount.access_changed"}
     assert Account.objects.get(pk=sales.pk).access_categories == {"billing": "none"}
+
+
+@pytest.mark.parametrize("field", ["access_categories", "default_access_categories"])
+def test_a_page_opened_before_an_owner_changed_the_matrix_does_not_write_it_back(sales, staff_client, field):
+    """Staff open the change form; the parent's Owner then changes the subaccount's access categories (or its
+    defaults) in the app; staff save a rename. The rename lands, the Owner's change stays, and only the rename is
+    audited (found by a hostile review of the stored-row comparison)."""
+    from accounts.services import subaccount_set_access, subaccount_set_defaults
+
+    owner = Account.objects.get(pk=sales.parent_id).memberships.get().user
+    data = change_form(staff_client, sales, browser=True, name="Sales EU")
+    if field == "access_categories":
+        subaccount_set_access(account=sales, matrix={"billing": "none"}, by=owner)
+    else:
+        subaccount_set_defaults(account=sales, matrix={"billing": "none"}, limits={}, by=owner)
+    before = max(AuditEvent.objects.values_list("pk", flat=True), default=0)
+    response = staff_client.post(reverse("admin:accounts_account_change", args=[sales.pk]), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    saved = Account.objects.get(pk=sales.pk)
+    assert saved.name == "Sales EU" and getattr(saved, field) == {"billing": "none"}
+    assert set(AuditEvent.objects.filter(pk__gt=before, account=saved).values_list("action", flat=True)) == {
+        "account.renamed"}
