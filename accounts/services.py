@@ -166,8 +166,7 @@ def account_rename(*, account: Account, name: str, by, staff=None, request=None)
 def account_delete(*, account: Account, by, request=None) -> None:
     """Delete an account without subaccounts; refuses (AccountHasSubaccounts) otherwise. Not self-service:
     platform staff (the admin) or the platform itself (``by=None``) only."""
-    if by is not None and not (by.is_active and by.is_staff):
-        raise PermissionDenied("Deleting an account is done by platform staff: contact support.")
+    staff_data = staff_acting(None, by, "Deleting an account is done by platform staff: contact support.")
     account = Account.objects.select_for_update().get(pk=account.pk)
     if account.numchild:
         raise AccountHasSubaccounts(
@@ -177,7 +176,7 @@ def account_delete(*, account: Account, by, request=None) -> None:
     if account.parent_id:
         audit(account=account.parent, actor=by, request=request, action="subaccount.deleted",
               summary=f"Subaccount “{account.name}” deleted", subaccount=str(account.public_id),
-              **staff_acting(None, by))  # (by: platform staff, or None)
+              **staff_data)  # (by: platform staff, or None)
         # Its calls go with it: the figures its rollups gave the accounts above (blocked calls; it has no usage,
         # which would protect it) leave them, as when it moves away.
         rollups_follow_move(account_id=account.pk, old_ancestor_ids=ids_by_path(account.ancestor_paths),
