@@ -207,3 +207,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
             time.sleep(0.1)
     warnings.warn(f"still connected to {connection.settings_dict['NAME']}: {others}", pytest.PytestWarning,
                   stacklevel=1)
+
+
+@pytest.fixture
+def no_orm_compilation(monkeypatch):
+    """Fail a test whose baked queries (``accounts.baked``) fall back to the ORM compiling them; nothing while
+    baking is off (TEST_FAKE_NOW), when the ORM compiles every query."""
+    from accounts import baked
+
+    def enable():
+        if baked.ENABLED:
+            monkeypatch.setattr(baked.Baked, "_plain", lambda *a, **k: pytest.fail("compiled by the ORM"))
+
+    return enable

@@ -89,16 +89,14 @@ def test_all_direct_subaccounts_are_counted_by_numchild_and_read_in_one_query(nu
 @pytest.mark.django_db
 @pytest.mark.parametrize("subtree", [False, True])
 def test_a_search_that_finds_nothing_costs_one_query_and_no_compilation(subtree, django_assert_num_queries,
-                                                                       monkeypatch):
+                                                                       no_orm_compilation):
     """Nothing matched: the paginator's first page is the slice ``[0:0]``, which the ORM compiles in full to answer
     nothing (about 10 ms for the subaccounts query). It is answered without it, and without a query."""
-    from accounts import baked
     from accounts.selectors import SubaccountRows
 
     root = AccountFactory()
     AccountFactory(parent=root, name="Client")
-    if baked.ENABLED:  # (off under TEST_FAKE_NOW: every query is then compiled by the ORM)
-        monkeypatch.setattr(baked.Baked, "_plain", lambda *a, **k: pytest.fail("compiled by the ORM"))
+    no_orm_compilation()
     for expect in (True, False):
         rows = SubaccountRows(root, order=("name", "pk"), text="no such name", subtree=subtree)
         if expect:

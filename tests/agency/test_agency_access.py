@@ -396,10 +396,8 @@ class TestAgencyDashboard:
         assert world["agency_admin"].email in html
 
     def test_client_owned_accounts_are_searched_listed_by_name_and_name_their_people(self, make_member, client,
-                                                                                    monkeypatch):
+                                                                                    no_orm_compilation):
         """The list is compiled once (accounts.baked), not by the ORM on each request; ended grants stay off it."""
-        from accounts import baked
-
         agency = AccountFactory(name="Agency Q")
         admin = make_member(agency, RoleId.ADMIN)
         for name, status in (("Zeta Dental", "active"), ("Alpha Dental", "requested"), ("Beta Bakery", "active"),
@@ -412,8 +410,7 @@ class TestAgencyDashboard:
         client.force_login(admin)
         url = page(agency, "clients", "agency")
         client.get(url)  # (compiled here)
-        if baked.ENABLED:  # (off under TEST_FAKE_NOW: every query is then compiled by the ORM)
-            monkeypatch.setattr(baked.Baked, "_plain", lambda *a, **k: pytest.fail("compiled by the ORM"))
+        no_orm_compilation()
         html = client.get(url).content.decode()
         table = html[html.index('id="clients"'):html.index("</table>", html.index('id="clients"'))]
         assert [n for n in ("Alpha Dental", "Beta Bakery", "Zeta Dental") if n in table] == [
