@@ -111,7 +111,8 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekP
     says whether the person reaches the parent too (R6: only then is it named). No count; compiled once per page
     size and position (``accounts.baked``).
 
-    Two queries: the person's memberships in force, then the names within what they reach, which is every
+    Two queries: the person's memberships (a third for an agency user: those in force, by the SQL of
+    ``effective()``), then the names within what they reach, which is every
     membership's subtree (an agency client: the account alone), each a range on the path index: a member of one
     account deep down reads that account, not every account of the platform whose name matches. Up to
     ``MAX_SEARCH_MEMBERSHIPS`` memberships, every one gives its range, not only the entry points, so search does
@@ -121,47 +122,67 @@ def search_page(user, query: str, *, page: int = 1, per_page: int = 50) -> PeekP
     switcher entry, never show one the person does not reach); with more entry points than that too, every
     matching name is tested for reach (a scan of the names: 25 ms at 10,000 accounts, against 13 by range)."""
     text = query.strip()
-    held = _memberships_in_force(user.pk, limit=MAX_SEARCH_MEMBERSHIPS + 1)  # entry points first
-    if len(held) > MAX_SEARCH_MEMBERSHIPS:  # past the entry points when there are at most as many
+    # Every membership, without the SQL test of agency grants (PostgreSQL planned that query anew on every run,
+    # 0.4 ms, for a person with no agency membership to test). Only an agency membership can be out of force: when
+    # none is among these, they are what the memberships in force would list. Otherwise, those in force.
+    held = _memberships_of(user.pk, limit=MAX_SEARCH_MEMBERSHIPS + 1)  # entry points first
+    if any(m.is_agency for m in held):
+        held = _memberships_in_force(user.pk, limit=MAX_SEARCH_MEMBERSHIPS + 1)
+    every = len(held) <= MAX_SEARCH_MEMBERSHIPS  # every membership in force: their own ones name the parents
+    if not every:  # past the entry points when there are at most as many
         held = [m for m in held if not m.below_own]
     if len(held) > MAX_SEARCH_MEMBERSHIPS:
         return peek_page(lambda start, stop: _search(user.pk, text, start=start, stop=stop), page, per_page)
+    if not held:
+        return peek_page(lambda start, stop: [], page, per_page)
     subtrees = [subtree_bounds(m.account.path) for m in held if not m.is_agency]
     lows, highs = [low for low, _ in subtrees], [high for _, high in subtrees]
     clients = [m.account.path for m in held if m.is_agency]
-    return peek_page(lambda start, stop: _search_within(user.pk, text, lows, highs, clients, start=start, stop=stop)
-                     if held else [], page, per_page)
+    found = peek_page(lambda start, stop: _search_within(user.pk, text, lows, highs, clients, start=start,
+                                                         stop=stop, reach_parent=not every), page, per_page)
+    if every:  # R6: reached through one of their own (not agency) memberships, the rule of ``_named``'s EXISTS
+        own = tuple(m.account.path for m in held if not m.is_agency)
+        for account in found:
+            account.parent_reached = account.parent_id is not None and account.parent.path.startswith(own)
+    return found
 
 
-def _named(accounts, user_id, text, start, stop):
-    reached_parent = Membership.objects.effective().filter(
-        user_id=user_id, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))
-    return (
-        accounts.filter(name__icontains=text)
-        .select_related("parent").only(*SWITCHER_FIELDS, *(f"parent__{name}" for name in SWITCHER_FIELDS))
-        .annotate(parent_reached=Exists(reached_parent))
-        .order_by("name", "pk")
-    )[start:stop]
+def _named(accounts, user_id, text, start, stop, *, reach_parent=True):
+    """The accounts whose name contains ``text``, with their parent and (``reach_parent``) whether the person
+    reaches the parent through one of their own memberships (``parent_reached``: an agency's access reaches the
+    client alone)."""
+    named = (accounts.filter(name__icontains=text)
+             .select_related("parent").only(*SWITCHER_FIELDS, *(f"parent__{name}" for name in SWITCHER_FIELDS))
+             .order_by("name", "pk"))
+    if reach_parent:
+        named = named.annotate(parent_reached=Exists(Membership.objects.effective().filter(
+            user_id=user_id, is_agency=False, account__path__in=ancestor_or_self_paths(OuterRef("parent__path")))))
+    return named[start:stop]
 
 
 def _search_query(user_id, text, *, start, stop):
     return _named(Account.objects.reachable_by_id(user_id), user_id, text, start, stop)
 
 
-def _search_within_query(user_id, text, lows, highs, clients, *, start, stop):
+def _search_within_query(user_id, text, lows, highs, clients, *, start, stop, reach_parent=True):
     within = Q(path__in=clients) if clients else Q()
     for low, high in zip(lows, highs, strict=True):
         within |= Q(path__gte=low, path__lte=high)
-    return _named(Account.objects.filter(within), user_id, text, start, stop)
+    return _named(Account.objects.filter(within), user_id, text, start, stop, reach_parent=reach_parent)
 
 
 _search = Baked(_search_query)
-_search_within = Baked(_search_within_query)
+# Planned for its values on every run (``prepare=False``): PostgreSQL's generic plan for it intersects the path range
+# with the names' trigram index, which reads every name containing a short text ("L5": 10,054 of them, 1.3 ms)
+# where the range alone holds one account.
+_search_within = Baked(_search_within_query, prepare=False)
 # The entry points first, in the order of the ``membership_entry_points`` index (user, ``below_own``), so
 # PostgreSQL stops after ``limit`` rows (ordered by id it walked the primary key from the start, past every earlier
 # person's rows; by ``below_own`` and id, it sorted all 10,001 of someone in every account: 38 ms).
 _memberships_in_force = Baked(lambda user_id, *, limit: Membership.objects.effective().filter(user_id=user_id)
                               .select_related("account").order_by("below_own")[:limit])
+_memberships_of = Baked(lambda user_id, *, limit: Membership.objects.filter(user_id=user_id)
+                        .select_related("account").order_by("below_own")[:limit])
 
 
 def subaccount_rows(qs, period=None):

@@ -16,7 +16,7 @@ from accounts import baked
 from accounts.access import _account_by_public_id, _accounts_by_path, _memberships_in
 from accounts.baked import Baked
 from accounts.models import Account, AuditEvent, subtree_bounds
-from accounts.selectors import _entry_points, _memberships_in_force, _search, _search_within
+from accounts.selectors import _entry_points, _memberships_in_force, _memberships_of, _search, _search_within
 from members.models import Membership
 from members.roles import RoleId
 from security.models import SupportAccess
@@ -164,6 +164,8 @@ def test_the_hot_path_queries_are_baked_and_answer_as_the_orm_does(tree, make_me
     low, high = subtree_bounds(chain[1].path)
     same_as_plain(_search_within, person.pk, "Level", [low], [high], [], start=0, stop=51)
     same_as_plain(_search_within, person.pk, "Level", [low], [high], [chain[0].path], start=0, stop=51)
+    same_as_plain(_search_within, person.pk, "Level", [low], [high], [], start=0, stop=51, reach_parent=False)
+    same_as_plain(_memberships_of, person.pk, limit=21)
     for query in (_account_by_public_id, _accounts_by_path, _lineage_support, _memberships_in, _entry_points,
                   _search):
         assert query._entries and all(query._entries.values()), query.build

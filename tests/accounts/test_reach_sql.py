@@ -23,9 +23,12 @@ def forest(rng, roots=3, size=25):
     return list(Account.objects.all())
 
 
+@pytest.mark.parametrize("agency_user", [True, False], ids=["agency user", "own memberships only"])
 @pytest.mark.parametrize("search", ["within the memberships", "within the entry points", "testing reach"])
 @pytest.mark.parametrize("seed", range(4))
-def test_reach_and_entry_points_follow_the_rule(seed, search, make_member, monkeypatch):
+def test_reach_and_entry_points_follow_the_rule(seed, search, agency_user, make_member, monkeypatch):
+    """Search reads the memberships in force by SQL for an agency user and decides a result's parent in SQL past
+    the cap; a person with their own memberships only, under the cap, has both decided in Python."""
     rng = random.Random(seed)
     accounts = forest(rng)
     user = UserFactory()
@@ -37,20 +40,23 @@ def test_reach_and_entry_points_follow_the_rule(seed, search, make_member, monke
         below = [a for a in accounts if a.path.startswith(widest.path) and a.path != widest.path and a not in own]
         for account in below:                # than entry points, and a search within the entry points' subtrees
             make_member(account, RoleId.MEMBER, user=user)
-        tops = Membership.objects.filter(user=user, below_own=False).count() + 3  # (+ the agency, two clients)
+        tops = Membership.objects.filter(user=user, below_own=False).count() + (3 if agency_user else 0)
+        # (+ the agency and two clients)
         assert Membership.objects.filter(user=user).count() + 2 > tops, "the forest gave nothing below"
         monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", tops)
     elif search == "testing reach":  # more memberships and entry points than a search restricts itself to
         monkeypatch.setattr("accounts.selectors.MAX_SEARCH_MEMBERSHIPS", 0)
-    agency = AccountFactory(name="Agency")
-    make_member(agency, RoleId.ADMIN, user=user)
-    clients = [a for a in accounts if a.depth == 1 and a not in own][:2]
-    for client, status in zip(clients, ("active", "revoked"), strict=False):  # a revoked grant reaches nothing
-        AgencyGrant.objects.create(client=client, agency=agency, status=status)
-        Membership.objects.create(user=user, account=client, role=RoleId.AGENCY_ADMIN, is_agency=True,
-                                  agency_account=agency)
-    clients = clients[:1]
-    own.append(agency)
+    clients = []
+    if agency_user:
+        agency = AccountFactory(name="Agency")
+        make_member(agency, RoleId.ADMIN, user=user)
+        clients = [a for a in accounts if a.depth == 1 and a not in own][:2]
+        for client, status in zip(clients, ("active", "revoked"), strict=False):  # a revoked grant reaches nothing
+            AgencyGrant.objects.create(client=client, agency=agency, status=status)
+            Membership.objects.create(user=user, account=client, role=RoleId.AGENCY_ADMIN, is_agency=True,
+                                      agency_account=agency)
+        clients = clients[:1]
+        own.append(agency)
     own_paths = [a.path for a in own]
     expected_reach = {a.pk for a in Account.objects.all()
                       if any(a.path.startswith(p) for p in own_paths) or a in clients}
@@ -58,10 +64,13 @@ def test_reach_and_entry_points_follow_the_rule(seed, search, make_member, monke
     tops = [a for a in own if not any(a.path.startswith(p) and a.path != p for p in own_paths)]
     expected_tops = sorted(tops, key=lambda a: (a.name.lower(), a.path)) + clients
     assert [e.account.pk for e in entry_points(user)] == [a.pk for a in expected_tops]
-    found = search_page(user, "node", per_page=500)
-    assert {a.pk for a in found} == {pk for pk in expected_reach if "Node" in Account.objects.get(pk=pk).name}
-    for a in found:  # R6: the parent is named only when the person reaches it too (not through agency access)
-        assert a.parent_reached == (a.parent_id is not None and any(a.parent.path.startswith(p) for p in own_paths))
+    for text in ("node", "root"):  # (the agency clients, one of them revoked, are roots)
+        found = search_page(user, text, per_page=500)
+        assert {a.pk for a in found} == {pk for pk in expected_reach
+                                         if text in Account.objects.get(pk=pk).name.lower()}
+        for a in found:  # R6: the parent is named only when the person reaches it too (not through agency access)
+            assert a.parent_reached == (a.parent_id is not None
+                                        and any(a.parent.path.startswith(p) for p in own_paths))
 
 
 def test_a_membership_below_another_is_no_entry_point_even_past_a_lowered_depth_limit(make_member, settings):

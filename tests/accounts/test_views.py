@@ -6,8 +6,16 @@ from django.urls import resolve, reverse
 
 from accounts.models import Account, AuditEvent
 from accounts.views import same_page_under
+from members.models import Membership
 from members.roles import RoleId
-from tests.factories import AccountFactory, UserFactory, account_chain, account_tree
+from tests.factories import (
+    AccountFactory,
+    MembershipFactory,
+    UserFactory,
+    account_chain,
+    account_tree,
+    approved_grant,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -271,6 +279,32 @@ class TestSwitcher:
                 lambda p=params: client.get(reverse("accounts:switcher"), p, HTTP_HX_REQUEST="true")
             ))
         assert counts == [SWITCHER_BUDGET[view]] * 2
+
+    def test_an_agency_users_search_reads_the_memberships_in_force_once_more(self, client, count_queries):
+        """An agency membership may be out of force (its grant revoked or expired, the person gone from the
+        agency): an agency user's search reads the memberships in force by SQL, one query more than a person with
+        their own memberships only, whatever the number of clients."""
+        from agency import services as agency_services
+
+        world = approved_grant()
+        agency, person = world["agency"], world["agency_admin"]
+        client.force_login(person)
+        counts = []
+        for n in (1, 4):
+            while Membership.objects.filter(user=person, is_agency=True).count() < n:
+                other = AccountFactory(name="Client more", plan_code="pro")
+                owner = MembershipFactory(account=other, role=RoleId.OWNER).user
+                agency_services.access_decide(grant=agency_services.access_request(agency=agency, client=other,
+                                                                                   by=person),
+                                              approve=True, by=owner)
+            response = None
+
+            def search():
+                nonlocal response
+                response = client.get(reverse("accounts:switcher"), {"q": "Client"}, HTTP_HX_REQUEST="true")
+            counts.append(count_queries(search))
+            assert response.content.decode().count('class="switcher-item"') == n
+        assert counts == [SWITCHER_BUDGET["search"] + 1] * 2
 
 
 class TestHome:
