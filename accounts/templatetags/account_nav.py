@@ -4,11 +4,10 @@ their conditions and what marks each as the current page are the table below; th
 texts and ``aria-current`` marks (``tests/test_account_nav.py`` compares it with the template it replaced)."""
 
 from django import template
-from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from .fast_url import reverse_uuids
+from .fast_url import uuid_urls
 
 register = template.Library()
 
@@ -70,11 +69,11 @@ def account_nav(context) -> str:
     name, namespace = (match.url_name, match.namespace) if match else (None, None)
     can, root = context.get("can") or {}, account.is_root()  # a method (treebeard): the template called it
     agency, govern = access.is_agency, context.get("may_govern_agency")
-    links = []
+    links, url_of = [], uuid_urls(namespace)
     for label, view, shown, current in LINKS:
         if not shown(can, root, agency, govern):
             continue
-        url = reverse_uuids(view, [account.public_id], namespace) or reverse(view, args=[account.public_id])
+        url = url_of(view, account.public_id)
         mark = ' aria-current="page"' if current(name, namespace) else ""
         links.append(f'<a href="{escape(url)}"{mark}>{label}</a>')
     return mark_safe("\n      ".join(links))

@@ -6,18 +6,13 @@ from ``fast_url``'s cached URL shapes. The markup is what ``accounts/_subaccount
 
 from django import template
 from django.template.defaulttags import CsrfTokenNode
-from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from accounts.html import format_html, format_html_join
 
-from .fast_url import reverse_uuids
+from .fast_url import uuid_urls
 
 register = template.Library()
-
-
-def _url(view_name: str, *args) -> str:
-    return reverse_uuids(view_name, list(args)) or reverse(view_name, args=args)
 
 
 def _csrf_input(context) -> str:
@@ -36,6 +31,7 @@ def subaccount_rows(context):
     q, under, sort, can = context.get("q"), context.get("under"), context.get("sort"), context.get("can") or {}
     offset = context.get("depth_offset") or 0
     may_transfer = can.get("manage_billing") and can.get("manage_subaccounts")
+    _url = uuid_urls()
     list_url, switch_url, csrf = _url("accounts:subaccount-list", here), _url("accounts:switch"), _csrf_input(context)
     top = "" if under or q else " top"
     rows = []
@@ -80,6 +76,7 @@ def subaccount_rows(context):
 def parent_billed_rows(context):
     """The Clients page's parent-billed subaccounts (``subaccounts``, a page of them with their figures)."""
     here = context["current_account"]
+    _url = uuid_urls()
     switch_url, csrf = _url("accounts:switch"), _csrf_input(context)
     rows = []
     for s in context["subaccounts"]:
