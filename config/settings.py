@@ -123,6 +123,9 @@ TEMPLATES = [
     },
 ]
 
+# Django's form renderer with its input, label, select and radio templates drawn in Python (config/form_renderer.py)
+FORM_RENDERER = "config.form_renderer.FastWidgets"
+
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions avoid "database is locked" when two requests write at once.

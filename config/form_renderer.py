@@ -1,0 +1,178 @@
+"""The form renderer (``FORM_RENDERER``): Django's, with its most used widget templates written in Python (issue 14).
+
+Django draws every widget through its templates: a text input is ``input.html``, which includes ``attrs.html``,
+which loops over the attributes, each a few template nodes. A form of four fields cost a page 0.5-1 ms that
+way (the audit trail's filters, the transfer wizard's step), as much as the rest of the page's own template.
+These functions write what those templates write, character for character: the inputs (text, email, number,
+date, hidden, checkbox…), the labels, ``select`` with its options and groups, and radio buttons and checkbox
+lists. Every other template (the field and form layouts, errors, the admin's widgets) is still a template.
+``tests/test_form_renderer.py`` renders every field of every form of the project both ways and compares them.
+
+The templates' own rules, kept here: an attribute that is ``False`` is left out and one that is ``True`` is
+written bare; ``stringformat:'s'`` values are written with ``%s`` and escaped unless already safe; a variable
+written as it is (a label) goes through ``render_value_in_context`` (localized, then escaped); the renderer
+strips what a template gives."""
+
+import inspect
+
+from django.forms.renderers import DjangoTemplates
+from django.template.base import render_value_in_context
+from django.template.context import Context
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeData, mark_safe
+
+_CONTEXT = Context(autoescape=True)  # what a widget's template is rendered in: escaping on, localization by default
+
+
+def _resolved(value):
+    """What a template variable gives for ``value``: a callable is called (unless it says not to; one that alters
+    data, or needs arguments, gives the empty ``string_if_invalid``)."""
+    if not callable(value) or getattr(value, "do_not_call_in_templates", False):
+        return value
+    if getattr(value, "alters_data", False):
+        return ""
+    try:
+        return value()
+    except TypeError:
+        try:
+            inspect.signature(value).bind()
+        except (TypeError, ValueError):  # arguments were required (or no signature): an invalid call
+            return ""
+        raise
+
+
+def _text(value) -> str:
+    """``{{ value }}``."""
+    if type(value) is str:
+        return conditional_escape(value)
+    return render_value_in_context(_resolved(value), _CONTEXT)
+
+
+def _formatted(value) -> str:
+    """``{{ value|stringformat:'s' }}``: ``%s`` of it (a tuple as its ``str``), escaped unless it was safe."""
+    value = _resolved(value)
+    try:
+        text = "%s" % (str(value) if isinstance(value, tuple) else value)  # noqa: UP031 (the filter's own operation)
+    except (ValueError, TypeError):
+        return ""
+    return text if isinstance(value, SafeData) else conditional_escape(text)
+
+
+# What each template writes, as ``{% include %}`` writes it: every template file ends with a newline, which an
+# include keeps (a select's options are separated by it) and the renderer strips at the top. ``renderer`` draws a
+# template that is not here (an option of another kind).
+
+def _attrs(attrs) -> str:
+    """``attrs.html`` (no newline of its own): `` name="value"`` for each attribute, `` name`` for ``True``,
+    nothing for ``False``."""
+    if not attrs:  # (None on a label without attributes: the template's loop has nothing to go over)
+        return ""
+    return "".join(
+        f" {_text(name)}" if value is True else f' {_text(name)}="{_formatted(value)}"'
+        for name, value in ((name, _resolved(value)) for name, value in attrs.items()) if value is not False)
+
+
+def _input(widget, renderer) -> str:
+    """``input.html``."""
+    value = _resolved(widget["value"])
+    value = f' value="{_formatted(value)}"' if value is not None else ""
+    return f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{value}{_attrs(widget["attrs"])}>\n'
+
+
+def _one_input(widget, renderer) -> str:
+    """``text.html``, ``email.html``, ``hidden.html``…: each includes ``input.html``."""
+    return _input(widget, renderer) + "\n"
+
+
+def _input_option(widget, renderer) -> str:
+    """``input_option.html`` (a radio button or a checkbox of a list): the input, in its label when wrapped."""
+    if not widget.get("wrap_label"):
+        return _input(widget, renderer) + "\n"
+    label_for = f' for="{_text(widget["attrs"]["id"])}"' if widget["attrs"].get("id") else ""
+    return f'<label{label_for}>{_input(widget, renderer)} {_text(widget["label"])}</label>\n'
+
+
+def _one_option(widget, renderer) -> str:
+    """``radio_option.html``, ``checkbox_option.html``: each includes ``input_option.html``."""
+    return _input_option(widget, renderer) + "\n"
+
+
+def _select_option(widget, renderer) -> str:
+    """``select_option.html``."""
+    return f'<option value="{_formatted(widget["value"])}"{_attrs(widget["attrs"])}>{_text(widget["label"])}</option>\n'
+
+
+def _option(option, renderer) -> str:
+    """``{% include option.template_name with widget=option %}``."""
+    draw = _TEMPLATES.get(option["template_name"])
+    return draw(option, renderer) if draw else renderer.get_template(option["template_name"]).render({"widget": option})
+
+
+def _select(widget, renderer) -> str:
+    """``select.html``: the options, in their ``optgroup`` when they have one."""
+    parts = [f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>']
+    for group_name, options, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{_text(group_name)}">')
+        parts.extend(f"\n  {_option(option, renderer)}" for option in options)
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>\n")
+    return "".join(parts)
+
+
+def _multiple_input(widget, renderer) -> str:
+    """``multiple_input.html`` (radio buttons, checkbox lists): a ``div`` of options, groups in a ``div`` each."""
+    attrs = widget["attrs"]
+    element_id = attrs.get("id")
+    parts = ["<div", f' id="{_text(element_id)}"' if element_id else "",
+             f' class="{_text(attrs["class"])}"' if attrs.get("class") else "", ">"]
+    for group, options, _index in widget["optgroups"]:
+        if group:
+            parts.append(f"\n  <div><label>{_text(group)}</label>")
+        parts.extend(f"<div>\n    {_option(option, renderer)}</div>" for option in options)
+        if group:
+            parts.append("\n  </div>")
+    parts.append("\n</div>\n")
+    return "".join(parts)
+
+
+def _one_list(widget, renderer) -> str:
+    """``radio.html``, ``checkbox_select.html``: each includes ``multiple_input.html``."""
+    return _multiple_input(widget, renderer) + "\n"
+
+
+def _label(context) -> str:
+    """``django/forms/label.html``."""
+    if not context["use_tag"]:
+        return _text(context["label"]) + "\n"
+    tag = _text(context["tag"])
+    return f'<{tag}{_attrs(context["attrs"])}>{_text(context["label"])}</{tag}>\n'
+
+
+_TEMPLATES = {
+    **{f"django/forms/widgets/{name}.html": _one_input for name in (
+        "checkbox", "color", "date", "datetime", "email", "file", "hidden", "number", "password", "search", "tel",
+        "text", "time", "url")},
+    "django/forms/widgets/input.html": _input,
+    "django/forms/widgets/input_option.html": _input_option,
+    "django/forms/widgets/radio_option.html": _one_option,
+    "django/forms/widgets/checkbox_option.html": _one_option,
+    "django/forms/widgets/select_option.html": _select_option,
+    "django/forms/widgets/select.html": _select,
+    "django/forms/widgets/multiple_input.html": _multiple_input,
+    "django/forms/widgets/radio.html": _one_list,
+    "django/forms/widgets/checkbox_select.html": _one_list,
+}
+
+
+class FastWidgets(DjangoTemplates):
+    """Django's ``DjangoTemplates`` renderer, with the widget templates above drawn in Python."""
+
+    def render(self, template_name, context, request=None):
+        draw = _TEMPLATES.get(template_name)
+        if draw is not None and "widget" in context:
+            return mark_safe(draw(context["widget"], self).strip())
+        if template_name == "django/forms/label.html":
+            return mark_safe(_label(context).strip())
+        return super().render(template_name, context, request=request)

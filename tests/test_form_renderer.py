@@ -1,0 +1,153 @@
+"""The form renderer's widgets drawn in Python (``config/form_renderer.py``) write what Django's templates write:
+every field of every form of the project (the admin's included), and widgets built to reach each rule of the
+templates (attributes true, false, zero and unsafe; values that are safe, lazy, dates, tuples; option groups,
+selected options, labels wrapped or not)."""
+
+import datetime
+import decimal
+import inspect
+from importlib import import_module
+
+import pytest
+from django import forms
+from django.apps import apps
+from django.conf import settings
+from django.forms.renderers import DjangoTemplates, get_default_renderer
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
+
+from config.form_renderer import _TEMPLATES, FastWidgets
+
+pytestmark = pytest.mark.django_db
+
+TEMPLATES = DjangoTemplates()
+FAST = FastWidgets()
+VALUES = [None, "", "plain", 'quote " and <tag> & amp', mark_safe("<b>safe</b>"), 0, 12, decimal.Decimal("1.50"),
+          datetime.date(2026, 11, 28), datetime.datetime(2026, 11, 28, 13, 5, tzinfo=datetime.UTC), ("a", "b"),
+          ["x", "y"], True, False, gettext_lazy("Lazy text")]
+ATTRS = {"id": "id_thing", "class": "wide", "required": True, "disabled": False, "placeholder": 'Say "hi" <there>',
+         "maxlength": 10, "data-zero": 0, "data-safe": mark_safe("a&amp;b"), "aria-describedby": None}
+
+
+def both(widget, name, value, attrs=None) -> tuple[str, str]:
+    """The widget drawn by the templates and by Python (a value the widget refuses: the error's type, both)."""
+    drawn = []
+    for renderer in (TEMPLATES, FAST):
+        try:
+            drawn.append(widget.render(name, value, attrs, renderer=renderer))
+        except (TypeError, ValueError, AttributeError) as exc:
+            drawn.append(type(exc))
+    return drawn[0], drawn[1]
+
+
+def project_forms():
+    """Every form class defined in the project's own apps (their ``forms``, ``admin`` and view modules)."""
+    found = {}
+    for config in apps.get_app_configs():
+        if not config.path.startswith(str(settings.BASE_DIR)):
+            continue
+        for suffix in ("forms", "admin", "views", "team_views", "subaccount_views", "transfer_views", "widgets"):
+            try:
+                module = import_module(f"{config.name}.{suffix}")
+            except ModuleNotFoundError:
+                continue
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                if issubclass(cls, forms.BaseForm) and cls.__module__.startswith(config.name):
+                    found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return found
+
+
+def test_it_is_the_renderer_in_use():
+    assert isinstance(get_default_renderer(), FastWidgets)
+
+
+def test_every_field_of_every_project_form_renders_as_the_templates_do():
+    classes = project_forms()
+    assert len(classes) > 15, sorted(classes)  # the walk found the project's forms
+    compared = set()
+    for path, cls in classes.items():
+        for name, field in cls.base_fields.items():
+            widget = field.widget
+            initial = field.initial() if callable(field.initial) else field.initial  # (a form resolves it first)
+            for value in (None, "", initial, "x<&>", 1):
+                templates, fast = both(widget, name, value, {"id": f"id_{name}"})
+                assert fast == templates, (path, name, value)
+                if isinstance(fast, str):
+                    compared.add(widget.template_name)
+    # what these forms use is covered: the Python templates, and some that stay templates
+    assert {"django/forms/widgets/text.html", "django/forms/widgets/select.html"} <= compared, compared
+    assert compared & set(_TEMPLATES), compared
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+@pytest.mark.parametrize("widget", [
+    forms.TextInput(), forms.EmailInput(), forms.NumberInput(), forms.DateInput(), forms.HiddenInput(),
+    forms.PasswordInput(render_value=True), forms.URLInput(), forms.SearchInput(), forms.TelInput(),
+    forms.ColorInput(), forms.TimeInput(), forms.DateTimeInput(), forms.CheckboxInput(), forms.FileInput(),
+    forms.TextInput(attrs=ATTRS),
+], ids=lambda w: f"{type(w).__name__}{'+attrs' if w.attrs else ''}")
+def test_inputs_render_as_the_templates_do(widget, value):
+    templates, fast = both(widget, "field", value, {"data-extra": value} if value not in (None,) else None)
+    assert fast == templates
+
+
+CHOICES = [("", "---"), (1, "One & only"), ("two", gettext_lazy("Two")), (3, mark_safe("<i>Three</i>")),
+           ("Group <A>", [("a1", "A one"), ("a2", 'A "two"')]), (gettext_lazy("Lazy group"), [(0, 0)])]
+
+
+@pytest.mark.parametrize("value", [None, "", 1, "two", ["a1", 3], "a2", 0, "missing"], ids=repr)
+@pytest.mark.parametrize("widget", [
+    forms.Select(choices=CHOICES), forms.SelectMultiple(choices=CHOICES), forms.RadioSelect(choices=CHOICES),
+    forms.CheckboxSelectMultiple(choices=CHOICES), forms.Select(choices=CHOICES, attrs=ATTRS),
+    forms.RadioSelect(choices=CHOICES[1:4], attrs={"class": "inline"}), forms.NullBooleanSelect(),
+    forms.Select(choices=[]), forms.RadioSelect(choices=[]),
+], ids=lambda w: f"{type(w).__name__}{'+attrs' if w.attrs else ''}{len(getattr(w, 'choices', []))}")
+@pytest.mark.parametrize("element_id", [None, "id_choice"])
+def test_choices_render_as_the_templates_do(widget, value, element_id):
+    templates, fast = both(widget, "choice", value, {"id": element_id} if element_id else None)
+    assert fast == templates
+
+
+def fixed():
+    return "called <once>"
+
+
+def needs_an_argument(x):
+    return x
+
+
+def alters():
+    return "never shown"
+
+
+alters.alters_data = True
+kept = type("Kept", (), {"do_not_call_in_templates": True, "__call__": lambda self: "called", "__str__":
+                         lambda self: "kept as it is"})()
+
+
+@pytest.mark.parametrize("value", [fixed, needs_an_argument, alters, kept, lambda: False, lambda: None],
+                         ids=["called", "needs an argument", "alters data", "not called", "gives False", "gives None"])
+def test_callables_are_called_as_a_template_calls_them(value):
+    templates, fast = both(forms.TextInput(attrs={"data-x": value}), "field", value)
+    assert fast == templates
+
+
+class LabelForm(forms.Form):
+    plain = forms.CharField(label="Plain & simple")
+    safe = forms.CharField(label=mark_safe("<b>Safe</b>"))
+    lazy = forms.CharField(label=gettext_lazy("Lazy"))
+    choice = forms.ChoiceField(choices=CHOICES, widget=forms.RadioSelect, label="Pick one")
+
+
+@pytest.mark.parametrize("auto_id", ["id_%s", False], ids=["with ids", "without ids"])
+@pytest.mark.parametrize("label_suffix", [None, "", " →"])
+def test_labels_render_as_the_templates_do(auto_id, label_suffix):
+    templates = LabelForm(auto_id=auto_id, label_suffix=label_suffix, renderer=TEMPLATES)
+    fast = LabelForm(auto_id=auto_id, label_suffix=label_suffix, renderer=FAST)
+    for name in LabelForm.base_fields:
+        assert fast[name].label_tag() == templates[name].label_tag(), name
+        assert fast[name].label_tag(attrs={"class": "x<y", "hidden": True}) == \
+            templates[name].label_tag(attrs={"class": "x<y", "hidden": True}), name
+        assert fast[name].legend_tag() == templates[name].legend_tag(), name
+    assert str(fast) == str(templates)  # the whole form: layout templates around the Python widgets
+    assert fast.as_p() == templates.as_p()
