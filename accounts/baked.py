@@ -223,7 +223,8 @@ class _Preparing:
                 # only these cursors prepare: Django's own (client-side binding) never do, whatever the threshold
                 db.connection.prepare_threshold = 1
             cursor = _PreparedCursor(db.connection)
-            if db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+            if not getattr(db, "utc_timestamps_by_psycopg", False) and (  # (config/postgresql: psycopg's loader)
+                    db.timezone != db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone):
                 register_tzloader(db.timezone, cursor)
             return db._prepare_cursor(cursor)
 
