@@ -108,33 +108,33 @@ def _option(option, renderer) -> str:
     return draw(option, renderer) if draw else renderer.get_template(option["template_name"]).render({"widget": option})
 
 
+def _groups(widget, renderer, opening: str, option: str, closing: str) -> str:
+    """The loop both ``select.html`` and ``multiple_input.html`` make over ``optgroups``: ``opening`` (formatted
+    with the group's name) and ``closing`` around a named group's options, each option's include in ``option``."""
+    parts = []
+    for group, options, _index in widget["optgroups"]:
+        if group:
+            parts.append(opening.format(_text(group)))
+        parts.extend(option.format(_option(each, renderer)) for each in options)
+        if group:
+            parts.append(closing)
+    return "".join(parts)
+
+
 def _select(widget, renderer) -> str:
     """``select.html``: the options, in their ``optgroup`` when they have one."""
-    parts = [f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>']
-    for group_name, options, _index in widget["optgroups"]:
-        if group_name:
-            parts.append(f'\n  <optgroup label="{_text(group_name)}">')
-        parts.extend(f"\n  {_option(option, renderer)}" for option in options)
-        if group_name:
-            parts.append("\n  </optgroup>")
-    parts.append("\n</select>\n")
-    return "".join(parts)
+    return (f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>'
+            + _groups(widget, renderer, '\n  <optgroup label="{}">', "\n  {}", "\n  </optgroup>") + "\n</select>\n")
 
 
 def _multiple_input(widget, renderer) -> str:
     """``multiple_input.html`` (radio buttons, checkbox lists): a ``div`` of options, groups in a ``div`` each."""
     attrs = widget["attrs"]
     element_id = attrs.get("id")
-    parts = ["<div", f' id="{_text(element_id)}"' if element_id else "",
-             f' class="{_text(attrs["class"])}"' if attrs.get("class") else "", ">"]
-    for group, options, _index in widget["optgroups"]:
-        if group:
-            parts.append(f"\n  <div><label>{_text(group)}</label>")
-        parts.extend(f"<div>\n    {_option(option, renderer)}</div>" for option in options)
-        if group:
-            parts.append("\n  </div>")
-    parts.append("\n</div>\n")
-    return "".join(parts)
+    return ("<div" + (f' id="{_text(element_id)}"' if element_id else "")
+            + (f' class="{_text(attrs["class"])}"' if attrs.get("class") else "") + ">"
+            + _groups(widget, renderer, "\n  <div><label>{}</label>", "<div>\n    {}</div>", "\n  </div>")
+            + "\n</div>\n")
 
 
 def _one_list(widget, renderer) -> str:
