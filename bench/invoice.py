@@ -101,7 +101,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
 
-    setup_test_environment()
+    setup_test_environment(debug=False)  # as production runs: no query log (with DEBUG on, Django logs every statement
+    # and quotes each of its parameters through SQLite)
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from django.db import transaction

@@ -1,5 +1,5 @@
 """``accounts.bulk.insert_rows`` writes what ``bulk_create`` would (issue 14: invoice lines through COPY on
-PostgreSQL, executemany on SQLite)."""
+PostgreSQL, rows of VALUES on SQLite)."""
 
 import pytest
 from django.db import connection
@@ -34,6 +34,21 @@ def test_insert_rows_writes_what_bulk_create_writes():
     assert len(queries) <= 1  # one statement (COPY is not logged by Django's cursor wrapper)
     assert [r[1:] for r in rows_of(second)] == [r[1:] for r in rows_of(first)]
     assert len({line.pk for line in InvoiceLine.objects.all()}) == 8  # primary keys from the database
+
+
+def test_more_rows_than_one_statement_takes_are_all_written_in_order():
+    """SQLite's parameter cap splits the rows over several statements (PostgreSQL copies them in one)."""
+    root = AccountFactory(name="Root")
+    invoice = Invoice.objects.create(account=root, period="2026-05-01", plan_name="Pro", plan_price_cents=1,
+                                     included_minutes=0, overage_cents_per_minute=0, total_minutes=0,
+                                     overage_minutes=0, total_cents=0)
+    size = (connection.features.max_query_params or 999) // len(FIELDS)  # (PostgreSQL has no cap: 124 rows)
+    count = 2 * size + 3  # two full statements and a short one
+    values = [(invoice.pk, "usage", root.pk, f"line {i}", i, 2 * i, i, "") for i in range(count)]
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(InvoiceLine, FIELDS, iter(values))
+    assert len(queries) == (3 if connection.vendor == "sqlite" else 1)  # (one COPY)
+    assert rows_of(invoice) == values
 
 
 def test_insert_rows_of_nothing_writes_nothing():
