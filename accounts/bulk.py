@@ -24,6 +24,9 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+        elif connection.vendor != "sqlite":
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", list(rows))
         else:  # SQLite: as many rows of VALUES a statement as Django's parameter cap allows (999: 124 invoice lines);
             # executemany steps one row at a time: 32 ms for an invoice's 10,000 lines, against 24 ms this way
             row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"

@@ -77,3 +77,20 @@ def test_another_zone_keeps_djangos_loader(settings):
 def test_accounts_read_back_as_written():
     made = AccountFactory()
     assert Account.objects.get(pk=made.pk).created_at == made.created_at
+
+
+def test_the_loader_follows_a_change_of_use_tz_and_back(settings):
+    """Django's ``setting_changed`` re-runs ``ensure_timezone``: naive datetimes under ``USE_TZ = False`` (Django's
+    loader again), psycopg's loader and aware UTC ones once it is back on."""
+    connection.ensure_connection()
+    settings.USE_TZ = False
+    assert not connection.utc_timestamps_by_psycopg
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz", ["2026-11-28 12:00:00+00"])
+        assert cursor.fetchone()[0].tzinfo is None
+    settings.USE_TZ = True
+    assert connection.utc_timestamps_by_psycopg
+    assert AuditEvent.objects.create(account=AccountFactory(), action="t", summary="s").created_at.tzinfo
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz", [MOMENTS[0]])
+        assert cursor.fetchone()[0].tzinfo is datetime.UTC

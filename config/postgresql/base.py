@@ -26,13 +26,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
     utc_timestamps_by_psycopg = False
 
     def init_connection_state(self):
+        self.utc_timestamps_by_psycopg = False  # a new connection starts with Django's loader
         super().init_connection_state()  # (the connection's time zone is set here)
-        self.utc_timestamps_by_psycopg = bool(
-            is_psycopg3 and self.timezone is datetime.UTC
-            and self.connection.info.parameter_status("TimeZone") == "UTC")
-        if self.utc_timestamps_by_psycopg:
+        self._choose_timestamp_loader()
+
+    def ensure_timezone(self):
+        # Django's setting_changed, when USE_TZ or TIME_ZONE change: the loader follows the zones
+        changed = super().ensure_timezone()
+        self._choose_timestamp_loader()
+        return changed
+
+    def _choose_timestamp_loader(self):
+        """psycopg's loader while both zones are UTC, Django's (with its zone) otherwise."""
+        if self.connection is None:
+            return
+        utc = bool(is_psycopg3 and self.timezone is datetime.UTC
+                   and self.connection.info.parameter_status("TimeZone") == "UTC")
+        if utc and not self.utc_timestamps_by_psycopg:
             self.connection.adapters.register_loader(
                 "timestamptz", psycopg.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT))
+        elif self.utc_timestamps_by_psycopg and not utc:
+            base.register_tzloader(self.timezone, self.connection)
+        self.utc_timestamps_by_psycopg = utc
 
     @async_unsafe
     def create_cursor(self, name=None):
