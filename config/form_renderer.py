@@ -79,22 +79,12 @@ def _input(widget, renderer) -> str:
     return f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{value}{_attrs(widget["attrs"])}>\n'
 
 
-def _one_input(widget, renderer) -> str:
-    """``text.html``, ``email.html``, ``hidden.html``…: each includes ``input.html``."""
-    return _input(widget, renderer) + "\n"
-
-
 def _input_option(widget, renderer) -> str:
     """``input_option.html`` (a radio button or a checkbox of a list): the input, in its label when wrapped."""
     if not widget.get("wrap_label"):
         return _input(widget, renderer) + "\n"
     label_for = f' for="{_text(widget["attrs"]["id"])}"' if widget["attrs"].get("id") else ""
     return f'<label{label_for}>{_input(widget, renderer)} {_text(widget["label"])}</label>\n'
-
-
-def _one_option(widget, renderer) -> str:
-    """``radio_option.html``, ``checkbox_option.html``: each includes ``input_option.html``."""
-    return _input_option(widget, renderer) + "\n"
 
 
 def _select_option(widget, renderer) -> str:
@@ -137,9 +127,11 @@ def _multiple_input(widget, renderer) -> str:
             + "\n</div>\n")
 
 
-def _one_list(widget, renderer) -> str:
-    """``radio.html``, ``checkbox_select.html``: each includes ``multiple_input.html``."""
-    return _multiple_input(widget, renderer) + "\n"
+def _including(draw):
+    """A template whose whole text is ``{% include %}`` of ``draw``'s (``text.html`` of ``input.html``,
+    ``radio_option.html`` of ``input_option.html``, ``radio.html`` of ``multiple_input.html``…), then its own
+    final newline."""
+    return lambda widget, renderer: draw(widget, renderer) + "\n"
 
 
 def _label(context) -> str:
@@ -151,18 +143,18 @@ def _label(context) -> str:
 
 
 _TEMPLATES = {
-    **{f"django/forms/widgets/{name}.html": _one_input for name in (
+    **{f"django/forms/widgets/{name}.html": _including(_input) for name in (
         "checkbox", "color", "date", "datetime", "email", "file", "hidden", "number", "password", "search", "tel",
         "text", "time", "url")},
     "django/forms/widgets/input.html": _input,
     "django/forms/widgets/input_option.html": _input_option,
-    "django/forms/widgets/radio_option.html": _one_option,
-    "django/forms/widgets/checkbox_option.html": _one_option,
+    "django/forms/widgets/radio_option.html": _including(_input_option),
+    "django/forms/widgets/checkbox_option.html": _including(_input_option),
     "django/forms/widgets/select_option.html": _select_option,
     "django/forms/widgets/select.html": _select,
     "django/forms/widgets/multiple_input.html": _multiple_input,
-    "django/forms/widgets/radio.html": _one_list,
-    "django/forms/widgets/checkbox_select.html": _one_list,
+    "django/forms/widgets/radio.html": _including(_multiple_input),
+    "django/forms/widgets/checkbox_select.html": _including(_multiple_input),
 }
 
 

@@ -43,13 +43,19 @@ def _formatter(view_name: str, count: int, resolver, script_prefix: str, current
     return template.format
 
 
+def _from_shape(view_name: str, args, resolver, script_prefix: str, current_app: str | None) -> str | None:
+    """The URL from the cached shape when every argument is a UUID (or there is none) and the pattern takes the
+    placeholders, else None."""
+    if len(args) > len(PLACEHOLDERS) or not all(type(a) is uuid.UUID for a in args):
+        return None
+    formatter = _formatter(view_name, len(args), resolver, script_prefix, current_app)
+    return None if formatter is None else formatter(*args)
+
+
 def reverse_uuids(view_name: str, args: list, current_app: str | None = None) -> str | None:
     """``reverse(view_name, args=args)`` from the cached shape when every argument is a UUID (or there is
     none), else None."""
-    if len(args) > len(PLACEHOLDERS) or not all(type(a) is uuid.UUID for a in args):
-        return None
-    formatter = _formatter(view_name, len(args), get_resolver(get_urlconf()), get_script_prefix(), current_app)
-    return None if formatter is None else formatter(*args)
+    return _from_shape(view_name, args, get_resolver(get_urlconf()), get_script_prefix(), current_app)
 
 
 def uuid_urls(current_app: str | None = None):
@@ -59,11 +65,8 @@ def uuid_urls(current_app: str | None = None):
     resolver, script_prefix = get_resolver(get_urlconf()), get_script_prefix()
 
     def url(view_name: str, *args) -> str:
-        if len(args) <= len(PLACEHOLDERS) and all(type(a) is uuid.UUID for a in args):
-            formatter = _formatter(view_name, len(args), resolver, script_prefix, current_app)
-            if formatter is not None:
-                return formatter(*args)
-        return reverse(view_name, args=args, current_app=current_app)
+        found = _from_shape(view_name, args, resolver, script_prefix, current_app)
+        return found if found is not None else reverse(view_name, args=args, current_app=current_app)
 
     return url
 
