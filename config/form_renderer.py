@@ -10,8 +10,10 @@ lists. Every other template (the field and form layouts, errors, the admin's wid
 
 The templates' own rules, kept here: an attribute that is ``False`` is left out and one that is ``True`` is
 written bare; ``stringformat:'s'`` values are written with ``%s`` and escaped unless already safe; a variable
-written as it is (a label) goes through ``render_value_in_context`` (localized, then escaped); the renderer
-strips what a template gives."""
+written as it is (a label) goes through ``render_value_in_context`` (localized, then escaped); a callable is
+called once for each time a template resolves it, and what it gives is not called again; an exception in a
+comparison (``{% if value is not False %}``) makes it false, so the attribute is left out, unless it says it is a
+silent failure (then the value is empty); the renderer strips what a template gives."""
 
 import inspect
 
@@ -25,20 +27,38 @@ _CONTEXT = Context(autoescape=True)  # what a widget's template is rendered in: 
 
 
 def _resolved(value):
-    """What a template variable gives for ``value``: a callable is called (unless it says not to; one that alters
-    data, or needs arguments, gives the empty ``string_if_invalid``)."""
+    """One resolution of a template variable bound to ``value``: a callable is called (unless it says not to; one
+    that alters data, or needs arguments, gives the empty ``string_if_invalid``, as does an exception that says it
+    is a silent failure). What it gives is not called again."""
     if not callable(value) or getattr(value, "do_not_call_in_templates", False):
         return value
-    if getattr(value, "alters_data", False):
-        return ""
     try:
-        return value()
-    except TypeError:
+        if getattr(value, "alters_data", False):
+            return ""
         try:
-            inspect.signature(value).bind()
-        except (TypeError, ValueError):  # arguments were required (or no signature): an invalid call
+            return value()
+        except TypeError:
+            try:
+                inspect.signature(value).bind()
+            except (TypeError, ValueError):  # arguments were required (or no signature): an invalid call
+                return ""
+            raise
+    except Exception as exc:
+        if getattr(exc, "silent_variable_failure", False):
             return ""
         raise
+
+
+_FAILED = object()
+
+
+def _compared(value):
+    """``value`` resolved for a comparison in ``{% if %}`` (``value is not False``, ``value != None``): the
+    template's operators turn an exception into a false condition, so a failure here leaves the attribute out."""
+    try:
+        return _resolved(value)
+    except Exception:
+        return _FAILED
 
 
 def _text(value) -> str:
@@ -49,8 +69,8 @@ def _text(value) -> str:
 
 
 def _formatted(value) -> str:
-    """``{{ value|stringformat:'s' }}``: ``%s`` of it (a tuple as its ``str``), escaped unless it was safe."""
-    value = _resolved(value)
+    """``{{ value|stringformat:'s' }}`` of a value already resolved: ``%s`` of it (a tuple as its ``str``),
+    escaped unless it was safe."""
     try:
         text = "%s" % (str(value) if isinstance(value, tuple) else value)  # noqa: UP031 (the filter's own operation)
     except (ValueError, TypeError):
@@ -69,27 +89,30 @@ def _attrs(attrs) -> str:
         return ""
     return "".join(
         f" {_text(name)}" if value is True else f' {_text(name)}="{_formatted(value)}"'
-        for name, value in ((name, _resolved(value)) for name, value in attrs.items()) if value is not False)
+        for name, value in ((name, _compared(value)) for name, value in attrs.items())
+        if value is not False and value is not _FAILED)
 
 
 def _input(widget, renderer) -> str:
     """``input.html``."""
-    value = _resolved(widget["value"])
-    value = f' value="{_formatted(value)}"' if value is not None else ""
+    value = _compared(widget["value"])
+    value = f' value="{_formatted(value)}"' if value is not None and value is not _FAILED else ""
     return f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{value}{_attrs(widget["attrs"])}>\n'
 
 
 def _input_option(widget, renderer) -> str:
     """``input_option.html`` (a radio button or a checkbox of a list): the input, in its label when wrapped."""
-    if not widget.get("wrap_label"):
+    if not _resolved(widget.get("wrap_label")):
         return _input(widget, renderer) + "\n"
-    label_for = f' for="{_text(widget["attrs"]["id"])}"' if widget["attrs"].get("id") else ""
+    element_id = widget["attrs"].get("id")
+    label_for = f' for="{_text(element_id)}"' if _resolved(element_id) else ""
     return f'<label{label_for}>{_input(widget, renderer)} {_text(widget["label"])}</label>\n'
 
 
 def _select_option(widget, renderer) -> str:
     """``select_option.html``."""
-    return f'<option value="{_formatted(widget["value"])}"{_attrs(widget["attrs"])}>{_text(widget["label"])}</option>\n'
+    value = _formatted(_resolved(widget["value"]))
+    return f'<option value="{value}"{_attrs(widget["attrs"])}>{_text(widget["label"])}</option>\n'
 
 
 def _option(option, renderer) -> str:
@@ -120,9 +143,9 @@ def _select(widget, renderer) -> str:
 def _multiple_input(widget, renderer) -> str:
     """``multiple_input.html`` (radio buttons, checkbox lists): a ``div`` of options, groups in a ``div`` each."""
     attrs = widget["attrs"]
-    element_id = attrs.get("id")
-    return ("<div" + (f' id="{_text(element_id)}"' if element_id else "")
-            + (f' class="{_text(attrs["class"])}"' if attrs.get("class") else "") + ">"
+    element_id = _resolved(attrs.get("id"))  # ({% with id=widget.attrs.id %}: resolved there, and again in use)
+    return ("<div" + (f' id="{_text(element_id)}"' if _resolved(element_id) else "")
+            + (f' class="{_text(attrs["class"])}"' if _resolved(attrs.get("class")) else "") + ">"
             + _groups(widget, renderer, "\n  <div><label>{}</label>", "<div>\n    {}</div>", "\n  </div>")
             + "\n</div>\n")
 

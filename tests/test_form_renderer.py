@@ -35,7 +35,7 @@ def both(widget, name, value, attrs=None) -> tuple[str, str]:
     for renderer in (TEMPLATES, FAST):
         try:
             drawn.append(widget.render(name, value, attrs, renderer=renderer))
-        except (TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 (both renderers must fail the same way)
             drawn.append(type(exc))
     return drawn[0], drawn[1]
 
@@ -125,10 +125,101 @@ kept = type("Kept", (), {"do_not_call_in_templates": True, "__call__": lambda se
                          lambda self: "kept as it is"})()
 
 
-@pytest.mark.parametrize("value", [fixed, needs_an_argument, alters, kept, lambda: False, lambda: None],
-                         ids=["called", "needs an argument", "alters data", "not called", "gives False", "gives None"])
+class Silent(Exception):
+    silent_variable_failure = True
+
+
+def fails_silently():
+    raise Silent
+
+
+def fails():
+    raise RuntimeError("not silent")
+
+
+def gives_a_callable():
+    return fixed
+
+
+CALLABLES = [fixed, needs_an_argument, alters, kept, lambda: False, lambda: None, lambda: "", lambda: True,
+             fails_silently, fails, gives_a_callable]
+CALLABLE_IDS = ["called", "needs an argument", "alters data", "not called", "gives False", "gives None",
+                "gives nothing", "gives True", "fails silently", "fails", "gives a callable"]
+
+
+@pytest.mark.parametrize("value", CALLABLES, ids=CALLABLE_IDS)
 def test_callables_are_called_as_a_template_calls_them(value):
     templates, fast = both(forms.TextInput(attrs={"data-x": value}), "field", value)
+    assert fast == templates
+    templates, fast = both(forms.TextInput(attrs={"data-x": value, "class": "kept"}), "field", "plain")
+    assert fast == templates
+    assert fast.endswith('class="kept">')  # (an attribute that fails leaves the others)
+
+
+@pytest.mark.parametrize("value", CALLABLES, ids=CALLABLE_IDS)
+@pytest.mark.parametrize("widget_class", [forms.RadioSelect, forms.CheckboxSelectMultiple, forms.Select])
+def test_callable_ids_and_classes_of_choice_lists_are_resolved_as_a_template_does(widget_class, value):
+    widget = widget_class(choices=CHOICES[:3], attrs={"class": value})
+    for attrs in ({"id": value}, {"id": "id_choice"}, None):
+        templates, fast = both(widget, "choice", 1, attrs)
+        assert fast == templates, attrs
+
+
+UNSAFE_IDS = ['id_"quoted"', "id_<b>&amp;", mark_safe("id_<safe>"), 0, "", False, True]
+
+
+@pytest.mark.parametrize("element_id", UNSAFE_IDS, ids=repr)
+@pytest.mark.parametrize("widget", [
+    forms.RadioSelect(choices=CHOICES), forms.CheckboxSelectMultiple(choices=CHOICES), forms.Select(choices=CHOICES),
+    forms.RadioSelect(choices=CHOICES[:3], attrs={"class": 'a "b" <c>'}),
+], ids=lambda w: f"{type(w).__name__}{'+class' if w.attrs else ''}")
+def test_unsafe_ids_of_choice_lists_are_escaped_as_the_templates_do(widget, element_id):
+    templates, fast = both(widget, "choice", ["a1", 1], {"id": element_id})
+    assert fast == templates
+    assert "<b>" not in fast
+
+
+class PricedSelect(forms.Select):
+    """Options with attributes of their own (as a widget adds data for a script, or disables one)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["attrs"].update({"data-price": f'{value} "€" <x>', "disabled": value == 1, "data-off": False,
+                                "data-zero": 0, "data-safe": mark_safe("<i>ok</i>")})
+        return option
+
+
+class PricedRadioSelect(PricedSelect, forms.RadioSelect):
+    pass
+
+
+class UnwrappedRadioSelect(forms.RadioSelect):
+    """Radio buttons not wrapped in their labels (``wrap_label`` false, as a widget drawing its labels apart sets)."""
+
+    def create_option(self, *args, **kwargs):
+        option = super().create_option(*args, **kwargs)
+        option["wrap_label"] = False
+        return option
+
+
+class OwnOptionRadioSelect(forms.RadioSelect):
+    option_template_name = "django/forms/widgets/textarea.html"  # an option template not drawn in Python
+
+
+class OwnOptionSelect(forms.Select):
+    option_template_name = "django/forms/widgets/textarea.html"
+
+
+@pytest.mark.parametrize("value", [None, 1, "two", ["a1", 3], "missing"], ids=repr)
+@pytest.mark.parametrize("widget", [
+    PricedSelect(choices=CHOICES), PricedRadioSelect(choices=CHOICES), UnwrappedRadioSelect(choices=CHOICES),
+    UnwrappedRadioSelect(choices=CHOICES, attrs={"class": "inline"}), OwnOptionRadioSelect(choices=CHOICES),
+    OwnOptionSelect(choices=CHOICES), forms.SelectMultiple(choices=CHOICES, attrs={"size": 4, "multiple": True}),
+], ids=lambda w: f"{type(w).__name__}{'+attrs' if w.attrs else ''}")
+@pytest.mark.parametrize("element_id", [None, "id_choice"])
+def test_options_of_their_own_render_as_the_templates_do(widget, value, element_id):
+    """Option-level attributes, options outside their labels and option templates of a widget's own."""
+    templates, fast = both(widget, "choice", value, {"id": element_id} if element_id else None)
     assert fast == templates
 
 
@@ -151,3 +242,21 @@ def test_labels_render_as_the_templates_do(auto_id, label_suffix):
         assert fast[name].legend_tag() == templates[name].legend_tag(), name
     assert str(fast) == str(templates)  # the whole form: layout templates around the Python widgets
     assert fast.as_p() == templates.as_p()
+
+
+@pytest.mark.parametrize("data", [
+    {"plain": "x <y> & z", "safe": "s", "lazy": "l", "choice": "a2"},  # valid
+    {"plain": "", "safe": 'a "quote"', "choice": "not a choice"},  # errors on three fields
+    {},
+], ids=["valid", "invalid", "empty"])
+@pytest.mark.parametrize("auto_id", ["id_%s", False], ids=["with ids", "without ids"])
+def test_bound_forms_render_as_the_templates_do(data, auto_id):
+    """A form sent back: the values typed, the errors, the required marks, every layout."""
+    templates = LabelForm(data, auto_id=auto_id, renderer=TEMPLATES)
+    fast = LabelForm(data, auto_id=auto_id, renderer=FAST)
+    assert fast.is_valid() == templates.is_valid()
+    for layout in ("__str__", "as_p", "as_ul", "as_table", "as_div"):
+        assert getattr(fast, layout)() == getattr(templates, layout)(), layout
+    for name in LabelForm.base_fields:
+        assert str(fast[name]) == str(templates[name]), name
+        assert str(fast[name].errors) == str(templates[name].errors), name
