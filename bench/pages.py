@@ -2,11 +2,12 @@
 
 Requests go through Django's test client in this process (no network), floor and page alternating, median
 of ``--repeat`` each; PostgreSQL gets ``VACUUM ANALYZE`` (SQLite ``ANALYZE``) first. Prints each page's
-median and ratio, and the worst. Target: every page at most 5x the bare page.
+median and ratio, and the worst, then PASS or MISS. Target: every page at most 5x the bare page (a page that
+does not answer 200 is a miss); ``--check`` exits 1 on a miss.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python manage.py migrate
     DATABASE_URL=… .venv/bin/python manage.py build_scale_data --many          # once (a few minutes)
-    DATABASE_URL=… .venv/bin/python bench/pages.py [--repeat 7] [--only subaccounts]
+    DATABASE_URL=… .venv/bin/python bench/pages.py [--repeat 7] [--only subaccounts] [--check]
 
 Without DATABASE_URL it uses the SQLite file of the settings (db.sqlite3): point it at a copy built for
 benchmarks, never at data you care about. ``bench/small_tenant.py`` imports the pieces (``tenant_pages``,
@@ -114,15 +115,19 @@ def prepare():
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
+TARGET = 5.0  # every page at most this many times the bare page
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="requests of each (at least 5)")
     parser.add_argument("--only", default="", help="only pages whose label contains this")
     parser.add_argument("--slow", type=float, default=2.0, help="seconds above which a page is measured 3 times")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a page is over the target or not a 200")
     args = parser.parse_args()
     prepare()
     print(f"{connection.vendor}, {args.repeat} alternating requests each, medians")
-    clients, worst = {}, (0.0, "")
+    clients, worst, over, failed, measured = {}, (0.0, ""), [], [], 0
     for who, user, label, url in pages():
         if args.only and args.only not in label:
             continue
@@ -142,12 +147,20 @@ def main():
             continue  # the small tenant has fewer pages
         if status != 200:
             print(f"  {who:44} {label:34} HTTP {status} (not measured)")
+            failed.append(f"{who}: {label} (HTTP {status})")
             continue
         ratio = statistics.median(page) / statistics.median(floor)
-        worst = max(worst, (ratio, f"{who}: {label}"))
+        worst, measured = max(worst, (ratio, f"{who}: {label}")), measured + 1
+        if ratio > TARGET:
+            over.append(f"{who}: {label} ({ratio:.1f}x)")
         print(f"  {who:44} {label:34} {statistics.median(page) * 1000:8.1f} ms  {ratio:7.1f}x"
               f"  (bare {statistics.median(floor) * 1000:.1f} ms)")
     print(f"worst: {worst[0]:.1f}x ({worst[1]})")
+    missed = not measured or over or failed
+    print(f"{'MISS' if missed else 'PASS'}  {measured - len(over)} of {measured} pages at most {TARGET:g}x the bare "
+          f"page" + "".join(f"; over: {each}" for each in over) + "".join(f"; {each}" for each in failed))
+    if args.check and missed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

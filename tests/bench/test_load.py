@@ -2,6 +2,7 @@
 memberships' lineage, and (on PostgreSQL) the whole run against gunicorn on a tiny tree ends clean."""
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -101,7 +102,8 @@ def test_a_person_may_see_their_memberships_lineage_and_its_members_only():
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="gunicorn's workers need a database they can share")
 def test_a_short_run_against_gunicorn_has_no_error_and_no_cross_tenant_response():
     """2 clients for 2 s a phase on a tiny tree: every person's pages answer 200 through gunicorn with sessions
-    made by the script (throughput targets are not asserted: this machine's load decides them)."""
+    made by the script (throughput targets are not asserted: this machine's load decides them). Then
+    ``bench/pages.py`` on the same tree measures every page and gives its verdict."""
     for code in PLANS:  # the seeded plans, gone when an earlier transactional test flushed the tables
         plan(code)
     call_command("build_scale_data", **TINY, stdout=None)
@@ -113,3 +115,10 @@ def test_a_short_run_against_gunicorn_has_no_error_and_no_cross_tenant_response(
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASS  errors: 0" in run.stdout, run.stdout
     assert "PASS  cross-tenant responses: 0" in run.stdout, run.stdout
+
+    run = subprocess.run([sys.executable, "bench/pages.py", "--repeat", "5"], cwd=ROOT,
+                         env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "not measured" not in run.stdout, run.stdout  # every page answered 200 (page 40: 404, not asked)
+    verdict = re.search(r"^(PASS|MISS)  (\d+) of (\d+) pages at most 5x the bare page", run.stdout, re.M)
+    assert verdict and int(verdict[3]) >= 30, run.stdout  # the four people's pages, all measured
