@@ -99,11 +99,11 @@ def invoice_close(*, root: Account, period: datetime.date, by=None, request=None
     if existing:
         return existing, False
     statement = compute_statement(root, period)
+    total_minutes, total_cents = statement.total_minutes, statement.total_cents  # (each a sum over the lines)
     invoice = Invoice.objects.create(
         account=root, period=period, plan_name=statement.plan_name, plan_price_cents=statement.plan_price_cents,
         included_minutes=statement.included_minutes, overage_cents_per_minute=statement.overage_cents_per_minute,
-        total_minutes=statement.total_minutes, overage_minutes=statement.overage_minutes,
-        total_cents=statement.total_cents,
+        total_minutes=total_minutes, overage_minutes=statement.overage_minutes, total_cents=total_cents,
     )
     # One row a line, written by the driver's bulk path (``accounts.bulk``: an invoice of 10,000 lines took
     # ~300 ms in bulk_create's per-row Python, more than the statement itself).
@@ -118,8 +118,8 @@ def invoice_close(*, root: Account, period: datetime.date, by=None, request=None
     insert_rows(InvoiceLine, ("invoice", "kind", "account", "description", "minutes", "amount_cents", "position",
                               "stripe_invoice_item_id"), rows)
     audit(account=root, actor=by, request=request, action="billing.period_closed",
-          summary=f"Invoice for {period:%B %Y} closed: {statement.total_minutes} min, "
-                  f"{statement.total_cents / 100:.2f}", invoice=str(invoice.public_id))
+          summary=f"Invoice for {period:%B %Y} closed: {total_minutes} min, {total_cents / 100:.2f}",
+          invoice=str(invoice.public_id))
     webhooks.emit(root, WebhookEvent.INVOICE_CLOSED, {
         "invoice_id": str(invoice.public_id), "period": period, "total_minutes": invoice.total_minutes,
         "total_cents": invoice.total_cents})

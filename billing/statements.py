@@ -29,7 +29,7 @@ from .models import Invoice, Plan, UsageDayRollup, UsagePayerGroup, UsagePayerRo
 SEP = " › "
 
 
-@dataclass
+@dataclass(slots=True)  # (an invoice makes 10,000 of them: no ``__dict__`` each)
 class Line:
     account_id: int | None
     description: str
@@ -133,6 +133,18 @@ def tree_labels(root: Account) -> dict[int, tuple[str, int]]:
     return labels
 
 
+def _ledger_minutes(root: Account, period: datetime.date) -> dict[int, int]:
+    """{account id: minutes} the root paid for in ``period``: the ledger's GROUP BY, the ORM's SQL read with a plain
+    cursor (the sums are integers on both databases; the ORM's per-row converter, ``int()`` of each sum, took
+    10-15 ms of an invoice of 10,000 lines)."""
+    sql, params = (UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
+                   .annotate(minutes=Sum("minutes")).order_by().values_list("account_id", "minutes")
+                   .query.sql_with_params())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
 def compute_statement(root: Account, period: datetime.date, plan: Plan | None = None, *,
                       from_rollups: bool = False) -> Statement:
     """The statement of ``root`` for ``period``: the fee of the plan the period started with, prorated plan
@@ -151,8 +163,7 @@ def compute_statement(root: Account, period: datetime.date, plan: Plan | None = 
         minutes_by_account = dict(UsagePayerRollup.objects.filter(period=period, billing_root=root)
                                   .exclude(minutes=0).values_list("account_id", "minutes"))
     else:
-        minutes_by_account = dict(UsageRecord.objects.filter(period=period, billing_root=root).values("account_id")
-                                  .annotate(minutes=Sum("minutes")).order_by().values_list("account_id", "minutes"))
+        minutes_by_account = _ledger_minutes(root, period)
     labels = tree_labels(root)
     missing = [pk for pk in minutes_by_account if pk not in labels]  # moved away since (billing transfer)
     if missing:
