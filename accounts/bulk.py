@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
+SQLITE_MAX_PARAMETERS = 32_766  # SQLite's default cap since 3.32 (some builds allow more: statements stay this size)
+
 
 def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
     """Insert ``rows`` into ``model``'s table: tuples of the values of ``fields`` (field names; foreign keys as ids),
@@ -20,7 +22,9 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
     quote = connection.ops.quote_name
     table = quote(opts.db_table)
     columns = ", ".join(quote(opts.get_field(name).column) for name in fields)
-    # COPY goes past Django's cursor wrapper: its errors are translated here (IntegrityError, DataError, …)
+    # COPY and SQLite's driver cursor go past Django's cursor wrapper: its check of an atomic block already broken
+    # by an error is made here, and their errors are translated here (IntegrityError, DataError, …)
+    connection.validate_no_broken_transaction()
     with connection.cursor() as cursor, connection.wrap_database_errors:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -29,12 +33,14 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
         elif connection.vendor != "sqlite":
             row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES {row_marks}", list(rows))
-        else:  # SQLite: as many rows of VALUES a statement as SQLite's own cap on parameters allows (32,766 since
-            # 3.32: 4,095 invoice lines), through the driver's cursor with its own "?" marks (Django's wrapper
-            # rewrites "%s" in every statement by a regular expression: 14 ms of an invoice's 10,000 lines in 81
-            # statements of Django's cap of 999). executemany steps one row at a time: 32 ms for those lines.
+        else:  # SQLite: as many rows of VALUES a statement as SQLite's own cap on parameters allows (32,766 by
+            # default since 3.32, higher in some builds: at most 32,766 here, 4,095 invoice lines), through the
+            # driver's cursor with its own "?" marks (Django's wrapper rewrites "%s" in every statement by a regular
+            # expression: 14 ms of an invoice's 10,000 lines in 81 statements of Django's cap of 999; executemany
+            # steps one row at a time: 32 ms for those lines).
             driver = connection.connection
-            size = max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(fields))
+            cap = min(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), SQLITE_MAX_PARAMETERS)
+            size = max(1, cap // len(fields))
             marks = "(" + ", ".join(["?"] * len(fields)) + ")"
             rows = list(rows)
             plain = driver.cursor()

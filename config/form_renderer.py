@@ -11,14 +11,15 @@ lists. Every other template (the field and form layouts, errors, the admin's wid
 The templates' own rules, kept here: an attribute that is ``False`` is left out and one that is ``True`` is
 written bare; ``stringformat:'s'`` values are written with ``%s`` and escaped unless already safe; a variable
 written as it is (a label) goes through ``render_value_in_context`` (localized, then escaped); a callable is
-called once for each time a template resolves it, and what it gives is not called again; an exception in a
-comparison (``{% if value is not False %}``) makes it false, so the attribute is left out, unless it says it is a
-silent failure (then the value is empty); the renderer strips what a template gives."""
+called as many times as the template resolves it, and what it gives is not called again; an exception in a
+comparison (``{% if value is not False %}``, ``{% if widget.value != None %}``) makes it false, unless it says it
+is a silent failure (then the value is empty) or is ``VariableDoesNotExist`` (``None`` in a condition, ``""``
+written); the renderer strips what a template gives."""
 
 import inspect
 
 from django.forms.renderers import DjangoTemplates
-from django.template.base import render_value_in_context
+from django.template.base import VariableDoesNotExist, render_value_in_context
 from django.template.context import Context
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData, mark_safe
@@ -26,10 +27,11 @@ from django.utils.safestring import SafeData, mark_safe
 _CONTEXT = Context(autoescape=True)  # what a widget's template is rendered in: escaping on, localization by default
 
 
-def _resolved(value):
+def _resolved(value, missing=""):
     """One resolution of a template variable bound to ``value``: a callable is called (unless it says not to; one
     that alters data, or needs arguments, gives the empty ``string_if_invalid``, as does an exception that says it
-    is a silent failure). What it gives is not called again."""
+    is a silent failure); one that raises ``VariableDoesNotExist`` gives ``missing`` (``""`` written, ``None`` in
+    an ``{% if %}``). What it gives is not called again."""
     if not callable(value) or getattr(value, "do_not_call_in_templates", False):
         return value
     try:
@@ -43,10 +45,17 @@ def _resolved(value):
             except (TypeError, ValueError):  # arguments were required (or no signature): an invalid call
                 return ""
             raise
+    except VariableDoesNotExist:
+        return missing
     except Exception as exc:
         if getattr(exc, "silent_variable_failure", False):
             return ""
         raise
+
+
+def _calls(value) -> bool:
+    """Whether each resolution of ``value`` calls it (then it is resolved as many times as the template does)."""
+    return callable(value) and not getattr(value, "do_not_call_in_templates", False)
 
 
 _FAILED = object()
@@ -54,9 +63,9 @@ _FAILED = object()
 
 def _compared(value):
     """``value`` resolved for a comparison in ``{% if %}`` (``value is not False``, ``value != None``): the
-    template's operators turn an exception into a false condition, so a failure here leaves the attribute out."""
+    template's operators turn an exception into a false condition (``_FAILED`` here)."""
     try:
-        return _resolved(value)
+        return _resolved(value, None)
     except Exception:
         return _FAILED
 
@@ -88,25 +97,49 @@ def _attrs(attrs) -> str:
     if not attrs:  # (None on a label without attributes: the template's loop has nothing to go over)
         return ""
     return "".join(
+        _called_attr(name, value) if _calls(value) else
         f" {_text(name)}" if value is True else f' {_text(name)}="{_formatted(value)}"'
-        for name, value in ((name, _compared(value)) for name, value in attrs.items())
-        if value is not False and value is not _FAILED)
+        for name, value in attrs.items() if value is not False)
+
+
+def _called_attr(name, value) -> str:
+    """One attribute of ``attrs.html`` whose value is called: resolved by ``value is not False``, again by ``value
+    is not True`` (a failure there writes the name bare) and again when written."""
+    first = _compared(value)
+    if first is False or first is _FAILED:
+        return ""
+    second = _compared(value)
+    if second is True or second is _FAILED:
+        return f" {_text(name)}"
+    return f' {_text(name)}="{_formatted(_resolved(value))}"'
+
+
+def _not_none(value) -> bool:
+    """``{% if widget.value != None %}``: false when resolving or comparing fails."""
+    try:
+        return bool(_resolved(value, None) != None)  # noqa: E711 (the template's own operator: a value may define it)
+    except Exception:
+        return False
 
 
 def _input(widget, renderer) -> str:
     """``input.html``."""
-    value = _compared(widget["value"])
-    value = f' value="{_formatted(value)}"' if value is not None and value is not _FAILED else ""
+    value = widget["value"]
+    value = f' value="{_formatted(_resolved(value))}"' if _not_none(value) else ""
     return f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{value}{_attrs(widget["attrs"])}>\n'
 
 
 def _input_option(widget, renderer) -> str:
-    """``input_option.html`` (a radio button or a checkbox of a list): the input, in its label when wrapped."""
-    if not _resolved(widget.get("wrap_label")):
-        return _input(widget, renderer) + "\n"
-    element_id = widget["attrs"].get("id")
-    label_for = f' for="{_text(element_id)}"' if _resolved(element_id) else ""
-    return f'<label{label_for}>{_input(widget, renderer)} {_text(widget["label"])}</label>\n'
+    """``input_option.html`` (a radio button or a checkbox of a list): the input, in its label when wrapped
+    (``widget.wrap_label`` resolved before and after it, as the template does)."""
+    drawn = ""
+    if _resolved(widget.get("wrap_label"), None):
+        element_id = widget["attrs"].get("id")
+        drawn = "<label" + (f' for="{_text(element_id)}"' if _resolved(element_id, None) else "") + ">"
+    drawn += _input(widget, renderer)
+    if _resolved(widget.get("wrap_label"), None):
+        drawn += f' {_text(widget["label"])}</label>'
+    return drawn + "\n"
 
 
 def _select_option(widget, renderer) -> str:
@@ -144,8 +177,8 @@ def _multiple_input(widget, renderer) -> str:
     """``multiple_input.html`` (radio buttons, checkbox lists): a ``div`` of options, groups in a ``div`` each."""
     attrs = widget["attrs"]
     element_id = _resolved(attrs.get("id"))  # ({% with id=widget.attrs.id %}: resolved there, and again in use)
-    return ("<div" + (f' id="{_text(element_id)}"' if _resolved(element_id) else "")
-            + (f' class="{_text(attrs["class"])}"' if _resolved(attrs.get("class")) else "") + ">"
+    return ("<div" + (f' id="{_text(element_id)}"' if _resolved(element_id, None) else "")
+            + (f' class="{_text(attrs["class"])}"' if _resolved(attrs.get("class"), None) else "") + ">"
             + _groups(widget, renderer, "\n  <div><label>{}</label>", "<div>\n    {}</div>", "\n  </div>")
             + "\n</div>\n")
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.bulk import insert_rows
+from accounts.bulk import SQLITE_MAX_PARAMETERS, insert_rows
 from billing.models import Invoice, InvoiceLine
 from tests.factories import AccountFactory
 
@@ -46,7 +46,8 @@ def test_more_rows_than_one_statement_takes_are_all_written_in_order():
                                      overage_minutes=0, total_cents=0)
     sqlite = connection.vendor == "sqlite"
     connection.ensure_connection()
-    cap = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if sqlite else 999
+    cap = (min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), SQLITE_MAX_PARAMETERS)
+           if sqlite else 999)
     size = cap // len(FIELDS)  # (PostgreSQL has no cap: 124 rows)
     count = 2 * size + 3  # two full statements and a short one
     values = [(invoice.pk, "usage", root.pk, f"line {i}", i, 2 * i, i, "") for i in range(count)]
@@ -81,4 +82,24 @@ def test_a_refused_row_raises_djangos_error_and_writes_nothing():
     with pytest.raises(IntegrityError), transaction.atomic():  # minutes is a positive integer column
         insert_rows(InvoiceLine, FIELDS, [(invoice.pk, "usage", root.pk, "ok", 1, 0, 1, ""),
                                           (invoice.pk, "usage", root.pk, "negative", -1, 0, 2, "")])
+    assert not InvoiceLine.objects.exists()
+
+
+def test_rows_are_refused_in_an_atomic_block_already_broken():
+    """As Django's cursor refuses a query after an error inside ``atomic``, so does the driver's path."""
+    from django.db import IntegrityError, transaction
+    from django.db.transaction import TransactionManagementError
+
+    root = AccountFactory(name="Root")
+    invoice = Invoice.objects.create(account=root, period="2026-05-01", plan_name="Pro", plan_price_cents=1,
+                                     included_minutes=0, overage_cents_per_minute=0, total_minutes=0,
+                                     overage_minutes=0, total_cents=0)
+    with pytest.raises(TransactionManagementError), transaction.atomic():
+        try:
+            Invoice.objects.create(account=root, period="2026-05-01", plan_name="Again", plan_price_cents=1,
+                                   included_minutes=0, overage_cents_per_minute=0, total_minutes=0,
+                                   overage_minutes=0, total_cents=0)  # the same (account, period): refused
+        except IntegrityError:
+            pass
+        insert_rows(InvoiceLine, FIELDS, iter([(invoice.pk, "usage", root.pk, "line", 1, 1, 1, "")]))
     assert not InvoiceLine.objects.exists()

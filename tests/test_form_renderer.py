@@ -6,6 +6,7 @@ selected options, labels wrapped or not)."""
 import datetime
 import decimal
 import inspect
+import itertools
 from importlib import import_module
 
 import pytest
@@ -13,6 +14,8 @@ from django import forms
 from django.apps import apps
 from django.conf import settings
 from django.forms.renderers import DjangoTemplates, get_default_renderer
+from django.template.base import VariableDoesNotExist
+from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
@@ -163,6 +166,61 @@ def test_callable_ids_and_classes_of_choice_lists_are_resolved_as_a_template_doe
     for attrs in ({"id": value}, {"id": "id_choice"}, None):
         templates, fast = both(widget, "choice", 1, attrs)
         assert fast == templates, attrs
+
+
+def counter():
+    """A callable that gives 0, 1, 2… on successive calls: shows how many times a value is resolved."""
+    return itertools.count().__next__
+
+
+def once_then_fails():
+    calls = itertools.count()
+
+    def value():
+        if next(calls):
+            raise RuntimeError("second call")
+        return "v"
+    return value
+
+
+def missing():
+    raise VariableDoesNotExist("gone")
+
+
+class Unequal:
+    def __ne__(self, other):
+        raise RuntimeError("no comparing")
+
+    def __str__(self):
+        return "ne"
+
+
+WIDGETS_WITH_STATE = {  # each built anew for each renderer: their callables keep count of their calls
+    "attribute counted": lambda: forms.TextInput(attrs={"data-n": counter()}),
+    "value counted": lambda: forms.TextInput(attrs={"value": counter()}),
+    "attribute fails on its second call": lambda: forms.TextInput(attrs={"data-x": once_then_fails()}),
+    "attribute missing": lambda: forms.TextInput(attrs={"data-x": missing}),
+    "choice value counted": lambda: forms.RadioSelect(choices=[(counter(), "a")]),
+    "select choice value counted": lambda: forms.Select(choices=[(counter(), "a")]),
+    "choice value missing": lambda: forms.Select(choices=[(missing, "A")]),
+    "radio class missing": lambda: forms.RadioSelect(choices=CHOICES[:3], attrs={"class": missing}),
+    "radio id missing": lambda: forms.RadioSelect(choices=CHOICES[:3], attrs={"id": missing}),
+    "choice value that cannot be compared": lambda: forms.RadioSelect(choices=[(Unequal(), "a")]),
+    "choice value lazily None": lambda: forms.RadioSelect(choices=[(SimpleLazyObject(lambda: None), "a")]),
+}
+
+
+@pytest.mark.parametrize("build", WIDGETS_WITH_STATE.values(), ids=WIDGETS_WITH_STATE.keys())
+def test_values_are_resolved_as_often_and_fail_as_the_templates_do(build):
+    """A callable is resolved as many times as the template resolves it (a counter shows the same number), and
+    failures (``VariableDoesNotExist``, a comparison that raises) end as they end in the template."""
+    drawn = []
+    for renderer in (TEMPLATES, FAST):
+        try:
+            drawn.append(build().render("field", None, None, renderer=renderer))
+        except Exception as exc:  # noqa: BLE001 (both renderers must fail the same way)
+            drawn.append(type(exc))
+    assert drawn[1] == drawn[0]
 
 
 UNSAFE_IDS = ['id_"quoted"', "id_<b>&amp;", mark_safe("id_<safe>"), 0, "", False, True]
