@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.audit import audit
-from accounts.bulk import insert_rows
+from accounts.bulk import collector_paused, insert_rows
 from accounts.models import Account, ids_by_path
 from developers import webhooks
 from developers.models import WebhookEvent
@@ -86,6 +86,7 @@ def _check_closable(root: Account, period: datetime.date) -> None:
 
 
 @transaction.atomic
+@collector_paused()  # (10,000 lines and their rows: ``accounts.bulk.collector_paused``)
 def invoice_close(*, root: Account, period: datetime.date, by=None, request=None) -> tuple[Invoice, bool]:
     """Freeze the root's statement for an ended period into an Invoice (atomic; idempotent on
     (root, period): closing again returns the existing invoice unchanged). Returns (invoice, created)."""

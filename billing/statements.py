@@ -22,6 +22,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.baked import Baked, Pages
+from accounts.bulk import collector_paused
 from accounts.models import Account, subtree_bounds, subtree_q
 
 from .models import Invoice, Plan, UsageDayRollup, UsagePayerGroup, UsagePayerRollup, UsageRecord, period_start
@@ -145,6 +146,7 @@ def _ledger_minutes(root: Account, period: datetime.date) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
+@collector_paused()
 def compute_statement(root: Account, period: datetime.date, plan: Plan | None = None, *,
                       from_rollups: bool = False) -> Statement:
     """The statement of ``root`` for ``period``: the fee of the plan the period started with, prorated plan

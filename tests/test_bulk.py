@@ -1,6 +1,7 @@
 """``accounts.bulk.insert_rows`` writes what ``bulk_create`` would (issue 14: invoice lines through COPY on
 PostgreSQL, rows of VALUES on SQLite)."""
 
+import datetime
 import sqlite3
 
 import pytest
@@ -103,3 +104,35 @@ def test_rows_are_refused_in_an_atomic_block_already_broken():
             pass
         insert_rows(InvoiceLine, FIELDS, iter([(invoice.pk, "usage", root.pk, "line", 1, 1, 1, "")]))
     assert not InvoiceLine.objects.exists()
+
+
+def test_collection_is_paused_inside_and_back_on_after_even_on_an_error():
+    import gc
+
+    from accounts.bulk import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # nested: the outer one turns it back on
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError
+    assert gc.isenabled()
+
+
+def test_an_invoice_close_leaves_collection_on():
+    """``invoice_close`` and ``compute_statement`` pause collection while they build lines (also when refused)."""
+    import gc
+
+    from billing.services import invoice_close
+    from billing.statements import compute_statement
+
+    root = AccountFactory(name="Root")
+    compute_statement(root, datetime.date(2026, 5, 1))
+    assert gc.isenabled()
+    with pytest.raises(Exception):  # noqa: B017 (this period has not ended: refused)
+        invoice_close(root=root, period=datetime.date(2099, 1, 1))
+    assert gc.isenabled()
